@@ -1,0 +1,44 @@
+"""gradgen: PyTorch-style automatic differentiation on numpy, and a compiler for it.
+
+>>> import gradgen as torch
+>>> x = torch.ones(2, 2, requires_grad=True)
+>>> out = ((x + 2) * (x + 2) * 3).mean()
+>>> out.backward()
+>>> x.grad
+tensor([[4.5000, 4.5000],
+        [4.5000, 4.5000]])
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from . import ops  # noqa: F401  (registers every primitive)
+from .autograd import record as _record  # noqa: F401  (installs bind)
+from .dtypes import (bool_ as bool, dtype, float32, float64, get_default_dtype, int32, int64,
+                     set_default_dtype)
+from .tensor import Size, Tensor, device
+from . import functions as _functions
+from .functions import MODULES as _MODULES
+from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from . import autograd
+from .printing import set_printoptions, get_printoptions
+
+float = float32
+double = float64
+long = int64
+int = int32
+
+_functions.install_methods()
+for _mod in _MODULES:
+    for _name in getattr(_mod, "FUNCTIONS", []):
+        globals()[_name] = getattr(_mod, _name)
+del _mod, _name
+
+
+def is_tensor(obj: object) -> bool:
+    """True for gradgen tensors."""
+    return isinstance(obj, Tensor)
+
+
+def numel(input: Tensor) -> int:
+    return input.numel()

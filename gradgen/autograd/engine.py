@@ -1,0 +1,124 @@
+"""The backward engine: runs nodes in reverse topological order by dependency counting.
+
+No recursion anywhere, so a chain of any length backpropagates. Gradients
+arriving at one node from several consumers are summed with the ``add``
+primitive, so under ``create_graph=True`` the sum is itself recorded.
+"""
+from __future__ import annotations
+
+import heapq
+from typing import Any, Sequence
+
+from .grad_mode import _state
+from .node import AccumulateGrad, Node
+
+
+def execute(roots: Sequence[Node], grads: Sequence[Any], keep_graph: bool, create_graph: bool,
+            capture: Sequence[Node] | None = None, accumulate: bool = True) -> dict[Node, Any]:
+    """Backpropagate ``grads`` from ``roots``; returns the gradients reaching ``capture`` nodes.
+
+    With ``capture`` only the nodes that lead to a captured node run, and
+    AccumulateGrad nodes do not accumulate (``autograd.grad`` semantics).
+    """
+    from ..ops.elementwise import add  # noqa: PLC0415
+
+    deps = _count_dependencies(roots)
+    wanted = set(capture) if capture is not None else None
+    if wanted is not None:
+        needed = _needed(roots, deps, wanted)
+        deps = _count_dependencies(roots, needed)
+        # A captured node whose inputs lead nowhere wanted need not run.
+        runs = {n for n in needed if any(c in needed for c in n._next if c is not None)}
+    else:
+        needed = runs = None
+    buffers: dict[Node, Any] = {}
+    for node, g in zip(roots, grads):
+        buffers[node] = g if node not in buffers else add(buffers[node], g)
+    captured: dict[Node, Any] = {}
+    heap = [(-n._seq, n) for n in buffers if deps.get(n, 0) == 0]
+    heapq.heapify(heap)
+    prev_mode = _state.enabled
+    _state.enabled = create_graph
+    try:
+        while heap:
+            _, node = heapq.heappop(heap)
+            g = buffers.pop(node, None)
+            if g is not None:
+                g = _run_pre_hooks(node, g, create_graph)
+            if wanted is not None and node in wanted:
+                captured[node] = g
+            if type(node) is AccumulateGrad:
+                if accumulate and g is not None:
+                    node.apply(g)
+                continue
+            if runs is not None and node not in runs:
+                continue
+            outs = node.apply(g) if g is not None else ()
+            if not keep_graph:
+                node.release()
+            nexts = node._next
+            for i, nxt in enumerate(nexts):
+                if nxt is None or (needed is not None and nxt not in needed):
+                    continue
+                gi = outs[i] if i < len(outs) else None
+                if gi is not None:
+                    old = buffers.get(nxt)
+                    buffers[nxt] = gi if old is None else add(old, gi)
+                left = deps[nxt] - 1
+                deps[nxt] = left
+                if left == 0:
+                    heapq.heappush(heap, (-nxt._seq, nxt))
+    finally:
+        _state.enabled = prev_mode
+    return captured
+
+
+def _run_pre_hooks(node: Node, g: Any, create_graph: bool) -> Any:
+    hooks = node._pre_hooks
+    if hooks:
+        for hook in list(hooks):
+            r = hook(g)
+            if r is not None:
+                g = r
+    if node._retains is not None:
+        t = node._retains()
+        if t is not None:
+            t._store_retained_grad(g, create_graph)
+    return g
+
+
+def _count_dependencies(roots: Sequence[Node], only: set | None = None) -> dict[Node, int]:
+    deps: dict[Node, int] = {}
+    seen = set(roots)
+    stack = list(seen)
+    while stack:
+        node = stack.pop()
+        for nxt in node._next:
+            if nxt is None or (only is not None and nxt not in only):
+                continue
+            deps[nxt] = deps.get(nxt, 0) + 1
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    return deps
+
+
+def _needed(roots: Sequence[Node], deps: dict[Node, int], wanted: set) -> set:
+    """Nodes from which a wanted node can be reached (Kahn order, then a reverse sweep)."""
+    left = dict(deps)
+    order: list[Node] = []
+    stack = [n for n in set(roots) if left.get(n, 0) == 0]
+    while stack:
+        node = stack.pop()
+        order.append(node)
+        for nxt in node._next:
+            if nxt is None:
+                continue
+            left[nxt] -= 1
+            if left[nxt] == 0:
+                stack.append(nxt)
+    needed: set = set()
+    for node in reversed(order):
+        if node in wanted or any(n in needed for n in node._next if n is not None):
+            needed.add(node)
+    return needed

@@ -1,0 +1,85 @@
+"""Grad mode: whether operations record autograd nodes (thread-local, as in PyTorch)."""
+from __future__ import annotations
+
+import functools
+import threading
+from typing import Any, Callable, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _State(threading.local):
+    enabled: bool = True
+
+
+_state = _State()
+
+
+def is_grad_enabled() -> bool:
+    """True when operations on tensors that require grad are being recorded."""
+    return _state.enabled
+
+
+class _GradModeContext:
+    """Base for the grad-mode context managers; instances also decorate functions."""
+
+    _target: bool
+
+    def __enter__(self) -> None:
+        self._prev = _state.enabled
+        _state.enabled = self._target
+
+    def __exit__(self, *exc: Any) -> None:
+        _state.enabled = self._prev
+
+    def __call__(self, fn: F) -> F:
+        target = self._target
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            prev = _state.enabled
+            _state.enabled = target
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                _state.enabled = prev
+        return wrapper  # type: ignore[return-value]
+
+
+class no_grad(_GradModeContext):
+    """Context manager and decorator that disables gradient recording.
+
+    >>> import gradgen as gg
+    >>> x = gg.ones(2, requires_grad=True)
+    >>> with gg.no_grad():
+    ...     (x * 2).requires_grad
+    False
+    """
+
+    _target = False
+
+
+class enable_grad(_GradModeContext):
+    """Context manager and decorator that enables gradient recording."""
+
+    _target = True
+
+
+class set_grad_enabled(_GradModeContext):
+    """Set grad mode to ``mode``; takes effect immediately, and as a context manager restores it."""
+
+    def __init__(self, mode: bool) -> None:
+        self._target = bool(mode)
+        self._prev = _state.enabled
+        _state.enabled = self._target
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, *exc: Any) -> None:
+        _state.enabled = self._prev
+
+    def __call__(self, fn: F) -> F:
+        # Used as a decorator the constructor's immediate effect is undone.
+        _state.enabled = self._prev
+        return super().__call__(fn)

@@ -1,0 +1,156 @@
+"""Backward nodes (``grad_fn`` objects): one per recorded primitive, plus AccumulateGrad.
+
+A node has exactly one output (every primitive has one), so "the gradient of a
+tensor" and "the gradient flowing into its grad_fn" are the same thing. Nodes are
+named like PyTorch's classes (``AddBackward0``): each display name gets its own
+subclass, so ``type(y.grad_fn).__name__`` and ``repr`` match PyTorch.
+"""
+from __future__ import annotations
+
+import itertools
+from typing import Any, Callable
+
+_sequence = itertools.count()
+
+FREED_MESSAGE = (
+    "Trying to backward through the graph a second time (or directly access saved tensors after "
+    "they have already been freed). Saved intermediate values of the graph are freed when you call "
+    ".backward() or autograd.grad(). Specify retain_graph=True if you need to backward through the "
+    "graph a second time or if you need to access saved tensors after calling backward.")
+
+
+class Node:
+    """A function of the backward graph; ``next_functions`` are its inputs' nodes."""
+
+    __slots__ = ("_next", "_seq", "_pre_hooks", "_retains", "metadata", "__weakref__")
+
+    def __init__(self, next_nodes: tuple[Node | None, ...]) -> None:
+        self._next = next_nodes
+        self._seq = next(_sequence)
+        self._pre_hooks: list[Callable[[Any], Any]] | None = None
+        self._retains = None  # weakref to a non-leaf tensor that retains its grad
+        self.metadata: dict = {}
+
+    def name(self) -> str:
+        """The PyTorch-style class name, e.g. ``"MulBackward0"``."""
+        return type(self).__name__
+
+    @property
+    def next_functions(self) -> tuple[tuple[Node | None, int], ...]:
+        return tuple((n, 0) for n in self._next)
+
+    def register_prehook(self, hook: Callable[[Any], Any]) -> "_RemovableHandle":
+        """Run ``hook(grad)`` on the incoming gradient; a non-None result replaces it."""
+        if self._pre_hooks is None:
+            self._pre_hooks = []
+        self._pre_hooks.append(hook)
+        return _RemovableHandle(self._pre_hooks, hook)
+
+    def apply(self, grad: Any) -> tuple[Any, ...]:
+        raise NotImplementedError
+
+    def release(self) -> None:
+        """Free saved values (after a backward without retain_graph)."""
+
+    def __call__(self, grad: Any) -> tuple[Any, ...]:
+        return self.apply(grad)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} object at {hex(id(self))}>"
+
+
+class _RemovableHandle:
+    __slots__ = ("_hooks", "_hook")
+
+    def __init__(self, hooks: list, hook: Any) -> None:
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self) -> None:
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+
+
+class PrimNode(Node):
+    """The backward of one primitive application: calls the registry's VJP rule."""
+
+    __slots__ = ("prim", "params", "_ins", "_versions", "_out", "_needs", "_freed")
+
+    def apply(self, grad: Any) -> tuple[Any, ...]:
+        if self._freed:
+            raise RuntimeError(FREED_MESSAGE)
+        ins = self._ins
+        if self._versions is not None:
+            _check_versions(self, ins, self._versions)
+        out = None
+        if self._out is not None:
+            out = _unpack_output(self)
+        return self.prim.vjp(grad, ins, out, self._needs, **self.params)
+
+    def release(self) -> None:
+        if self.prim.save_inputs or self.prim.save_output:
+            self._ins = self._out = None
+            self._freed = True
+
+
+def _check_versions(node: PrimNode, ins: tuple, versions: tuple) -> None:
+    for t, v in zip(ins, versions):
+        if v is not None and t._version.value != v:
+            raise RuntimeError(modified_message(t, v))
+
+
+_LEGACY_TYPE = {"float32": "FloatTensor", "float64": "DoubleTensor", "int64": "LongTensor",
+                "int32": "IntTensor", "bool": "BoolTensor"}
+
+
+def modified_message(t: Any, expected: int) -> str:
+    """PyTorch's error for a saved tensor changed in place before backward used it."""
+    what = f"[torch.{_LEGACY_TYPE[t.dtype.name]} [{', '.join(map(str, t.shape))}]]"
+    if t.grad_fn is not None:
+        what += f", which is output 0 of {t.grad_fn.name()},"
+    return ("one of the variables needed for gradient computation has been modified by an "
+            f"inplace operation: {what} is at version {t._version.value}; expected version "
+            f"{expected} instead. Hint: enable anomaly detection to find the operation that "
+            "failed to compute its gradient, with torch.autograd.set_detect_anomaly(True).")
+
+
+def _unpack_output(node: PrimNode) -> Any:
+    from ..tensor import Tensor  # noqa: PLC0415
+    data, counter, version = node._out
+    if counter.value != version:
+        raise RuntimeError(
+            "one of the variables needed for gradient computation has been modified by an "
+            f"inplace operation: output 0 of {node.name()} is at version {counter.value}; expected "
+            f"version {version} instead. Hint: the output of this operation was changed in place "
+            "before backward ran; clone() it before the in-place operation.")
+    return Tensor._make(data, node, counter)
+
+
+class AccumulateGrad(Node):
+    """Accumulates the incoming gradient into a leaf's ``.grad``."""
+
+    __slots__ = ("variable",)
+
+    def __init__(self, variable: Any) -> None:
+        super().__init__(())
+        self.variable = variable
+
+    def apply(self, grad: Any) -> tuple[Any, ...]:
+        self.variable._accumulate_grad(grad)
+        return ()
+
+
+_classes: dict[str, type] = {}
+
+
+def node_class(name: str) -> type:
+    """The PrimNode subclass displayed as ``name`` (created once per name)."""
+    cls = _classes.get(name)
+    if cls is None:
+        cls = _classes[name] = type(name, (PrimNode,), {"__slots__": ()})
+    return cls
+
+
+def rename(node: Node, name: str) -> None:
+    """Display ``node`` as ``name`` (composites name their last primitive's node)."""
+    if type(node).__name__ != name and isinstance(node, PrimNode):
+        node.__class__ = node_class(name)

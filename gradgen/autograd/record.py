@@ -1,0 +1,108 @@
+"""Applying a primitive to tensors: run its numpy implementation and record the tape.
+
+``bind`` is the one place where eager execution meets autograd: it computes the
+output, and when grad mode is on and an operand requires grad, records a
+``PrimNode`` holding exactly what the primitive's VJP rule needs. While a trace
+is active (``gradgen.trace``), every application is also reported to the tracer.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from ..dtypes import _BY_NP
+from ..ops import registry
+from ..ops.registry import Aval, Primitive
+from .grad_mode import _state
+from .node import _sequence, node_class
+
+# The active tracer's callback (prim, args, params, out) or None; set by tracing.
+tracer: list[Callable[..., None] | None] = [None]
+
+
+def _scalar_dtype(args: tuple) -> np.dtype:
+    fallback = None
+    for a in args:
+        d = getattr(a, "_data", a)
+        if isinstance(d, np.ndarray):
+            if d.dtype.kind != "b":
+                return d.dtype
+            fallback = d.dtype
+    return fallback if fallback is not None else np.dtype(np.float32)
+
+
+def bind(prim: Primitive, args: tuple, params: dict) -> Any:
+    """Apply ``prim`` to ``args`` (tensors, numpy constants or Python scalars)."""
+    from ..tensor import Tensor, _VersionCounter  # noqa: PLC0415
+    datas = []
+    record = False
+    has_scalar = False
+    for a in args:
+        if type(a) is Tensor:
+            datas.append(a._data)
+            if a._requires_grad:
+                record = True
+        elif isinstance(a, np.ndarray):
+            datas.append(a)
+        else:
+            has_scalar = True
+            datas.append(a)
+    if has_scalar:
+        sd = _scalar_dtype(args)
+        args = tuple(a if isinstance(a, (Tensor, np.ndarray)) else np.asarray(a, sd) for a in args)
+        datas = [getattr(a, "_data", a) for a in args]
+    out = prim.impl(*datas, **params)
+    if type(out) is not np.ndarray:
+        out = np.asarray(out)
+    counter = None
+    base = None
+    if prim.is_view:
+        a0 = args[0]
+        if type(a0) is Tensor and (out is datas[0] or (out.base is not None and np.may_share_memory(out, datas[0]))):
+            counter = a0._version
+            base = a0._base if a0._base is not None else a0
+    t = Tensor._make(out, None, counter or _VersionCounter())
+    t._base = base
+    if record and prim.vjp is not None and _state.enabled and out.dtype.kind == "f":
+        _record_node(prim, args, params, t, out)
+    tr = tracer[0]
+    if tr is not None:
+        tr(prim, args, params, t)
+    return t
+
+
+def _record_node(prim: Primitive, args: tuple, params: dict, t: Any, out: np.ndarray) -> None:
+    from ..tensor import Tensor  # noqa: PLC0415
+    node = node_class(prim.grad_name).__new__(node_class(prim.grad_name))
+    nexts = []
+    needs = []
+    for a in args:
+        if type(a) is Tensor and a._requires_grad:
+            nexts.append(a._grad_fn if a._grad_fn is not None else a._get_accumulator())
+            needs.append(True)
+        else:
+            nexts.append(None)
+            needs.append(False)
+    node._next = tuple(nexts)
+    node._seq = next(_sequence)
+    node._pre_hooks = None
+    node._retains = None
+    node.metadata = {}
+    node.prim = prim
+    node.params = params
+    node._needs = tuple(needs)
+    if prim.save_inputs:
+        node._ins = args
+        node._versions = tuple(a._version.value if type(a) is Tensor else None for a in args)
+    else:
+        node._ins = tuple(Aval(a.shape, _BY_NP[a.dtype] if isinstance(a, np.ndarray) else a.dtype)
+                          for a in args)
+        node._versions = None
+    node._out = (out, t._version, t._version.value) if prim.save_output else None
+    node._freed = False
+    t._grad_fn = node
+    t._requires_grad = True
+
+
+registry._binder[0] = bind

@@ -1,0 +1,107 @@
+"""Operand preparation shared by the front-end functions: type promotion and broadcasting.
+
+This is where PyTorch's implicit conversions become explicit primitives. An
+operand that autograd differentiates (or any operand, while tracing) is
+converted with ``convert`` and broadcast with ``broadcast_in_dim``, so VJP rules
+only ever see operands of the output's shape. Operands nothing differentiates
+are left for numpy to broadcast: that costs nothing and records nothing.
+"""
+from __future__ import annotations
+
+from numbers import Number
+from typing import Any
+
+import numpy as np
+
+from ..autograd import record
+from ..autograd.grad_mode import _state
+from ..dtypes import dtype, from_numpy_dtype, result_type
+from ..ops.elementwise import convert
+from ..ops.shape import broadcast_in_dim
+from ..tensor import Size, Tensor
+
+SCALARS = (bool, int, float)
+
+
+def is_operand(x: Any) -> bool:
+    """Whether ``x`` may appear beside a tensor in arithmetic."""
+    return isinstance(x, (Tensor, bool, int, float, np.ndarray, np.generic))
+
+
+def as_tensor_operand(x: Any) -> Any:
+    """Tensors and Python scalars pass; numpy values become constant tensors."""
+    if isinstance(x, (Tensor, bool, int, float)):
+        return x
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        from_numpy_dtype(x.dtype)
+        return Tensor._make(x)
+    if isinstance(x, Number):
+        return float(x)
+    raise TypeError(f"expected a Tensor or a Python number as operand, got {type(x).__name__}")
+
+
+def differentiating(t: Any) -> bool:
+    """Whether operations on ``t`` are being recorded (autograd or tracing)."""
+    return (t._requires_grad and _state.enabled) or record.tracer[0] is not None
+
+
+def cast(x: Any, d: dtype) -> Any:
+    """``x`` as dtype ``d``: a converted tensor, or a 0-d numpy constant for a scalar."""
+    if type(x) is Tensor:
+        return x if x._data.dtype == d.np else convert(x, dtype=d)
+    return np.asarray(x, d.np)
+
+
+def broadcast_shapes(a: tuple, b: tuple) -> tuple:
+    """numpy/PyTorch broadcasting of two shapes, with PyTorch's error message."""
+    if a == b:
+        return a
+    n = max(len(a), len(b))
+    pa = (1,) * (n - len(a)) + tuple(a)
+    pb = (1,) * (n - len(b)) + tuple(b)
+    out = []
+    for i, (x, y) in enumerate(zip(pa, pb)):
+        if x == y or y == 1:
+            out.append(x)
+        elif x == 1:
+            out.append(y)
+        else:
+            raise RuntimeError(f"The size of tensor a ({x}) must match the size of tensor b ({y}) "
+                               f"at non-singleton dimension {i}")
+    return tuple(out)
+
+
+def expand_to(t: Any, shape: tuple) -> Any:
+    """Broadcast a tensor to ``shape`` explicitly when it is differentiated, else leave it."""
+    if type(t) is not Tensor or t._data.shape == shape or not differentiating(t):
+        return t
+    nd = t._data.ndim
+    return broadcast_in_dim(t, shape=shape, dims=tuple(range(len(shape) - nd, len(shape))))
+
+
+def elementwise_operands(*xs: Any, compute: dtype | None = None) -> tuple[list, dtype]:
+    """Promote and broadcast operands of an elementwise operation; returns (operands, dtype)."""
+    xs = tuple(as_tensor_operand(x) for x in xs)
+    d = compute if compute is not None else result_type(*xs)
+    ops = [cast(x, d) for x in xs]
+    shape: tuple = ()
+    tensors = [o for o in ops if type(o) is Tensor]
+    for o in tensors:
+        shape = broadcast_shapes(shape, o._data.shape)
+    return [expand_to(o, shape) for o in ops], d
+
+
+def shape_arg(args: tuple) -> Size:
+    """Sizes given as ``f(2, 3)``, ``f((2, 3))`` or ``f([2, 3])``."""
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        args = tuple(args[0])
+    out = []
+    for s in args:
+        if isinstance(s, Tensor):
+            s = int(s)
+        if not isinstance(s, (int, np.integer)) or isinstance(s, bool):
+            raise TypeError(f"size must be a sequence of ints, got an element of type {type(s).__name__}")
+        out.append(int(s))
+    return Size(out)

@@ -1,0 +1,331 @@
+"""Elementwise math: arithmetic, unary functions, comparisons, where and clamp.
+
+Each function promotes and broadcasts its operands (``_operands``), applies one
+primitive or a short composite of primitives, and names the result's grad_fn
+the way PyTorch does.
+"""
+from __future__ import annotations
+
+import math as _math
+from typing import Any
+
+from ..autograd.node import rename
+from ..dtypes import bool_, get_default_dtype, result_type
+from ..ops import elementwise as P
+from ..tensor import Tensor
+from ._operands import as_tensor_operand, cast, elementwise_operands, is_operand
+
+
+def _named(t: Tensor, name: str | None) -> Tensor:
+    if name is not None and t._grad_fn is not None:
+        rename(t._grad_fn, name)
+    return t
+
+
+def _apply(prim: Any, *xs: Any, name: str | None = None, compute: Any = None) -> Tensor:
+    ops, _ = elementwise_operands(*xs, compute=compute)
+    return _named(prim(*ops), name)
+
+
+def _floating(x: Any) -> Tensor:
+    """``x`` as a floating tensor (integer and bool tensors become the default dtype)."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"expected a Tensor, got {type(x).__name__}")
+    return x if x._data.dtype.kind == "f" else cast(x, get_default_dtype())
+
+
+def _float_compute(*xs: Any):
+    d = result_type(*(as_tensor_operand(x) for x in xs))
+    return d if d.is_floating_point else get_default_dtype()
+
+
+# ---------------------------------------------------------------- arithmetic
+
+def add(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
+    """``input + alpha * other`` with broadcasting and type promotion."""
+    if alpha != 1:
+        other = mul(other, alpha)
+    return _apply(P.add, input, other)
+
+
+def sub(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
+    """``input - alpha * other``."""
+    if isinstance(input, Tensor) and input.dtype is bool_:
+        raise RuntimeError("Subtraction, the `-` operator, with a bool tensor is not supported. "
+                           "If you are trying to invert a mask, use the `~` or `logical_not()` "
+                           "operator instead.")
+    if alpha != 1:
+        other = mul(other, alpha)
+    name = None if isinstance(input, Tensor) else "RsubBackward1"
+    return _apply(P.sub, input, other, name=name)
+
+
+def mul(input: Any, other: Any) -> Tensor:
+    return _apply(P.mul, input, other)
+
+
+def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
+    """True division; integer operands divide as the default float dtype."""
+    if rounding_mode is not None:
+        raise NotImplementedError("div: rounding_mode is not supported; use true division")
+    return _apply(P.div, input, other, compute=_float_compute(input, other))
+
+
+true_divide = divide = div
+subtract = sub
+multiply = mul
+
+
+def pow(input: Any, exponent: Any) -> Tensor:
+    """``input ** exponent``."""
+    base_t, exp_t = isinstance(input, Tensor), isinstance(exponent, Tensor)
+    d = result_type(as_tensor_operand(input), as_tensor_operand(exponent))
+    if not d.is_floating_point and isinstance(exponent, int) and exponent < 0:
+        raise RuntimeError("Integers to negative integer powers are not allowed.")
+    name = "PowBackward0" if not exp_t else ("PowBackward1" if base_t else "PowBackward2")
+    return _apply(P.pow, input, exponent, name=name)
+
+
+def square(input: Tensor) -> Tensor:
+    return pow(input, 2)
+
+
+def neg(input: Tensor) -> Tensor:
+    if input.dtype is bool_:
+        raise RuntimeError("Negation, the `-` operator, on a bool tensor is not supported. If you are "
+                           "trying to invert a mask, use the `~` or `logical_not()` operator instead.")
+    return P.neg(input)
+
+
+negative = neg
+
+
+def abs(input: Tensor) -> Tensor:
+    return P.abs_(input)
+
+
+absolute = abs
+
+
+def sign(input: Tensor) -> Tensor:
+    return P.sign(input)
+
+
+def reciprocal(input: Tensor) -> Tensor:
+    x = _floating(input)
+    return _named(P.div(1.0, x), "ReciprocalBackward0")
+
+
+def rsqrt(input: Tensor) -> Tensor:
+    x = _floating(input)
+    return _named(P.div(1.0, P.sqrt(x)), "RsqrtBackward0")
+
+
+def _unary(prim: Any, doc: str):
+    def fn(input: Tensor) -> Tensor:
+        return prim(_floating(input))
+    fn.__name__ = prim.name if prim.name != "logistic" else "sigmoid"
+    fn.__doc__ = doc
+    return fn
+
+
+exp = _unary(P.exp, "Elementwise e**x.")
+log = _unary(P.log, "Elementwise natural logarithm.")
+log1p = _unary(P.log1p, "Elementwise log(1 + x), accurate near 0.")
+expm1 = _unary(P.expm1, "Elementwise exp(x) - 1, accurate near 0.")
+sqrt = _unary(P.sqrt, "Elementwise square root.")
+sin = _unary(P.sin, "Elementwise sine.")
+cos = _unary(P.cos, "Elementwise cosine.")
+tanh = _unary(P.tanh, "Elementwise hyperbolic tangent.")
+sigmoid = _unary(P.logistic, "Elementwise logistic function 1 / (1 + exp(-x)).")
+erf = _unary(P.erf, "Elementwise error function.")
+
+
+def relu(input: Tensor) -> Tensor:
+    """max(x, 0); the gradient is 1 where x > 0 and 0 elsewhere (also at 0)."""
+    return _named(P.select(P.le(input, 0), 0, input), "ReluBackward0")
+
+
+def log2(input: Tensor) -> Tensor:
+    return _named(P.div(log(input), _math.log(2.0)), "Log2Backward0")
+
+
+def log10(input: Tensor) -> Tensor:
+    return _named(P.div(log(input), _math.log(10.0)), "Log10Backward0")
+
+
+# ---------------------------------------------------------------- binary selections
+
+def maximum(input: Tensor, other: Tensor) -> Tensor:
+    return _apply(P.maximum, input, other)
+
+
+def minimum(input: Tensor, other: Tensor) -> Tensor:
+    return _apply(P.minimum, input, other)
+
+
+def where(condition: Tensor, input: Any, other: Any) -> Tensor:
+    """Elements of ``input`` where ``condition`` holds, else of ``other``."""
+    if not isinstance(condition, Tensor) or condition.dtype is not bool_:
+        got = condition.dtype if isinstance(condition, Tensor) else type(condition).__name__
+        raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor with dtype {got}")
+    d = result_type(as_tensor_operand(input), as_tensor_operand(other))
+    return _select(condition, input, other, d)
+
+
+def _select(condition: Tensor, input: Any, other: Any, d: Any, name: str | None = None) -> Tensor:
+    (a, b), _ = elementwise_operands(input, other, compute=d)
+    ops, _ = _broadcast_with(condition, a, b)
+    return _named(P.select(*ops), name)
+
+
+def _broadcast_with(*xs: Any):
+    from ._operands import broadcast_shapes, expand_to  # noqa: PLC0415
+    shape: tuple = ()
+    for x in xs:
+        if isinstance(x, Tensor):
+            shape = broadcast_shapes(shape, x._data.shape)
+    return [expand_to(x, shape) for x in xs], shape
+
+
+def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:
+    """Clamp into [min, max]; the gradient passes where min <= x <= max (PyTorch's rule)."""
+    if min is None and max is None:
+        raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+    tensor_bounds = isinstance(min, Tensor) or isinstance(max, Tensor)
+    d = result_type(*(as_tensor_operand(v) for v in (input, min, max) if v is not None))
+    out = input if input.dtype is d else cast(input, d)
+    if min is not None:
+        out = _select(lt(out, min), min, out, d)
+    if max is not None:
+        out = _select(gt(out, max), max, out, d)
+    return _named(out, "ClampBackward0" if tensor_bounds else "ClampBackward1")
+
+
+clip = clamp
+
+
+def clamp_min(input: Tensor, min: Any) -> Tensor:
+    return clamp(input, min=min)
+
+
+def clamp_max(input: Tensor, max: Any) -> Tensor:
+    return clamp(input, max=max)
+
+
+# ---------------------------------------------------------------- comparisons and logic
+
+def _compare(prim: Any):
+    def fn(input: Any, other: Any) -> Tensor:
+        return _apply(prim, input, other)
+    fn.__name__ = prim.name
+    return fn
+
+
+lt = less = _compare(P.lt)
+le = less_equal = _compare(P.le)
+gt = greater = _compare(P.gt)
+ge = greater_equal = _compare(P.ge)
+eq = _compare(P.eq)
+ne = not_equal = _compare(P.ne)
+
+
+def _logical(prim: Any):
+    def fn(input: Any, other: Any) -> Tensor:
+        return _apply(prim, input, other, compute=bool_)
+    fn.__name__ = "logical_" + prim.name
+    return fn
+
+
+logical_and = _logical(P.logical_and)
+logical_or = _logical(P.logical_or)
+
+
+def logical_not(input: Tensor) -> Tensor:
+    return P.logical_not(cast(input, bool_))
+
+
+def isnan(input: Tensor) -> Tensor:
+    return P.ne(input, input)
+
+
+def isinf(input: Tensor) -> Tensor:
+    if input._data.dtype.kind != "f":
+        return P.ne(input, input)
+    return P.eq(P.abs_(input), float("inf"))
+
+
+def isfinite(input: Tensor) -> Tensor:
+    return logical_not(logical_or(isnan(input), isinf(input)))
+
+
+def equal(input: Tensor, other: Tensor) -> bool:
+    """True when both tensors have the same shape and elements."""
+    return input.shape == other.shape and bool(eq(input, other).all()) if input.numel() else input.shape == other.shape
+
+
+def allclose(input: Tensor, other: Tensor, rtol: float = 1e-05, atol: float = 1e-08,
+             equal_nan: bool = False) -> bool:
+    import numpy as np  # noqa: PLC0415
+    return bool(np.allclose(input._data, other._data, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+# ---------------------------------------------------------------- operator protocol
+
+def _binop(fn: Any, reflected: bool = False):
+    if reflected:
+        def op(self: Tensor, other: Any) -> Any:
+            return fn(other, self) if is_operand(other) else NotImplemented
+    else:
+        def op(self: Tensor, other: Any) -> Any:
+            return fn(self, other) if is_operand(other) else NotImplemented
+    return op
+
+
+def _bool_only(fn: Any, what: str):
+    def op(self: Tensor, other: Any) -> Any:
+        if not is_operand(other):
+            return NotImplemented
+        if self.dtype is not bool_:
+            raise TypeError(f"gradgen supports `{what}` on bool tensors only, got {self.dtype}")
+        return fn(self, other)
+    return op
+
+
+def _invert(self: Tensor) -> Tensor:
+    if self.dtype is not bool_:
+        raise TypeError(f"gradgen supports `~` on bool tensors only, got {self.dtype}")
+    return logical_not(self)
+
+
+METHODS = {
+    "__add__": _binop(add), "__radd__": _binop(add, True),
+    "__sub__": _binop(sub), "__rsub__": _binop(sub, True),
+    "__mul__": _binop(mul), "__rmul__": _binop(mul, True),
+    "__truediv__": _binop(div), "__rtruediv__": _binop(div, True),
+    "__pow__": _binop(pow), "__rpow__": _binop(pow, True),
+    "__neg__": neg, "__pos__": lambda self: self, "__abs__": abs,
+    "__lt__": _binop(lt), "__le__": _binop(le), "__gt__": _binop(gt), "__ge__": _binop(ge),
+    "__eq__": _binop(eq), "__ne__": _binop(ne),
+    "__and__": _bool_only(logical_and, "&"), "__or__": _bool_only(logical_or, "|"),
+    "__invert__": _invert,
+    "add": add, "sub": sub, "mul": mul, "div": div, "true_divide": div, "subtract": sub,
+    "multiply": mul, "divide": div, "pow": pow, "square": square, "neg": neg, "negative": neg,
+    "abs": abs, "absolute": abs, "sign": sign, "reciprocal": reciprocal, "rsqrt": rsqrt,
+    "exp": exp, "log": log, "log1p": log1p, "expm1": expm1, "sqrt": sqrt, "sin": sin, "cos": cos,
+    "tanh": tanh, "sigmoid": sigmoid, "erf": erf, "relu": relu, "log2": log2, "log10": log10,
+    "maximum": maximum, "minimum": minimum, "where": lambda self, c, o: where(c, self, o),
+    "clamp": clamp, "clip": clamp, "clamp_min": clamp_min, "clamp_max": clamp_max,
+    "lt": lt, "le": le, "gt": gt, "ge": ge, "eq": eq, "ne": ne, "less": lt, "greater": gt,
+    "logical_and": logical_and, "logical_or": logical_or, "logical_not": logical_not,
+    "isnan": isnan, "isinf": isinf, "isfinite": isfinite, "equal": equal, "allclose": allclose,
+}
+
+FUNCTIONS = [
+    "add", "sub", "mul", "div", "true_divide", "divide", "subtract", "multiply", "pow", "square",
+    "neg", "negative", "abs", "absolute", "sign", "reciprocal", "rsqrt", "exp", "log", "log1p",
+    "expm1", "sqrt", "sin", "cos", "tanh", "sigmoid", "erf", "relu", "log2", "log10", "maximum",
+    "minimum", "where", "clamp", "clip", "clamp_min", "clamp_max", "lt", "le", "gt", "ge", "eq",
+    "ne", "less", "less_equal", "greater", "greater_equal", "not_equal", "logical_and",
+    "logical_or", "logical_not", "isnan", "isinf", "isfinite", "equal", "allclose",
+]

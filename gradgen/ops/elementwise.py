@@ -1,0 +1,211 @@
+"""Elementwise primitives: unary math, binary arithmetic, comparisons, select, convert.
+
+Each primitive is one ``defprim`` call: numpy implementation, shape rule, VJP
+rule (written with primitives, so it is itself differentiable), and what it saves.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..dtypes import bool_, dtype
+from .erf import erf_numpy
+from .registry import Aval, defprim
+
+
+def zeros_like(x):
+    """A zero tensor of x's type, built from primitives (a broadcast constant)."""
+    from .shape import full
+    return full(0.0, x.shape, x.dtype)
+
+# ---------------------------------------------------------------- shape rules
+
+
+def _common_shape(avals: tuple[Aval, ...], name: str) -> tuple[int, ...]:
+    shape: tuple[int, ...] | None = None
+    for a in avals:
+        if a.ndim == 0:
+            continue
+        if shape is None:
+            shape = a.shape
+        elif a.shape != shape:
+            raise TypeError(f"{name}: operand shapes differ: "
+                            + ", ".join(str(list(x.shape)) for x in avals)
+                            + " (elementwise operands must have one shape or be rank-0 constants)")
+    return shape if shape is not None else ()
+
+
+def _same_dtype(avals: tuple[Aval, ...], name: str) -> dtype:
+    d = avals[0].dtype
+    for a in avals[1:]:
+        if a.dtype is not d:
+            raise TypeError(f"{name}: operand dtypes differ: " + ", ".join(a.dtype.name for a in avals))
+    return d
+
+
+def _float_unary(name: str):
+    def rule(x: Aval) -> Aval:
+        if not x.dtype.is_floating_point:
+            raise TypeError(f"{name}: expected a floating dtype, got {x.dtype.name}")
+        return x
+    return rule
+
+
+def _binary(name: str, out: dtype | None = None):
+    def rule(*avals: Aval) -> Aval:
+        d = _same_dtype(avals, name)
+        return Aval(_common_shape(avals, name), out if out is not None else d)
+    return rule
+
+
+def _any_unary(x: Aval) -> Aval:
+    return x
+
+
+# ---------------------------------------------------------------- unary math
+
+neg = defprim("neg", np.negative, _any_unary, lambda g, ins, out, needs: (neg(g),), "NegBackward0")
+exp = defprim("exp", np.exp, _float_unary("exp"),
+              lambda g, ins, out, needs: (mul(g, out),), "ExpBackward0", save_output=True)
+log = defprim("log", np.log, _float_unary("log"),
+              lambda g, ins, out, needs: (div(g, ins[0]),), "LogBackward0", save_inputs=True)
+log1p = defprim("log1p", np.log1p, _float_unary("log1p"),
+                lambda g, ins, out, needs: (div(g, add(ins[0], 1.0)),), "Log1PBackward0",
+                save_inputs=True)
+expm1 = defprim("expm1", np.expm1, _float_unary("expm1"),
+                lambda g, ins, out, needs: (mul(g, add(out, 1.0)),), "Expm1Backward0",
+                save_output=True)
+sqrt = defprim("sqrt", np.sqrt, _float_unary("sqrt"),
+               lambda g, ins, out, needs: (div(g, mul(out, 2.0)),), "SqrtBackward0",
+               save_output=True)
+sin = defprim("sin", np.sin, _float_unary("sin"),
+              lambda g, ins, out, needs: (mul(g, cos(ins[0])),), "SinBackward0", save_inputs=True)
+cos = defprim("cos", np.cos, _float_unary("cos"),
+              lambda g, ins, out, needs: (mul(g, neg(sin(ins[0]))),), "CosBackward0",
+              save_inputs=True)
+tanh = defprim("tanh", np.tanh, _float_unary("tanh"),
+               lambda g, ins, out, needs: (mul(g, sub(1.0, mul(out, out))),), "TanhBackward0",
+               save_output=True)
+
+
+def _logistic_impl(x: np.ndarray) -> np.ndarray:
+    # 1 / (1 + exp(-x)) overflows harmlessly to 0 for very negative x.
+    with np.errstate(over="ignore"):
+        return np.reciprocal(np.exp(np.negative(x)) + x.dtype.type(1))
+
+
+logistic = defprim("logistic", _logistic_impl, _float_unary("logistic"),
+                   lambda g, ins, out, needs: (mul(g, mul(out, sub(1.0, out))),),
+                   "SigmoidBackward0", save_output=True)
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+erf = defprim("erf", erf_numpy, _float_unary("erf"),
+              lambda g, ins, out, needs: (
+                  mul(g, mul(exp(neg(mul(ins[0], ins[0]))), _TWO_OVER_SQRT_PI)),),
+              "ErfBackward0", save_inputs=True)
+abs_ = defprim("abs", np.abs, _any_unary,
+               lambda g, ins, out, needs: (mul(g, sign(ins[0])),), "AbsBackward0",
+               save_inputs=True)
+sign = defprim("sign", np.sign, _any_unary,
+               lambda g, ins, out, needs: (zeros_like(g),), "SignBackward0")
+
+# ---------------------------------------------------------------- binary arithmetic
+
+add = defprim("add", np.add, _binary("add"), lambda g, ins, out, needs: (g, g), "AddBackward0")
+sub = defprim("sub", np.subtract, _binary("sub"),
+              lambda g, ins, out, needs: (g, neg(g) if needs[1] else None), "SubBackward0")
+mul = defprim("mul", np.multiply, _binary("mul"),
+              lambda g, ins, out, needs: (mul(g, ins[1]) if needs[0] else None,
+                                          mul(g, ins[0]) if needs[1] else None),
+              "MulBackward0", save_inputs=True)
+div = defprim("div", np.divide, _binary("div"),
+              lambda g, ins, out, needs: (
+                  div(g, ins[1]) if needs[0] else None,
+                  neg(div(mul(g, ins[0]), mul(ins[1], ins[1]))) if needs[1] else None),
+              "DivBackward0", save_inputs=True)
+
+
+def _pow_vjp(g, ins, out, needs):
+    x, y = ins
+    gx = gy = None
+    if needs[0]:
+        # d/dx x**y = y * x**(y-1), defined as 0 where y == 0 (PyTorch's convention).
+        gx = mul(g, select(eq(y, 0.0), 0.0, mul(y, pow(x, sub(y, 1.0)))))
+    if needs[1]:
+        # d/dy x**y = x**y * log(x), defined as 0 where x == 0 and y >= 0.
+        gy = mul(g, select(logical_and(eq(x, 0.0), ge(y, 0.0)), 0.0, mul(pow(x, y), log(x))))
+    return gx, gy
+
+
+def _pow_impl(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.power(x, y)
+
+
+pow = defprim("pow", _pow_impl, _binary("pow"), _pow_vjp, "PowBackward0", save_inputs=True)
+
+
+def _minmax_vjp(strictly_loses):
+    # PyTorch: ties split the gradient in half; the strictly smaller (for
+    # maximum) operand gets zero; a NaN compares false, so both get the gradient.
+    def rule(g, ins, out, needs):
+        x, y = ins
+        half = select(eq(x, y), mul(g, 0.5), g)
+        gx = select(strictly_loses(x, y), 0.0, half) if needs[0] else None
+        gy = select(strictly_loses(y, x), 0.0, half) if needs[1] else None
+        return gx, gy
+    return rule
+
+
+maximum = defprim("max", np.maximum, _binary("max"), _minmax_vjp(lambda a, b: lt(a, b)),
+                  "MaximumBackward0", save_inputs=True)
+minimum = defprim("min", np.minimum, _binary("min"), _minmax_vjp(lambda a, b: gt(a, b)),
+                  "MinimumBackward0", save_inputs=True)
+
+# ---------------------------------------------------------------- comparisons and logic
+
+
+def _cmp(name: str, fn) -> object:
+    return defprim(name, fn, _binary(name, bool_), None, "")
+
+
+lt = _cmp("lt", np.less)
+le = _cmp("le", np.less_equal)
+gt = _cmp("gt", np.greater)
+ge = _cmp("ge", np.greater_equal)
+eq = _cmp("eq", np.equal)
+ne = _cmp("ne", np.not_equal)
+logical_and = _cmp("and", np.logical_and)
+logical_or = _cmp("or", np.logical_or)
+logical_not = defprim("not", np.logical_not, _any_unary, None, "")
+
+
+def _select_rule(c: Aval, a: Aval, b: Aval) -> Aval:
+    if c.dtype is not bool_:
+        raise TypeError(f"select: condition must be bool, got {c.dtype.name}")
+    d = _same_dtype((a, b), "select")
+    return Aval(_common_shape((c, a, b), "select"), d)
+
+
+select = defprim("select", np.where, _select_rule,
+                 lambda g, ins, out, needs: (None,
+                                             select(ins[0], g, 0.0) if needs[1] else None,
+                                             select(ins[0], 0.0, g) if needs[2] else None),
+                 "WhereBackward0", save_inputs=True)
+
+# ---------------------------------------------------------------- dtype and gradient flow
+
+
+def _convert_impl(x: np.ndarray, dtype: dtype) -> np.ndarray:
+    return x.astype(dtype.np)
+
+
+def _convert_vjp(g, ins, out, needs, dtype):
+    src = ins[0].dtype
+    return (convert(g, dtype=src) if src.is_floating_point else None,)
+
+
+convert = defprim("convert", _convert_impl, lambda x, dtype: Aval(x.shape, dtype), _convert_vjp,
+                  "ToCopyBackward0")
+stop_gradient = defprim("stop_gradient", lambda x: x, _any_unary, None, "", is_view=True,
+                        doc="Identity whose output never carries a gradient (detach).")

@@ -1,0 +1,81 @@
+"""Layout primitives that move no arithmetic: broadcast_in_dim, reshape, transpose."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from ..dtypes import dtype
+from .registry import Aval, defprim
+
+
+def _bid_rule(x: Aval, shape: tuple[int, ...], dims: tuple[int, ...]) -> Aval:
+    if len(dims) != x.ndim or any(d < 0 or d >= len(shape) for d in dims) or list(dims) != sorted(set(dims)):
+        raise TypeError(f"broadcast_in_dim: dims {dims} do not map operand {list(x.shape)} into {list(shape)}")
+    for i, d in enumerate(dims):
+        if x.shape[i] not in (1, shape[d]):
+            raise TypeError(f"broadcast_in_dim: operand dimension {i} of size {x.shape[i]} "
+                            f"cannot broadcast to size {shape[d]}")
+    return Aval(tuple(shape), x.dtype)
+
+
+def _bid_impl(x: np.ndarray, shape: tuple[int, ...], dims: tuple[int, ...]) -> np.ndarray:
+    if len(dims) != len(shape):
+        expanded = [1] * len(shape)
+        for i, d in enumerate(dims):
+            expanded[d] = x.shape[i]
+        x = x.reshape(expanded)
+    return np.broadcast_to(x, shape)
+
+
+def _bid_vjp(g, ins, out, needs, shape, dims):
+    x = ins[0]
+    summed = tuple(a for a in range(len(shape)) if a not in dims
+                   or (x.shape[dims.index(a)] == 1 and shape[a] != 1))
+    r = reduce_sum(g, axes=summed) if summed else g
+    return (reshape(r, shape=tuple(x.shape)) if tuple(r.shape) != tuple(x.shape) else r,)
+
+
+broadcast_in_dim = defprim("broadcast_in_dim", _bid_impl, _bid_rule, _bid_vjp, "ExpandBackward0",
+                           is_view=True,
+                           doc="Broadcast x to `shape`; operand axis i becomes output axis dims[i].")
+
+
+def _reshape_rule(x: Aval, shape: tuple[int, ...]) -> Aval:
+    n = 1
+    for s in shape:
+        n *= s
+    if n != x.size or any(s < 0 for s in shape):
+        raise TypeError(f"reshape: cannot reshape {list(x.shape)} ({x.size} elements) to {list(shape)}")
+    return Aval(tuple(shape), x.dtype)
+
+
+reshape = defprim("reshape", lambda x, shape: np.reshape(x, shape), _reshape_rule,
+                  lambda g, ins, out, needs, shape: (reshape(g, shape=tuple(ins[0].shape)),),
+                  "ViewBackward0", is_view=True)
+
+
+def _transpose_rule(x: Aval, perm: tuple[int, ...]) -> Aval:
+    if sorted(perm) != list(range(x.ndim)):
+        raise TypeError(f"transpose: {perm} is not a permutation of the {x.ndim} axes of {list(x.shape)}")
+    return Aval(tuple(x.shape[p] for p in perm), x.dtype)
+
+
+def _inverse(perm: Sequence[int]) -> tuple[int, ...]:
+    inv = [0] * len(perm)
+    for i, p in enumerate(perm):
+        inv[p] = i
+    return tuple(inv)
+
+
+transpose = defprim("transpose", lambda x, perm: np.transpose(x, perm), _transpose_rule,
+                    lambda g, ins, out, needs, perm: (transpose(g, perm=_inverse(perm)),),
+                    "PermuteBackward0", is_view=True)
+
+
+def full(value: float, shape: Sequence[int], dt: dtype):
+    """A constant tensor of ``shape`` filled with ``value`` (a broadcast literal)."""
+    return broadcast_in_dim(np.asarray(value, dt.np), shape=tuple(shape), dims=())
+
+
+from .reduce import reduce_sum  # noqa: E402  (rules above call it lazily)

@@ -1,0 +1,383 @@
+"""The Tensor: a numpy array plus autograd state, with PyTorch's names and semantics.
+
+Arithmetic, reductions, shape and indexing methods are defined as functions in
+``gradgen.functions`` and attached here by ``gradgen.functions.install_methods``;
+this file holds what is intrinsic to a tensor: its data, dtype and shape, its
+autograd state (``requires_grad``, ``grad``, ``grad_fn``, hooks, version counter)
+and conversions to Python and numpy.
+"""
+from __future__ import annotations
+
+import warnings
+import weakref
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from .dtypes import _BY_NP, dtype as _dtype, float32, float64, int32, int64, bool_
+from .autograd.grad_mode import _state
+from .autograd.node import AccumulateGrad, Node, _RemovableHandle
+
+_NONLEAF_GRAD_WARNING = (
+    "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
+    "attribute won't be populated during autograd.backward(). If you indeed want the .grad field "
+    "to be populated for a non-leaf Tensor, use .retain_grad() on the non-leaf Tensor. If you "
+    "access the non-leaf Tensor by mistake, make sure you access the leaf Tensor instead. See "
+    "github.com/pytorch/pytorch/pull/30531 for more informations.")
+
+
+class _VersionCounter:
+    """Counts in-place writes to a storage; shared by a tensor and all its views."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0
+
+
+class Size(tuple):
+    """A tensor's shape: a tuple that prints as ``torch.Size([2, 2])``."""
+
+    def __repr__(self) -> str:
+        return f"torch.Size([{', '.join(map(str, self))}])"
+
+    __str__ = __repr__
+
+    def numel(self) -> int:
+        n = 1
+        for s in self:
+            n *= s
+        return n
+
+
+class device:
+    """The device a tensor lives on; gradgen tensors live on the CPU."""
+
+    type = "cpu"
+    index = None
+
+    def __init__(self, spec: Any = "cpu") -> None:
+        if str(spec).split(":")[0] != "cpu":
+            raise RuntimeError(f"gradgen runs on the CPU only; got device {spec!r}")
+
+    def __repr__(self) -> str:
+        return "device(type='cpu')"
+
+    def __str__(self) -> str:
+        return "cpu"
+
+    def __eq__(self, other: Any) -> bool:
+        return isinstance(other, device) or other == "cpu"
+
+    def __hash__(self) -> int:
+        return hash("cpu")
+
+
+_CPU = device()
+
+
+class Tensor:
+    """A multi-dimensional array that records operations for automatic differentiation."""
+
+    __slots__ = ("_data", "_requires_grad", "_grad_fn", "_grad", "_version", "_base",
+                 "_accumulator", "_retains_grad", "__weakref__")
+    # numpy must defer to our reflected operators (ndarray + Tensor -> Tensor.__radd__).
+    __array_ufunc__ = None
+
+    def __init__(self, data: Any = None) -> None:
+        from .functions.creation import _to_array  # noqa: PLC0415
+        arr = _to_array([] if data is None else data, None)
+        if arr.dtype.kind != "f":
+            arr = arr.astype(float32.np)
+        Tensor._init(self, arr, None, _VersionCounter())
+
+    @staticmethod
+    def _init(t: "Tensor", data: np.ndarray, grad_fn: Node | None, counter: _VersionCounter) -> None:
+        t._data = data
+        t._requires_grad = grad_fn is not None
+        t._grad_fn = grad_fn
+        t._grad = None
+        t._version = counter
+        t._base = None
+        t._accumulator = None
+        t._retains_grad = False
+
+    @staticmethod
+    def _make(data: np.ndarray, grad_fn: Node | None = None,
+              counter: _VersionCounter | None = None) -> "Tensor":
+        t = Tensor.__new__(Tensor)
+        Tensor._init(t, data, grad_fn, counter if counter is not None else _VersionCounter())
+        return t
+
+    # ------------------------------------------------------------ type and shape
+    @property
+    def dtype(self) -> _dtype:
+        return _BY_NP[self._data.dtype]
+
+    @property
+    def shape(self) -> Size:
+        return Size(self._data.shape)
+
+    def size(self, dim: int | None = None) -> Any:
+        if dim is None:
+            return Size(self._data.shape)
+        return self._data.shape[_wrap_dim(dim, self._data.ndim)]
+
+    @property
+    def ndim(self) -> int:
+        return self._data.ndim
+
+    def dim(self) -> int:
+        return self._data.ndim
+
+    def ndimension(self) -> int:
+        return self._data.ndim
+
+    def numel(self) -> int:
+        return self._data.size
+
+    def nelement(self) -> int:
+        return self._data.size
+
+    def element_size(self) -> int:
+        return self._data.itemsize
+
+    def is_floating_point(self) -> bool:
+        return self._data.dtype.kind == "f"
+
+    def is_contiguous(self) -> bool:
+        return bool(self._data.flags.c_contiguous)
+
+    @property
+    def device(self) -> device:
+        return _CPU
+
+    @property
+    def is_cuda(self) -> bool:
+        return False
+
+    # ------------------------------------------------------------ autograd state
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, flag: bool) -> None:
+        flag = bool(flag)
+        if self._grad_fn is not None:
+            if flag:
+                return
+            raise RuntimeError(
+                "you can only change requires_grad flags of leaf variables. If you want to use a "
+                "computed variable in a subgraph that doesn't require differentiation use "
+                "var_no_grad = var.detach().")
+        if flag and self._data.dtype.kind != "f":
+            raise RuntimeError("only Tensors of floating point and complex dtype can require gradients")
+        self._requires_grad = flag
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        self.requires_grad = requires_grad
+        return self
+
+    @property
+    def grad_fn(self) -> Node | None:
+        return self._grad_fn
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._grad_fn is None
+
+    @property
+    def grad(self) -> "Tensor | None":
+        if self._grad_fn is not None and not self._retains_grad and self._grad is None:
+            warnings.warn(_NONLEAF_GRAD_WARNING, UserWarning, stacklevel=2)
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: "Tensor | None") -> None:
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of type "
+                                f"{type(value).__name__}")
+            if value.dtype is not self.dtype:
+                raise RuntimeError("assigned grad has data of a different type")
+            if value._data.shape != self._data.shape:
+                raise RuntimeError("assigned grad has data of a different size")
+        self._grad = value
+
+    @property
+    def retains_grad(self) -> bool:
+        return self._retains_grad
+
+    def retain_grad(self) -> None:
+        """Keep this non-leaf tensor's gradient in ``.grad`` during backward."""
+        if not self._requires_grad:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+        if self._grad_fn is None or self._retains_grad:
+            return
+        self._retains_grad = True
+        self._grad_fn._retains = weakref.ref(self)
+
+    def register_hook(self, hook: Callable[["Tensor"], "Tensor | None"]) -> _RemovableHandle:
+        """Call ``hook(grad)`` when this tensor's gradient is computed; a result replaces it."""
+        if not self._requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        node = self._grad_fn if self._grad_fn is not None else self._get_accumulator()
+        return node.register_prehook(hook)
+
+    def _get_accumulator(self) -> AccumulateGrad:
+        acc = self._accumulator() if self._accumulator is not None else None
+        if acc is None:
+            acc = AccumulateGrad(self)
+            self._accumulator = weakref.ref(acc)
+        return acc
+
+    def _accumulate_grad(self, g: "Tensor") -> None:
+        if _state.enabled:  # create_graph: keep the gradient's own graph
+            self._grad = g if self._grad is None else self._grad + g
+        elif self._grad is None:
+            self._grad = Tensor._make(np.array(g._data, order="C"))
+        else:
+            old = self._grad
+            if old._requires_grad:
+                self._grad = Tensor._make(old._data + g._data)
+            else:
+                np.add(old._data, g._data, out=old._data)
+                old._version.value += 1
+
+    def _store_retained_grad(self, g: "Tensor", create_graph: bool) -> None:
+        if self._grad is None:
+            self._grad = g if create_graph else Tensor._make(np.array(g._data, order="C"))
+        else:
+            self._grad = self._grad + g if create_graph else Tensor._make(self._grad._data + g._data)
+
+    def backward(self, gradient: "Tensor | None" = None, retain_graph: bool | None = None,
+                 create_graph: bool = False, inputs: Any = None) -> None:
+        """Accumulate the gradient of this tensor into the ``.grad`` of graph leaves."""
+        from .autograd.functional_api import backward  # noqa: PLC0415
+        backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+
+    def detach(self) -> "Tensor":
+        """A tensor sharing storage (and version counter) that is not part of any graph."""
+        from .ops.elementwise import stop_gradient  # noqa: PLC0415
+        return stop_gradient(self)
+
+    def detach_(self) -> "Tensor":
+        self._grad_fn = None
+        self._requires_grad = False
+        return self
+
+    @property
+    def data(self) -> "Tensor":
+        # Shares storage but not the version counter: writes through .data are invisible to autograd.
+        return Tensor._make(self._data)
+
+    @data.setter
+    def data(self, value: "Tensor") -> None:
+        if not isinstance(value, Tensor):
+            raise TypeError(f"data must be a Tensor, got {type(value).__name__}")
+        self._data = value._data
+
+    # ------------------------------------------------------------ conversions
+    def numpy(self, *, force: bool = False) -> np.ndarray:
+        if self._requires_grad and not force:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. "
+                               "Use tensor.detach().numpy() instead.")
+        return self._data
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        arr = self.numpy()
+        if dtype is not None and np.dtype(dtype) != arr.dtype:
+            return arr.astype(dtype)
+        return arr.copy() if copy else arr
+
+    def item(self) -> Any:
+        if self._data.size != 1:
+            raise RuntimeError(f"a Tensor with {self._data.size} elements cannot be converted to Scalar")
+        return self._data.reshape(()).item()
+
+    def tolist(self) -> Any:
+        return self._data.tolist()
+
+    def __len__(self) -> int:
+        if self._data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    def __iter__(self) -> Iterator["Tensor"]:
+        if self._data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self._data.shape[0]))
+
+    def _scalar_value(self, what: str) -> Any:
+        if self._data.size != 1:
+            raise RuntimeError(f"{what} value of Tensor with more than one value is ambiguous"
+                               if what == "Boolean" else
+                               f"only one element tensors can be converted to Python scalars")
+        return self._data.reshape(()).item()
+
+    def __bool__(self) -> bool:
+        return bool(self._scalar_value("Boolean"))
+
+    def __float__(self) -> float:
+        return float(self._scalar_value("float"))
+
+    def __int__(self) -> int:
+        return int(self._scalar_value("int"))
+
+    def __index__(self) -> int:
+        if self._data.dtype.kind not in "iub" or self._data.size != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self._data.reshape(()).item())
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __repr__(self) -> str:
+        from .printing import tensor_repr  # noqa: PLC0415
+        if self._grad_fn is not None:
+            suffix = f"grad_fn=<{self._grad_fn.name()}>"
+        elif self._requires_grad:
+            suffix = "requires_grad=True"
+        else:
+            suffix = None
+        return tensor_repr(self._data, self.dtype, suffix)
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        if self._data.ndim == 0:
+            return format(self._data.item(), spec)
+        return format(repr(self), spec)
+
+    def __reduce_ex__(self, proto: int) -> Any:
+        return (_rebuild, (self._data, self._requires_grad))
+
+    def __deepcopy__(self, memo: dict) -> "Tensor":
+        if self._grad_fn is not None:
+            raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) support "
+                               "the deepcopy protocol at the moment.")
+        t = Tensor._make(self._data.copy())
+        t._requires_grad = self._requires_grad
+        if self._grad is not None:
+            t._grad = Tensor._make(self._grad._data.copy())
+        memo[id(self)] = t
+        return t
+
+
+def _rebuild(data: np.ndarray, requires_grad: bool) -> Tensor:
+    t = Tensor._make(data)
+    t._requires_grad = requires_grad
+    return t
+
+
+def _wrap_dim(dim: int, ndim: int) -> int:
+    """Normalize a possibly negative ``dim`` for a rank-``ndim`` tensor, PyTorch's error on misuse."""
+    n = max(ndim, 1)
+    if not -n <= dim < n:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], "
+                         f"but got {dim})")
+    return dim + n if dim < 0 else dim
+
+
+__all__ = ["Tensor", "Size", "device", "float32", "float64", "int32", "int64", "bool_"]

@@ -8,9 +8,10 @@ from __future__ import annotations
 from types import ModuleType
 
 from ..tensor import Tensor
-from . import conversion, creation, math, random, reductions
+from . import conversion, creation, indexing, inplace, linalg, math, random, reductions, shape
 
-MODULES: list[ModuleType] = [creation, random, math, conversion, reductions]
+MODULES: list[ModuleType] = [creation, random, math, conversion, reductions, shape, indexing,
+                             linalg, inplace]
 
 
 def install_methods() -> None:

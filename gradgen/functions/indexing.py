@@ -1,0 +1,3 @@
+"""(being written)"""
+METHODS: dict = {}
+FUNCTIONS: list = []

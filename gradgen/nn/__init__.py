@@ -1,0 +1,2 @@
+"""gradgen.nn: neural-network building blocks (functional API)."""
+from . import functional  # noqa: F401

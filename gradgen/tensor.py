@@ -17,6 +17,7 @@ import numpy as np
 from .dtypes import _BY_NP, dtype as _dtype, float32, float64, int32, int64, bool_
 from .autograd.grad_mode import _state
 from .autograd.node import AccumulateGrad, Node, _RemovableHandle
+from .autograd.record import untraceable
 
 _NONLEAF_GRAD_WARNING = (
     "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
@@ -280,6 +281,7 @@ class Tensor:
 
     # ------------------------------------------------------------ conversions
     def numpy(self, *, force: bool = False) -> np.ndarray:
+        untraceable("a tensor's value flows into Python: numpy()")
         if self._requires_grad and not force:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. "
                                "Use tensor.detach().numpy() instead.")
@@ -292,11 +294,13 @@ class Tensor:
         return arr.copy() if copy else arr
 
     def item(self) -> Any:
+        untraceable("a tensor's value flows into Python: item()")
         if self._data.size != 1:
             raise RuntimeError(f"a Tensor with {self._data.size} elements cannot be converted to Scalar")
         return self._data.reshape(()).item()
 
     def tolist(self) -> Any:
+        untraceable("a tensor's value flows into Python: tolist()")
         return self._data.tolist()
 
     def __len__(self) -> int:
@@ -307,9 +311,11 @@ class Tensor:
     def __iter__(self) -> Iterator["Tensor"]:
         if self._data.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
+        untraceable("iteration over a tensor (its length becomes a Python value)")
         return (self[i] for i in range(self._data.shape[0]))
 
     def _scalar_value(self, what: str) -> Any:
+        untraceable(f"a tensor's value flows into Python: {what.lower()}()")
         if self._data.size != 1:
             raise RuntimeError(f"{what} value of Tensor with more than one value is ambiguous"
                                if what == "Boolean" else
@@ -326,6 +332,7 @@ class Tensor:
         return int(self._scalar_value("int"))
 
     def __index__(self) -> int:
+        untraceable("a tensor's value flows into Python: used as an index")
         if self._data.dtype.kind not in "iub" or self._data.size != 1:
             raise TypeError("only integer tensors of a single element can be converted to an index")
         return int(self._data.reshape(()).item())
@@ -335,6 +342,7 @@ class Tensor:
 
     def __repr__(self) -> str:
         from .printing import tensor_repr  # noqa: PLC0415
+        untraceable("a tensor's value flows into Python: formatting (print/repr/str)")
         if self._grad_fn is not None:
             suffix = f"grad_fn=<{self._grad_fn.name()}>"
         elif self._requires_grad:
@@ -346,6 +354,7 @@ class Tensor:
     __str__ = __repr__
 
     def __format__(self, spec: str) -> str:
+        untraceable("a tensor's value flows into Python: formatting (print/repr/str)")
         if self._data.ndim == 0:
             return format(self._data.item(), spec)
         return format(repr(self), spec)

@@ -106,3 +106,23 @@ def _record_node(prim: Primitive, args: tuple, params: dict, t: Any, out: np.nda
 
 
 registry._binder[0] = bind
+
+
+class TraceError(RuntimeError):
+    """Tracing met something the IR cannot hold; ``reason`` says what, ``where`` the user's line."""
+
+    def __init__(self, reason: str, where: str | None = None) -> None:
+        self.reason = reason
+        self.where = where
+        super().__init__(f"{reason} (at {where})" if where else reason)
+
+
+# Set by the tracer: called with a reason, raises TraceError pointing at the user's line.
+stop_tracing: list[Callable[[str], None] | None] = [None]
+
+
+def untraceable(reason: str) -> None:
+    """Called by operations whose result the IR cannot represent; stops an active trace."""
+    stop = stop_tracing[0]
+    if stop is not None:
+        stop(reason)

@@ -5,6 +5,7 @@ from typing import Any
 
 import numpy as np
 
+from ..autograd.record import untraceable
 from ..dtypes import as_dtype, get_default_dtype, int64
 from ..tensor import Tensor
 from ._operands import shape_arg
@@ -53,6 +54,7 @@ def initial_seed() -> int:
 
 
 def _rng(generator: Generator | None) -> np.random.Generator:
+    untraceable("random number generation")
     return (generator or default_generator)._rng
 
 

@@ -1,0 +1,97 @@
+"""The IR: a flat, typed SSA program of primitive equations.
+
+A :class:`Program` has typed input variables, a list of equations (each one
+registry primitive applied to variables and literals, producing one new
+variable) and outputs. Equations are the same records the eager tape makes:
+(primitive, operands, params), plus the user's source location.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..dtypes import from_numpy_dtype
+from ..ops.registry import Aval, Primitive
+
+
+class Var:
+    """An SSA value: printed ``%<id>``; carries its static type ``aval``.
+
+    ``shape``, ``dtype`` and ``ndim`` mirror a tensor's, so VJP rules (which
+    only look at those and call primitives) run unchanged on variables when a
+    program is being built symbolically.
+    """
+
+    __slots__ = ("id", "aval")
+
+    def __init__(self, id: int, aval: Aval) -> None:
+        self.id = id
+        self.aval = aval
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.aval.shape
+
+    @property
+    def dtype(self):
+        return self.aval.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.aval.shape)
+
+    def __repr__(self) -> str:
+        return f"%{self.id}:{self.aval}"
+
+
+class Literal:
+    """A constant operand: a numpy array (usually 0-d) of a supported dtype."""
+
+    __slots__ = ("value", "aval")
+
+    def __init__(self, value: Any) -> None:
+        arr = np.asarray(value)
+        self.value = arr
+        self.aval = Aval(tuple(arr.shape), from_numpy_dtype(arr.dtype))
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.aval.shape
+
+    @property
+    def dtype(self):
+        return self.aval.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.aval.shape)
+
+    def __repr__(self) -> str:
+        return f"Literal({self.value!r})"
+
+
+Atom = Var | Literal
+
+
+@dataclass
+class Eqn:
+    """``out = prim(*inputs, **params)`` at source location ``loc`` ("file.py:14")."""
+
+    prim: Primitive
+    inputs: tuple[Atom, ...]
+    out: Var
+    params: dict[str, Any]
+    loc: str | None = None
+
+
+@dataclass
+class Program:
+    """A typed SSA program: ``inputs`` -> ``eqns`` -> ``outputs``."""
+
+    inputs: list[Var]
+    eqns: list[Eqn]
+    outputs: list[Atom]
+    # Free-form facts about the program (which inputs are captured tensors, ...).
+    meta: dict[str, Any] = field(default_factory=dict)

@@ -17,6 +17,7 @@ import numpy as np
 from .dtypes import _BY_NP, dtype as _dtype, float32, float64, int32, int64, bool_
 from .autograd.grad_mode import _state
 from .autograd.node import AccumulateGrad, Node, _RemovableHandle
+from .autograd import record as _record
 from .autograd.record import untraceable
 
 _NONLEAF_GRAD_WARNING = (
@@ -372,6 +373,10 @@ class Tensor:
             t._grad = Tensor._make(self._grad._data.copy())
         memo[id(self)] = t
         return t
+
+
+_record.Tensor = Tensor
+_record._VersionCounter = _VersionCounter
 
 
 def _rebuild(data: np.ndarray, requires_grad: bool) -> Tensor:

@@ -17,6 +17,11 @@ from ..ops.registry import Aval, Primitive
 from .grad_mode import _state
 from .node import _sequence, node_class
 
+# Set by gradgen.tensor once the classes exist (record is imported before tensor).
+Tensor: Any = None
+_VersionCounter: Any = None
+_new = object.__new__
+
 # The active tracer's callback (prim, args, params, out) or None; set by tracing.
 tracer: list[Callable[..., None] | None] = [None]
 
@@ -34,7 +39,6 @@ def _scalar_dtype(args: tuple) -> np.dtype:
 
 def bind(prim: Primitive, args: tuple, params: dict) -> Any:
     """Apply ``prim`` to ``args`` (tensors, numpy constants or Python scalars)."""
-    from ..tensor import Tensor, _VersionCounter  # noqa: PLC0415
     datas = []
     record = False
     has_scalar = False
@@ -62,8 +66,15 @@ def bind(prim: Primitive, args: tuple, params: dict) -> Any:
         if type(a0) is Tensor and (out is datas[0] or (out.base is not None and np.may_share_memory(out, datas[0]))):
             counter = a0._version
             base = a0._base if a0._base is not None else a0
-    t = Tensor._make(out, None, counter or _VersionCounter())
+    t = _new(Tensor)  # Tensor._init inlined: this is the hottest line of eager mode
+    t._data = out
+    t._requires_grad = False
+    t._grad_fn = None
+    t._grad = None
+    t._version = counter or _VersionCounter()
     t._base = base
+    t._accumulator = None
+    t._retains_grad = False
     if record and prim.vjp is not None and _state.enabled and out.dtype.kind == "f":
         _record_node(prim, args, params, t, out)
     tr = tracer[0]
@@ -73,8 +84,8 @@ def bind(prim: Primitive, args: tuple, params: dict) -> Any:
 
 
 def _record_node(prim: Primitive, args: tuple, params: dict, t: Any, out: np.ndarray) -> None:
-    from ..tensor import Tensor  # noqa: PLC0415
-    node = node_class(prim.grad_name).__new__(node_class(prim.grad_name))
+    cls = node_class(prim.grad_name)
+    node = cls.__new__(cls)
     nexts = []
     needs = []
     for a in args:

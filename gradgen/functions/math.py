@@ -23,6 +23,16 @@ def _named(t: Tensor, name: str | None) -> Tensor:
 
 
 def _apply(prim: Any, *xs: Any, name: str | None = None, compute: Any = None) -> Tensor:
+    if compute is None and len(xs) == 2 and type(xs[0]) is Tensor:
+        # Fast paths (most calls): same-typed tensors, or a float tensor and a Python
+        # number, which bind converts to the tensor's dtype (a "weak" scalar, as in PyTorch).
+        a, b = xs
+        da = a._data
+        if type(b) is Tensor:
+            if da.dtype == b._data.dtype and da.shape == b._data.shape:
+                return _named(prim(a, b), name)
+        elif (type(b) is float or type(b) is int) and da.dtype.kind == "f":
+            return _named(prim(a, b), name)
     ops, _ = elementwise_operands(*xs, compute=compute)
     return _named(prim(*ops), name)
 

@@ -178,12 +178,16 @@ class Tensor:
         self._requires_grad = flag
 
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        if requires_grad and self._grad_fn is None and self._data.dtype.kind != "f":
+            raise RuntimeError("only Tensors of floating point dtype can require gradients")
         self.requires_grad = requires_grad
         return self
 
     @property
     def grad_fn(self) -> Node | None:
-        return self._grad_fn
+        fn = self._grad_fn
+        # A multi-output custom Function routes each output through a hidden selector node.
+        return getattr(fn, "_visible", fn)
 
     @property
     def is_leaf(self) -> bool:
@@ -224,8 +228,13 @@ class Tensor:
         """Call ``hook(grad)`` when this tensor's gradient is computed; a result replaces it."""
         if not self._requires_grad:
             raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
-        node = self._grad_fn if self._grad_fn is not None else self._get_accumulator()
-        return node.register_prehook(hook)
+        if self._grad_fn is not None:
+            return self._grad_fn.register_prehook(hook)
+        acc = self._get_accumulator()
+        # The leaf normally holds its AccumulateGrad weakly; once it carries hooks it must live
+        # as long as the leaf, or the next graph would get a fresh accumulator without them.
+        self._accumulator = lambda: acc
+        return acc.register_prehook(hook)
 
     def _get_accumulator(self) -> AccumulateGrad:
         acc = self._accumulator() if self._accumulator is not None else None

@@ -60,10 +60,15 @@ def backward(tensors: Any, grad_tensors: Any = None, retain_graph: bool | None =
     grads = _make_grads(outs, _as_tuple(grad_tensors))
     keep = create_graph if retain_graph is None else retain_graph
     roots = [_root(t, i) for i, t in enumerate(outs)]
-    ins = _as_tuple(inputs)
-    if not ins:
+    if inputs is None:
         execute(roots, grads, keep, create_graph)
         return
+    ins = _as_tuple(inputs)
+    if not ins:
+        raise RuntimeError("`inputs` argument to `backward()` cannot be empty.")
+    for t in ins:
+        if not t._requires_grad:  # PyTorch retains the grad of every input, hence its wording
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
     targets = [_target(t) for t in ins]
     captured = execute(roots, grads, keep, create_graph, capture=targets, accumulate=False)
     for t, node in zip(ins, targets):
@@ -85,6 +90,8 @@ def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool
     from ..tensor import Tensor  # noqa: PLC0415
     outs = _as_tuple(outputs)
     ins = _as_tuple(inputs)
+    if not ins:
+        raise RuntimeError("`inputs` argument to `grad()` cannot be empty.")
     if allow_unused is None:
         allow_unused = materialize_grads
     grads = _make_grads(outs, _as_tuple(grad_outputs))
@@ -93,13 +100,14 @@ def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool
     targets = [_target(t) for t in ins]
     captured = execute(roots, grads, keep, create_graph, capture=targets, accumulate=False)
     result = []
-    for t, node in zip(ins, targets):
+    for i, (t, node) in enumerate(zip(ins, targets)):
         g = captured.get(node)
         if g is None:
             if materialize_grads:
                 g = Tensor._make(np.zeros_like(t._data))
             elif not allow_unused:
-                raise RuntimeError("One of the differentiated Tensors appears to not have been used "
-                                   "in the graph. Set allow_unused=True if this is the desired behavior.")
+                raise RuntimeError(f"The differentiated Tensor at index {i} appears to not have been "
+                                   "used in the graph. Set allow_unused=True if this is the desired "
+                                   "behavior.")
         result.append(g)
     return tuple(result)

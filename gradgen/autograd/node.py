@@ -8,6 +8,7 @@ subclass, so ``type(y.grad_fn).__name__`` and ``repr`` match PyTorch.
 from __future__ import annotations
 
 import itertools
+import re
 from typing import Any, Callable
 
 _sequence = itertools.count()
@@ -37,7 +38,8 @@ class Node:
 
     @property
     def next_functions(self) -> tuple[tuple[Node | None, int], ...]:
-        return tuple((n, 0) for n in self._next)
+        # A hidden selector (multi-output custom Function) shows as (its Function's node, index).
+        return tuple(getattr(n, "_edge", None) or (n, 0) for n in self._next)
 
     def register_prehook(self, hook: Callable[[Any], Any]) -> "_RemovableHandle":
         """Run ``hook(grad)`` on the incoming gradient; a non-None result replaces it."""
@@ -106,23 +108,23 @@ def modified_message(t: Any, expected: int) -> str:
     """PyTorch's error for a saved tensor changed in place before backward used it."""
     what = f"[torch.{_LEGACY_TYPE[t.dtype.name]} [{', '.join(map(str, t.shape))}]]"
     if t.grad_fn is not None:
-        what += f", which is output 0 of {t.grad_fn.name()},"
+        # PyTorch names the node without "Backward" and a 0 overload index here ("output 0 of
+        # Mul", but "Clamp1" for ClampBackward1; a custom Function's "SaveBackward" gives "Save").
+        what += f", which is output 0 of {re.sub(r'Backward(?:0?$|(?=[0-9]+$))', '', t.grad_fn.name())},"
     return ("one of the variables needed for gradient computation has been modified by an "
             f"inplace operation: {what} is at version {t._version.value}; expected version "
             f"{expected} instead. Hint: enable anomaly detection to find the operation that "
-            "failed to compute its gradient, with torch.autograd.set_detect_anomaly(True).")
+            "failed to compute its gradient, with torch.autograd.set_detect_anomaly(True, "
+            "check_nan=False).")
 
 
 def _unpack_output(node: PrimNode) -> Any:
     from ..tensor import Tensor  # noqa: PLC0415
     data, counter, version = node._out
+    t = Tensor._make(data, node, counter)
     if counter.value != version:
-        raise RuntimeError(
-            "one of the variables needed for gradient computation has been modified by an "
-            f"inplace operation: output 0 of {node.name()} is at version {counter.value}; expected "
-            f"version {version} instead. Hint: the output of this operation was changed in place "
-            "before backward ran; clone() it before the in-place operation.")
-    return Tensor._make(data, node, counter)
+        raise RuntimeError(modified_message(t, version))
+    return t
 
 
 class AccumulateGrad(Node):

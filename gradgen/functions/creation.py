@@ -96,7 +96,9 @@ def _nested(seq: Any) -> Any:
 def _leaf(arr: np.ndarray, requires_grad: bool) -> Tensor:
     t = Tensor._make(arr)
     if requires_grad:
-        t.requires_grad_(True)
+        if arr.dtype.kind != "f":  # factories word it with a capital O, unlike requires_grad_()
+            raise RuntimeError("Only Tensors of floating point and complex dtype can require gradients")
+        t._requires_grad = True
     return t
 
 

@@ -22,6 +22,7 @@ from .functions import MODULES as _MODULES
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from . import autograd
 from . import nn
+from .ir.trace import trace
 from .printing import set_printoptions, get_printoptions
 
 float = float32

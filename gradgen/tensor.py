@@ -298,6 +298,7 @@ class Tensor:
         return self._data
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        untraceable("an operation outside the registry: numpy applied to a tensor's data")
         arr = self.numpy()
         if dtype is not None and np.dtype(dtype) != arr.dtype:
             return arr.astype(dtype)

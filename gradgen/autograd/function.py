@@ -24,6 +24,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .grad_mode import _state
+from .record import untraceable
 from .node import FREED_MESSAGE, Node, modified_message
 
 _LEGACY_MESSAGE = (
@@ -265,6 +266,7 @@ class Function(metaclass=FunctionMeta):
     def apply(cls, *args: Any, **kwargs: Any) -> Any:
         """Run ``forward`` and, when an input requires grad, record one backward node."""
         from ..tensor import Tensor  # noqa: PLC0415
+        untraceable(f"a custom autograd.Function: {cls.__name__}")
         node = cls._backward_cls.__new__(cls._backward_cls)
         record = False
         if _state.enabled:

@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from ..autograd import record
+from ..autograd.record import untraceable
 from ..dtypes import as_dtype, bool_, dtype, from_numpy_dtype, get_default_dtype, int64
 from ..tensor import Tensor
 from ._operands import shape_arg
@@ -60,6 +62,8 @@ def _collect_kinds(seq: Any, kinds: set) -> None:
 def _to_array(data: Any, dt: dtype | None) -> np.ndarray:
     """``data`` as a fresh numpy array of gradgen dtype ``dt`` (inferred when None)."""
     target = dt if dt is not None else _infer_dtype(data)
+    if isinstance(data, (Tensor, list, tuple)) and record.tracer[0] is not None and _holds_tensor(data):
+        untraceable("a tensor's value flows into a new tensor: tensor(<tensor>) (use clone().detach())")
     if isinstance(data, Tensor):
         src = data._data
     elif isinstance(data, (list, tuple)):
@@ -73,6 +77,12 @@ def _to_array(data: Any, dt: dtype | None) -> np.ndarray:
     if arr.dtype.kind == "O":
         raise TypeError("new(): invalid data type 'object'")
     return arr
+
+
+def _holds_tensor(data: Any) -> bool:
+    if isinstance(data, Tensor):
+        return True
+    return isinstance(data, (list, tuple)) and any(_holds_tensor(x) for x in data)
 
 
 def _nested(seq: Any) -> Any:

@@ -21,14 +21,17 @@ class Var:
 
     ``shape``, ``dtype`` and ``ndim`` mirror a tensor's, so VJP rules (which
     only look at those and call primitives) run unchanged on variables when a
-    program is being built symbolically.
+    program is being built symbolically. ``name`` is an optional readable name
+    (an identifier, e.g. a traced function's parameter) the printer uses as
+    ``%name``; unnamed variables print as numbers in order of definition.
     """
 
-    __slots__ = ("id", "aval")
+    __slots__ = ("id", "aval", "name")
 
-    def __init__(self, id: int, aval: Aval) -> None:
+    def __init__(self, id: int, aval: Aval, name: str | None = None) -> None:
         self.id = id
         self.aval = aval
+        self.name = name
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -43,7 +46,7 @@ class Var:
         return len(self.aval.shape)
 
     def __repr__(self) -> str:
-        return f"%{self.id}:{self.aval}"
+        return f"%{self.name if self.name else self.id}:{self.aval}"
 
 
 class Literal:
@@ -95,3 +98,7 @@ class Program:
     outputs: list[Atom]
     # Free-form facts about the program (which inputs are captured tensors, ...).
     meta: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        from .printer import print_program  # noqa: PLC0415  (printer imports this module)
+        return print_program(self)

@@ -8,10 +8,10 @@ from __future__ import annotations
 from types import ModuleType
 
 from ..tensor import Tensor
-from . import conversion, creation, indexing, inplace, linalg, math, random, reductions, shape
+from . import conversion, creation, indexing, inplace, linalg, math, random, reductions, shape, statistics
 
 MODULES: list[ModuleType] = [creation, random, math, conversion, reductions, shape, indexing,
-                             linalg, inplace]
+                             linalg, inplace, statistics]
 
 
 def install_methods() -> None:

@@ -1,29 +1,60 @@
-"""Reductions over dimensions: sum, mean, ... (``dim`` int or tuple, negative allowed; ``keepdim``)."""
+"""Reductions over dimensions: sum, mean, prod, max/min, amax/amin, argmax/argmin, all/any,
+count_nonzero (var/std/logsumexp/norm are in ``statistics``) (``dim`` int or tuple, negative allowed; ``keepdim``).
+
+Each is a short composite of the reduction primitives (``gradgen.ops.reduce``) and
+elementwise ones, named like PyTorch's backward class. Shape-dependent choices
+(empty dimensions, 0-d inputs) are made here, in Python, so the primitives and
+their VJP rules never branch on data.
+"""
 from __future__ import annotations
 
+import math as _math
 from typing import Any
 
-from ..dtypes import as_dtype, get_default_dtype, int64
-from ..ops.reduce import reduce_sum
-from ..ops.shape import reshape
+import numpy as np
+
+from ..dtypes import as_dtype, bool_, int64
+from ..ops import elementwise as P
+from ..ops.reduce import argmax as _argmax_p, argmin as _argmin_p
+from ..ops.reduce import reduce_max, reduce_min, reduce_prod, reduce_sum
+from ..ops.shape import broadcast_in_dim, reshape
 from ..tensor import Tensor, _wrap_dim
-from ._operands import cast
-from .math import _named
+from ._operands import cast, differentiating
+from .math import _named, maximum, minimum
+
+_INF = _math.inf
 
 
-def normalize_dims(dim: Any, ndim: int) -> tuple[int, ...]:
-    """``dim`` (None, int, or sequence) as sorted distinct non-negative axes, PyTorch's errors."""
+class _Unset:
+    """Default of ``dim`` where PyTorch tells "not given" from an explicit None."""
+
+    def __repr__(self) -> str:
+        return "<unset>"
+
+
+_UNSET: Any = _Unset()
+
+
+# ---------------------------------------------------------------- dims and shapes
+
+def normalize_dims(dim: Any, ndim: int, empty_is_all: bool = True) -> tuple[int, ...]:
+    """``dim`` (None, int, or sequence) as sorted distinct non-negative axes, PyTorch's errors.
+
+    An empty sequence means every dimension (as for sum, mean, amax), unless
+    ``empty_is_all`` is False (all/any reduce nothing then).
+    """
     if dim is None:
         return tuple(range(ndim))
-    dims = (dim,) if isinstance(dim, int) else tuple(dim)
-    if ndim == 0:
-        for d in dims:
-            _wrap_dim(d, 0)
-        return ()
-    out = sorted({_wrap_dim(d, ndim) for d in dims})
-    if len(out) != len(dims):
-        raise RuntimeError(f"dim {dims} appears multiple times in the list of dims")
-    return tuple(out)
+    dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+    if not dims and empty_is_all:
+        return tuple(range(ndim))
+    seen: set[int] = set()
+    for d in dims:
+        w = _wrap_dim(int(d), ndim)
+        if w in seen:
+            raise RuntimeError(f"dim {w} appears multiple times in the list of dims")
+        seen.add(w)
+    return tuple(sorted(seen)) if ndim else ()
 
 
 def keep(out: Tensor, in_shape: tuple, axes: tuple[int, ...], keepdim: bool) -> Tensor:
@@ -34,38 +65,277 @@ def keep(out: Tensor, in_shape: tuple, axes: tuple[int, ...], keepdim: bool) -> 
     return reshape(out, shape=shape) if shape != out._data.shape else out
 
 
-def sum(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
-    """Sum over ``dim`` (all dimensions by default); integer and bool inputs sum as int64."""
-    x = input
+def _restore(t: Tensor, shape: tuple, axes: tuple[int, ...]) -> Tensor:
+    """Broadcast a reduced ``t`` back to ``shape`` (the shape before reducing ``axes``)."""
+    kept = tuple(i for i in range(len(shape)) if i not in axes)
+    return broadcast_in_dim(t, shape=tuple(shape), dims=kept)
+
+
+def _count(shape: tuple, axes: tuple[int, ...]) -> int:
+    n = 1
+    for a in axes:
+        n *= shape[a]
+    return n
+
+
+def _is_int(d: Any) -> bool:
+    return isinstance(d, (int, np.integer)) and not isinstance(d, bool)
+
+
+def _user_dims(dim: Any) -> tuple:
+    return (dim,) if _is_int(dim) else tuple(dim)
+
+
+def _legacy_name(x: Tensor) -> str:
+    return {"int64": "Long", "int32": "Int", "bool": "Bool", "float32": "Float",
+            "float64": "Double"}[x.dtype.name]
+
+
+def _overload_error(name: str, got: tuple, signatures: list[str],
+                    keywords: dict | None = None) -> TypeError:
+    """PyTorch's "invalid combination of arguments" error for a call with these arguments."""
+    kinds = ", ".join(["Tensor" if isinstance(a, Tensor) else type(a).__name__ for a in got]
+                      + [f"{k}={type(v).__name__}" for k, v in (keywords or {}).items()])
+    sigs = "".join(f" * ({s})\n" for s in signatures)
+    return TypeError(f"{name}() received an invalid combination of arguments - got ({kinds}), "
+                     f"but expected one of:\n{sigs}")
+
+
+# ---------------------------------------------------------------- sum, mean, prod
+
+def _integral_to_long(x: Tensor, dtype: Any) -> Tensor:
     if dtype is not None:
-        x = cast(x, as_dtype(dtype))
-    elif not x.dtype.is_floating_point:
-        x = cast(x, int64)
-    axes = normalize_dims(dim, x._data.ndim)
+        return cast(x, as_dtype(dtype))
+    return x if x.dtype.is_floating_point else cast(x, int64)
+
+
+def sum(input: Tensor, dim: Any = _UNSET, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+    """Sum over ``dim`` (all dimensions by default); integer and bool inputs sum as int64."""
+    x = _integral_to_long(input, dtype)
+    axes = normalize_dims(None if dim is _UNSET else dim, x._data.ndim)
     out = keep(reduce_sum(x, axes=axes), x._data.shape, axes, keepdim)
-    return _named(out, "SumBackward0" if dim is None else "SumBackward1")
+    return _named(out, "SumBackward0" if dim is _UNSET else "SumBackward1")
 
 
-def mean(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
-    """Mean over ``dim``; defined for floating inputs only, as in PyTorch."""
+def mean(input: Tensor, dim: Any = _UNSET, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+    """Mean over ``dim``; defined for floating inputs only, as in PyTorch (empty: nan)."""
     x = input if dtype is None else cast(input, as_dtype(dtype))
     if not x.dtype.is_floating_point:
         raise RuntimeError(
             "mean(): could not infer output dtype. Input dtype must be either a floating point or "
             f"complex dtype. Got: {_legacy_name(x)}")
-    axes = normalize_dims(dim, x._data.ndim)
-    n = 1
-    for a in axes:
-        n *= x._data.shape[a]
+    axes = normalize_dims(None if dim is _UNSET else dim, x._data.ndim)
+    n = _count(x._data.shape, axes)
     s = keep(reduce_sum(x, axes=axes), x._data.shape, axes, keepdim)
-    out = s / n if n != 0 else s / 0.0
-    return _named(out, "MeanBackward0" if dim is None else "MeanBackward1")
+    # The mean over nothing is nan; adding it (not dividing by 0) keeps numpy quiet and
+    # the (empty) input's gradient free of 0/0.
+    out = P.div(s, float(n)) if n else P.add(s, _math.nan)
+    return _named(out, "MeanBackward0" if dim is _UNSET else "MeanBackward1")
 
 
-def _legacy_name(x: Tensor) -> str:
-    return {"int64": "Long", "int32": "Int", "bool": "Bool"}.get(x.dtype.name, x.dtype.name)
+_PROD_SIGNATURES = [
+    "Tensor input, *, torch.dtype dtype = None",
+    "Tensor input, int dim, bool keepdim = False, *, torch.dtype dtype = None, Tensor out = None"]
 
 
-METHODS = {"sum": sum, "mean": mean}
-FUNCTIONS = ["sum", "mean"]
-_ = get_default_dtype
+def prod(input: Tensor, dim: int | None = None, keepdim: bool = False, *,
+         dtype: Any = None) -> Tensor:
+    """Product over one ``dim`` (or all elements); integer and bool inputs multiply as int64.
+
+    The gradient is the product of the other elements, also where the input has zeros.
+    """
+    if dim is not None and not _is_int(dim):
+        raise _overload_error("prod", (input, dim), _PROD_SIGNATURES)
+    x = _integral_to_long(input, dtype)
+    axes = normalize_dims(dim, x._data.ndim)
+    out = keep(reduce_prod(x, axes=axes), x._data.shape, axes, keepdim)
+    return _named(out, "ProdBackward0" if dim is None else "ProdBackward1")
+
+
+# ---------------------------------------------------------------- max, min, amax, amin
+
+class _ValuesIndices(tuple):
+    """(values, indices) with attribute access, printed like ``torch.return_types``."""
+
+    __slots__ = ()
+    _kind = ""
+
+    def __new__(cls, values: Tensor, indices: Tensor) -> "_ValuesIndices":
+        return tuple.__new__(cls, (values, indices))
+
+    @property
+    def values(self) -> Tensor:
+        return self[0]
+
+    @property
+    def indices(self) -> Tensor:
+        return self[1]
+
+    def __repr__(self) -> str:
+        return f"torch.return_types.{self._kind}(\nvalues={self[0]!r},\nindices={self[1]!r})"
+
+
+max_return = type("max", (_ValuesIndices,), {"__slots__": (), "_kind": "max"})
+min_return = type("min", (_ValuesIndices,), {"__slots__": (), "_kind": "min"})
+
+
+def _max_signatures() -> list[str]:
+    return ["Tensor input, *, Tensor out = None",
+            "Tensor input, Tensor other, *, Tensor out = None",
+            "Tensor input, int dim, bool keepdim = False, *, tuple of Tensors out = None"]
+
+
+def _no_reduction_dim(name: str) -> RuntimeError:
+    return RuntimeError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0. "
+                        "Specify the reduction dim with the 'dim' argument.")
+
+
+def _check_nonempty(name: str, x: Tensor, dim: Any, wrapped: bool = True) -> None:
+    """PyTorch's errors for reducing an empty dimension with max/min/amax/amin/argmax."""
+    shape = x._data.shape
+    for d in _user_dims(dim):
+        w = _wrap_dim(int(d), len(shape))
+        if shape and shape[w] == 0:
+            raise IndexError(f"{name}(): Expected reduction dim {w if wrapped else d} to have "
+                             "non-zero size.")
+
+
+def _extremum(x: Tensor, dim: Any, keepdim: bool, other: Any, is_max: bool) -> Any:
+    name = "max" if is_max else "min"
+    if other is None and isinstance(dim, Tensor):
+        other, dim = dim, None
+    if other is not None:
+        return (maximum if is_max else minimum)(x, other)
+    if dim is None:
+        if x._data.size == 0:
+            raise _no_reduction_dim(name)
+        out = (reduce_max if is_max else reduce_min)(x, axes=tuple(range(x._data.ndim)))
+        return _named(out, "MaxBackward1" if is_max else "MinBackward1")
+    if not _is_int(dim):
+        raise _overload_error(name, (x, dim), _max_signatures())
+    values, indices = _along(x, int(dim), keepdim, is_max)
+    rt = max_return if is_max else min_return
+    return rt(_named(values, "MaxBackward0" if is_max else "MinBackward0"), indices)
+
+
+def _along(x: Tensor, dim: int, keepdim: bool, is_max: bool) -> tuple[Tensor, Tensor]:
+    """Values and indices of the extremum along ``dim``; the gradient goes to that index only."""
+    a = _wrap_dim(dim, x._data.ndim)
+    _check_nonempty("max" if is_max else "min", x, dim)
+    xs = x if x._data.ndim else reshape(x, shape=(1,))
+    shape = xs._data.shape
+    idx = (_argmax_p if is_max else _argmin_p)(xs, axis=a)
+    if differentiating(xs) and xs.dtype.is_floating_point:
+        # Gather at the index with a one-hot mask; -0.0 is the exact additive identity.
+        iota = broadcast_in_dim(np.arange(shape[a], dtype=np.int64), shape=shape, dims=(a,))
+        hit = P.eq(iota, _restore(idx, shape, (a,)))
+        values = reduce_sum(P.select(hit, xs, -0.0), axes=(a,))
+    else:
+        values = (reduce_max if is_max else reduce_min)(xs, axes=(a,))
+    if x._data.ndim == 0:
+        return values, idx
+    return keep(values, shape, (a,), keepdim), keep(idx, shape, (a,), keepdim)
+
+
+def max(input: Tensor, dim: Any = None, keepdim: bool = False, *, other: Any = None) -> Any:
+    """``max(input)``: the largest element (ties share the gradient evenly);
+    ``max(input, dim, keepdim=False)``: (values, indices) of the first maximum along ``dim``;
+    ``max(input, other)``: the elementwise maximum."""
+    return _extremum(input, dim, keepdim, other, True)
+
+
+def min(input: Tensor, dim: Any = None, keepdim: bool = False, *, other: Any = None) -> Any:
+    """``min(input)``, ``min(input, dim, keepdim=False)`` or ``min(input, other)``; see ``max``."""
+    return _extremum(input, dim, keepdim, other, False)
+
+
+def _amax(x: Tensor, dim: Any, keepdim: bool, is_max: bool) -> Tensor:
+    name = "amax" if is_max else "amin"
+    axes = normalize_dims(dim, x._data.ndim)
+    if dim is None or not _user_dims(dim):
+        if x._data.size == 0:
+            raise _no_reduction_dim(name)
+    else:
+        _check_nonempty(name, x, dim, wrapped=False)
+    out = keep((reduce_max if is_max else reduce_min)(x, axes=axes), x._data.shape, axes, keepdim)
+    return _named(out, "AmaxBackward0" if is_max else "AminBackward0")
+
+
+def amax(input: Tensor, dim: Any = (), keepdim: bool = False) -> Tensor:
+    """Maximum over ``dim`` (all dims by default); ties share the gradient evenly."""
+    return _amax(input, dim, keepdim, True)
+
+
+def amin(input: Tensor, dim: Any = (), keepdim: bool = False) -> Tensor:
+    """Minimum over ``dim`` (all dims by default); ties share the gradient evenly."""
+    return _amax(input, dim, keepdim, False)
+
+
+def _arg(x: Tensor, dim: Any, keepdim: bool, is_max: bool) -> Tensor:
+    name = "argmax" if is_max else "argmin"
+    prim = _argmax_p if is_max else _argmin_p
+    if x.dtype is bool_:
+        raise RuntimeError(f"{name}(): does not support bool input")
+    nd = x._data.ndim
+    if dim is None:
+        if x._data.size == 0:
+            raise IndexError(f"{name}(): Expected reduction dim to be specified for "
+                             "input.numel() == 0.")
+        out = prim(reshape(x, shape=(x._data.size,)), axis=0)
+        return reshape(out, shape=(1,) * nd) if keepdim and nd else out
+    if not _is_int(dim):
+        raise TypeError(f"{name}(): argument 'dim' (position 2) must be int, "
+                        f"not {type(dim).__name__}")
+    a = _wrap_dim(int(dim), nd)
+    if nd == 0:
+        return prim(reshape(x, shape=(1,)), axis=0)
+    _check_nonempty(name, x, dim)
+    return keep(prim(x, axis=a), x._data.shape, (a,), keepdim)
+
+
+def argmax(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    """Index (int64) of the first maximum along ``dim``, or in the flattened input."""
+    return _arg(input, dim, keepdim, True)
+
+
+def argmin(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    """Index (int64) of the first minimum along ``dim``, or in the flattened input."""
+    return _arg(input, dim, keepdim, False)
+
+
+
+
+# ---------------------------------------------------------------- all, any, count_nonzero
+
+def _logical(x: Tensor, dim: Any, keepdim: bool, is_all: bool) -> Tensor:
+    shape = x._data.shape
+    axes = normalize_dims(dim, len(shape), empty_is_all=False)
+    if _count(shape, axes) == 0 and axes:
+        # Nothing to look at: all() is True, any() is False.
+        n = reduce_sum(P.convert(x, dtype=int64), axes=axes)
+        out = (P.eq if is_all else P.ne)(n, 0)
+    else:
+        out = (reduce_min if is_all else reduce_max)(cast(x, bool_), axes=axes)
+    return keep(out, shape, axes, keepdim)
+
+
+def all(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    """Whether every element over ``dim`` is nonzero (bool; True over an empty dim)."""
+    return _logical(input, dim, keepdim, True)
+
+
+def any(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    """Whether some element over ``dim`` is nonzero (bool; False over an empty dim)."""
+    return _logical(input, dim, keepdim, False)
+
+
+def count_nonzero(input: Tensor, dim: Any = None) -> Tensor:
+    """The number (int64) of nonzero elements over ``dim`` (all dims by default)."""
+    axes = normalize_dims(dim, input._data.ndim)
+    return reduce_sum(P.convert(P.ne(input, 0), dtype=int64), axes=axes)
+
+
+_NAMES = ["sum", "mean", "prod", "max", "min", "amax", "amin", "argmax", "argmin", "all", "any",
+          "count_nonzero"]
+METHODS = {name: globals()[name] for name in _NAMES}
+FUNCTIONS = list(_NAMES)

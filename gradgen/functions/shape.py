@@ -1,3 +1,405 @@
-"""(being written)"""
-METHODS: dict = {}
-FUNCTIONS: list = []
+"""Shape operations: reshape and view, transposes, (un)squeeze, expand, cat and stack, flip, repeat.
+
+Everything here is a composite of the layout primitives ``reshape``,
+``transpose``, ``broadcast_in_dim`` (``gradgen.ops.shape``) and ``slice_``,
+``rev``, ``concatenate`` (``gradgen.ops.indexing``). Views share memory and the
+version counter with their base (``bind`` sees to that for primitives flagged
+``is_view``); results are named like PyTorch's grad_fn classes.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..autograd.node import _LEGACY_TYPE
+from ..dtypes import result_type
+from ..ops import shape as P
+from ..ops.indexing import concatenate as _concatenate, rev
+from ..tensor import Tensor, _VersionCounter, _wrap_dim
+from ._operands import broadcast_shapes, cast, shape_arg
+from .math import _named
+
+VIEW_ERROR = ("view size is not compatible with input tensor's size and stride (at least one "
+              "dimension spans across two contiguous subspaces). Use .reshape(...) instead.")
+
+
+def _fmt(shape: Sequence[int]) -> str:
+    return "[" + ", ".join(map(str, shape)) + "]"
+
+
+def _dims_arg(args: tuple, kw: Any, name: str) -> tuple[int, ...]:
+    """Dims given as ``f(0, 1)``, ``f((0, 1))`` or ``f(dims=(0, 1))``."""
+    if kw is not None:
+        args = (kw,)
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        args = tuple(args[0])
+    for a in args:
+        if not isinstance(a, (int, np.integer)) or isinstance(a, bool):
+            raise TypeError(f"{name}(): argument 'dims' must be tuple of ints, but found element "
+                            f"of type {type(a).__name__}")
+    return tuple(int(a) for a in args)
+
+
+def _distinct(dims: Sequence[int], ndim: int) -> tuple[int, ...]:
+    out = tuple(_wrap_dim(d, ndim) for d in dims)
+    seen: set[int] = set()
+    for d in out:
+        if d in seen:
+            raise RuntimeError(f"dim {d} appears multiple times in the list of dims")
+        seen.add(d)
+    return out
+
+
+# ---------------------------------------------------------------- reshape family
+
+def infer_shape(shape: Sequence[int], numel: int) -> tuple[int, ...]:
+    """``shape`` with its ``-1`` entry filled in, PyTorch's errors on misuse."""
+    infer = None
+    known = 1
+    for i, s in enumerate(shape):
+        if s == -1:
+            if infer is not None:
+                raise RuntimeError("only one dimension can be inferred")
+            infer = i
+        elif s < 0:
+            raise RuntimeError(f"invalid shape dimension {s} at index {i} of shape {_fmt(shape)}")
+        else:
+            known *= s
+    if infer is None:
+        if known == numel:
+            return tuple(shape)
+    elif known == 0 and numel == 0:
+        raise RuntimeError(f"cannot reshape tensor of 0 elements into shape {_fmt(shape)} because "
+                           "the unspecified dimension size -1 can be any value and is ambiguous")
+    elif known and numel % known == 0:
+        return tuple(shape[:infer]) + (numel // known,) + tuple(shape[infer + 1:])
+    raise RuntimeError(f"shape '{_fmt(shape)}' is invalid for input of size {numel}")
+
+
+def _reshape_to(input: Tensor, shape: tuple[int, ...]) -> Tensor:
+    out = P.reshape(input, shape=shape)
+    if out._version is not input._version:
+        return _named(out, "UnsafeViewBackward0")  # numpy had to copy: PyTorch's clone + view
+    return out if input._data.flags.c_contiguous else _named(out, "ReshapeAliasBackward0")
+
+
+def reshape(input: Tensor, *shape: Any) -> Tensor:
+    """The same elements in ``shape`` (one entry may be -1); a view when strides allow.
+
+    >>> import gradgen as gg
+    >>> gg.arange(6).reshape(2, -1).shape
+    torch.Size([2, 3])
+    """
+    return _reshape_to(input, infer_shape(shape_arg(shape), input._data.size))
+
+
+def view(input: Tensor, *shape: Any) -> Tensor:
+    """Like ``reshape`` but always a view; raises PyTorch's error when strides do not allow one."""
+    if len(shape) == 1 and not isinstance(shape[0], (tuple, list, int, np.integer, Tensor)):
+        raise NotImplementedError("gradgen: Tensor.view(dtype) is not supported; use .to(dtype)")
+    out = P.reshape(input, shape=infer_shape(shape_arg(shape), input._data.size))
+    if out._version is not input._version and input._data.size:
+        raise RuntimeError(VIEW_ERROR)  # numpy had to copy: the strides allow no view
+    return out
+
+
+def view_as(input: Tensor, other: Tensor) -> Tensor:
+    return view(input, other.shape)
+
+
+def reshape_as(input: Tensor, other: Tensor) -> Tensor:
+    return reshape(input, other.shape)
+
+
+def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    """Merge dims ``start_dim..end_dim`` into one (returns ``input`` itself when there is nothing to merge)."""
+    shape = input._data.shape
+    if not shape:
+        return P.reshape(input, shape=(1,))
+    s, e = _wrap_dim(start_dim, len(shape)), _wrap_dim(end_dim, len(shape))
+    if s > e:
+        raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+    if s == e:
+        return input
+    return _reshape_to(input, shape[:s] + (math.prod(shape[s:e + 1]),) + shape[e + 1:])
+
+
+def unflatten(input: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
+    """Split dim ``dim`` into ``sizes`` (one entry may be -1)."""
+    shape = input._data.shape
+    d = _wrap_dim(dim, len(shape))
+    sizes = list(shape_arg((sizes,)))
+    if not sizes:
+        raise RuntimeError("unflatten: sizes must be non-empty")
+    try:
+        filled = infer_shape(sizes, shape[d])
+    except RuntimeError:
+        raise RuntimeError(f"unflatten: Provided sizes {_fmt(sizes)} don't multiply up to the size "
+                           f"of dim {dim} ({shape[d]}) in the input tensor") from None
+    return _named(P.reshape(input, shape=shape[:d] + filled + shape[d + 1:]), "ViewBackward0")
+
+
+# ---------------------------------------------------------------- transposes
+
+def transpose(input: Tensor, dim0: int, dim1: int) -> Tensor:
+    """Swap dims ``dim0`` and ``dim1`` (a view)."""
+    nd = input._data.ndim
+    a, b = _wrap_dim(dim0, nd), _wrap_dim(dim1, nd)
+    perm = list(range(nd))
+    perm[a], perm[b] = perm[b], perm[a]
+    return _named(P.transpose(input, perm=tuple(perm)), "TransposeBackward0")
+
+
+def permute(input: Tensor, *dims: Any, **kw: Any) -> Tensor:
+    """Reorder the dims as ``dims`` (a view)."""
+    dims = _dims_arg(dims, kw.pop("dims", None), "permute")
+    nd = input._data.ndim
+    if len(dims) != nd:
+        raise RuntimeError("permute(sparse_coo): number of dimensions in the tensor input does not "
+                           "match the length of the desired ordering of dimensions i.e. input.dim() "
+                           f"= {nd} is not equal to len(dims) = {len(dims)}")
+    perm = tuple(_wrap_dim(d, nd) for d in dims)
+    if len(set(perm)) != nd:
+        raise RuntimeError("permute(): duplicate dims are not allowed.")
+    return P.transpose(input, perm=perm)
+
+
+def t(input: Tensor) -> Tensor:
+    """Transpose a matrix; 0-d and 1-d tensors come back as they are (still a new view)."""
+    nd = input._data.ndim
+    if nd > 2:
+        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {nd}D")
+    return _named(P.transpose(input, perm=tuple(reversed(range(nd)))), "TBackward0")
+
+
+def _T(self: Tensor) -> Tensor:
+    nd = self._data.ndim
+    if nd == 0:
+        warnings.warn("Tensor.T is deprecated on 0-D tensors. This function is the identity in "
+                      "these cases.", UserWarning, stacklevel=2)
+    elif nd != 2:
+        warnings.warn("The use of `x.T` on tensors of dimension other than 2 to reverse their shape "
+                      "is deprecated and it will throw an error in a future release. Consider `x.mT` "
+                      "to transpose batches of matrices or `x.permute(*torch.arange(x.ndim - 1, -1, "
+                      "-1))` to reverse the dimensions of a tensor.", UserWarning, stacklevel=2)
+    return P.transpose(self, perm=tuple(reversed(range(nd))))
+
+
+def _mT(self: Tensor) -> Tensor:
+    nd = self._data.ndim
+    if nd < 2:
+        raise RuntimeError("tensor.mT is only supported on matrices or batches of matrices. "
+                           f"Got {nd}-D tensor.")
+    return transpose(self, -2, -1)
+
+
+def movedim(input: Tensor, source: Any, destination: Any) -> Tensor:
+    """Move dims ``source`` to positions ``destination`` (ints or sequences), keeping the others' order."""
+    nd = input._data.ndim
+    src = [source] if isinstance(source, int) else list(source)
+    dst = [destination] if isinstance(destination, int) else list(destination)
+    if len(src) != len(dst):
+        raise RuntimeError(f"movedim: Invalid source or destination dims: source ({_fmt(src)} dims) "
+                           f"should contain the same number of dims as destination ({_fmt(dst)} dims)")
+    src = [_wrap_dim(d, nd) for d in src]
+    dst = [_wrap_dim(d, nd) for d in dst]
+    for name, ds in (("source", src), ("destination", dst)):
+        if len(set(ds)) != len(ds):
+            raise RuntimeError(f"movedim: repeated dim in `{name}` ({_fmt(ds)})")
+    rest = iter(d for d in range(nd) if d not in src)
+    placed = dict(zip(dst, src))
+    perm = tuple(placed[i] if i in placed else next(rest) for i in range(nd))
+    return P.transpose(input, perm=perm)
+
+
+# ---------------------------------------------------------------- size-1 dims and broadcasting
+
+def unsqueeze(input: Tensor, dim: int) -> Tensor:
+    """Insert a size-1 dim at ``dim`` (a view)."""
+    shape = input._data.shape
+    d = _wrap_dim(dim, len(shape) + 1)
+    return _named(P.reshape(input, shape=shape[:d] + (1,) + shape[d:]), "UnsqueezeBackward0")
+
+
+def squeeze(input: Tensor, dim: Any = None) -> Tensor:
+    """Remove size-1 dims: all of them, or those among ``dim`` (an int or a tuple)."""
+    shape = input._data.shape
+    if dim is None:
+        dims, name = tuple(range(len(shape))), "SqueezeBackward0"
+    elif isinstance(dim, (int, np.integer)):
+        dims, name = (_wrap_dim(int(dim), len(shape)),), "SqueezeBackward1"
+    else:
+        dims, name = _distinct(dim, len(shape)), "SqueezeBackward2"
+    new = tuple(s for i, s in enumerate(shape) if not (s == 1 and i in dims))
+    return _named(P.reshape(input, shape=new), name)
+
+
+def expanded_shape(shape: tuple[int, ...], want: tuple[int, ...], dtype_name: str) -> tuple[int, ...]:
+    """``shape`` broadcast to ``want`` (-1 keeps a dim), with PyTorch's expand errors."""
+    lead = len(want) - len(shape)
+    if lead < 0:
+        legacy = f"torch.{_LEGACY_TYPE[dtype_name]}{{{_fmt(shape)}}}"
+        raise RuntimeError(f"expand({legacy}, size={_fmt(want)}): the number of sizes provided "
+                           f"({len(want)}) must be greater or equal to the number of dimensions in "
+                           f"the tensor ({len(shape)})")
+    out = []
+    for i, s in enumerate(want):
+        if i < lead:
+            if s < 0:
+                raise RuntimeError(f"The expanded size of the tensor ({s}) isn't allowed in a "
+                                   f"leading, non-existing dimension {i}")
+        else:
+            cur = shape[i - lead]
+            s = cur if s == -1 else s
+            if cur != 1 and s != cur:
+                raise RuntimeError(f"The expanded size of the tensor ({s}) must match the existing "
+                                   f"size ({cur}) at non-singleton dimension {i}.  Target sizes: "
+                                   f"{_fmt(want)}.  Tensor sizes: {_fmt(shape)}")
+        out.append(s)
+    return tuple(out)
+
+
+def expand(input: Tensor, *sizes: Any) -> Tensor:
+    """Broadcast to ``sizes`` without copying (-1 keeps a dim); new dims go in front."""
+    want = tuple(shape_arg(sizes))
+    shape = input._data.shape
+    out = expanded_shape(shape, want, input.dtype.name)
+    return P.broadcast_in_dim(input, shape=out, dims=tuple(range(len(out) - len(shape), len(out))))
+
+
+def expand_as(input: Tensor, other: Tensor) -> Tensor:
+    return expand(input, other.shape)
+
+
+def broadcast_to(input: Tensor, size: Any) -> Tensor:
+    return expand(input, size)
+
+
+def broadcast_tensors(*tensors: Tensor) -> tuple[Tensor, ...]:
+    """Expand every tensor to their common broadcast shape (tensors already of it come back as they are)."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    shape: tuple = ()
+    for x in tensors:
+        shape = broadcast_shapes(shape, x._data.shape)
+    return tuple(x if x._data.shape == shape else expand(x, shape) for x in tensors)
+
+
+# ---------------------------------------------------------------- joining
+
+def _tensor_list(tensors: Any, fn: str) -> list[Tensor]:
+    if isinstance(tensors, Tensor):
+        raise TypeError(f"{fn}(): argument 'tensors' (position 1) must be tuple of Tensors, not Tensor")
+    tensors = list(tensors)
+    for i, x in enumerate(tensors):
+        if not isinstance(x, Tensor):
+            raise TypeError(f"expected Tensor as element {i} in argument 0, but got {type(x).__name__}")
+    return tensors
+
+
+def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Join tensors along an existing dim, promoting to their common dtype.
+
+    >>> import gradgen as gg
+    >>> gg.cat([gg.zeros(2, 3), gg.ones(1, 3)]).shape
+    torch.Size([3, 3])
+    """
+    tensors = _tensor_list(tensors, "cat")
+    if not tensors:
+        raise ValueError("torch.cat(): expected a non-empty list of Tensors")
+    for i, x in enumerate(tensors):
+        if x._data.ndim == 0:
+            raise RuntimeError(f"zero-dimensional tensor (at position {i}) cannot be concatenated")
+    # PyTorch's legacy rule: 1-d empty tensors are skipped whatever the others' rank.
+    kept = [(i, x) for i, x in enumerate(tensors) if x._data.shape != (0,)] or [(0, tensors[0])]
+    ref = kept[0][1]._data.shape
+    ax = _wrap_dim(dim, len(ref))
+    for i, x in kept:
+        s = x._data.shape
+        if len(s) != len(ref):
+            raise RuntimeError(f"Tensors must have same number of dimensions: got {len(ref)} and {len(s)}")
+        for j, (a, b) in enumerate(zip(ref, s)):
+            if j != ax and a != b:
+                raise RuntimeError(f"Sizes of tensors must match except in dimension {ax}. Expected "
+                                   f"size {a} but got size {b} for tensor number {i} in the list.")
+    d = result_type(*tensors)
+    return _concatenate(*(cast(x, d) for _, x in kept), axis=ax)
+
+
+def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Join equally shaped tensors along a new dim ``dim``."""
+    tensors = _tensor_list(tensors, "stack")
+    if not tensors:
+        raise RuntimeError("stack expects a non-empty TensorList")
+    shape = tensors[0]._data.shape
+    for i, x in enumerate(tensors):
+        if x._data.shape != shape:
+            raise RuntimeError(f"stack expects each tensor to be equal size, but got {_fmt(shape)} "
+                               f"at entry 0 and {_fmt(x._data.shape)} at entry {i}")
+    d = _wrap_dim(dim, len(shape) + 1)
+    dt = result_type(*tensors)
+    parts = [cast(x, dt) for x in tensors]
+    if d < len(shape):
+        # Joining along dim d puts tensor k's slice j at k * size + j: one reshape splits (k, j).
+        joined = _concatenate(*parts, axis=d)
+        out = P.reshape(joined, shape=shape[:d] + (len(parts),) + shape[d:])
+    else:
+        new = shape + (1,)
+        out = _concatenate(*(P.reshape(x, shape=new) for x in parts), axis=d)
+    return _named(out, "StackBackward0")
+
+
+def flip(input: Tensor, *args: Any, dims: Any = None) -> Tensor:
+    """Reverse the order of elements along ``dims``; returns a copy, as PyTorch does."""
+    axes = _distinct(_dims_arg(args, dims, "flip"), input._data.ndim)
+    out = rev(input, axes=axes)
+    # rev is a view primitive (negative-step indexing uses it), but flip owns its memory.
+    out._data = out._data.copy()
+    out._version = _VersionCounter()
+    out._base = None
+    return out
+
+
+def repeat(input: Tensor, *sizes: Any) -> Tensor:
+    """Tile the tensor ``sizes[i]`` times along dim i (new leading dims when sizes is longer)."""
+    reps = tuple(shape_arg(sizes))
+    shape = input._data.shape
+    lead = len(reps) - len(shape)
+    if lead < 0:
+        raise RuntimeError("Number of dimensions of repeat dims can not be smaller than number of "
+                           "dimensions of tensor")
+    full = (1,) * lead + shape
+    # Interleave (r0, s0, r1, s1, ...): broadcasting over the r axes, then merging pairs, tiles.
+    pairs = tuple(v for r, s in zip(reps, full) for v in (r, s))
+    spread = P.broadcast_in_dim(input, shape=pairs, dims=tuple(2 * (lead + i) + 1 for i in range(len(shape))))
+    out = P.reshape(spread, shape=tuple(r * s for r, s in zip(reps, full)))
+    return _named(out, "RepeatBackward0")
+
+
+def tile(input: Tensor, dims: Sequence[int]) -> Tensor:
+    """``repeat`` that pads ``dims`` with leading ones when it is shorter than the rank."""
+    dims = tuple(shape_arg((dims,)))
+    return repeat(input, (1,) * (input._data.ndim - len(dims)) + dims)
+
+
+METHODS = {
+    "reshape": reshape, "view": view, "view_as": view_as, "reshape_as": reshape_as,
+    "flatten": flatten, "unflatten": unflatten, "transpose": transpose, "swapaxes": transpose,
+    "swapdims": transpose, "permute": permute, "t": t, "T": property(_T), "mT": property(_mT),
+    "movedim": movedim, "moveaxis": movedim, "unsqueeze": unsqueeze, "squeeze": squeeze,
+    "expand": expand, "expand_as": expand_as, "broadcast_to": broadcast_to, "flip": flip,
+    "repeat": repeat, "tile": tile,
+}
+
+FUNCTIONS = [
+    "reshape", "flatten", "unflatten", "transpose", "swapaxes", "swapdims", "permute", "t",
+    "movedim", "moveaxis", "unsqueeze", "squeeze", "broadcast_to", "broadcast_tensors", "cat",
+    "concat", "concatenate", "stack", "flip", "tile",
+]
+
+swapaxes = swapdims = transpose
+moveaxis = movedim
+concat = concatenate = cat

@@ -81,7 +81,8 @@ _CPU = device()
 class Tensor:
     """A multi-dimensional array that records operations for automatic differentiation."""
 
-    __slots__ = ("_data", "_requires_grad", "_grad_fn", "_grad", "_version", "_base",
+    # _view_fn: for a view (``_base`` set), its base's grad_fn when the view was taken.
+    __slots__ = ("_data", "_requires_grad", "_grad_fn", "_grad", "_version", "_base", "_view_fn",
                  "_accumulator", "_retains_grad", "__weakref__")
     # numpy must defer to our reflected operators (ndarray + Tensor -> Tensor.__radd__).
     __array_ufunc__ = None

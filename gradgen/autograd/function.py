@@ -308,6 +308,7 @@ def _wrap_outputs(Tensor: type, node: BackwardCFunction, args: tuple, out: Any, 
             elif o._requires_grad or any(o is a for a in args):
                 alias = Tensor._make(o._data, None, o._version)  # forward returned a graph tensor
                 alias._base = o._base if o._base is not None else o
+                alias._view_fn = alias._base._grad_fn
                 o = alias
         outs.append(o)
     node._in_meta = tuple((a._data.shape, a._data.dtype) if isinstance(a, Tensor) else None

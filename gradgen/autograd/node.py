@@ -89,7 +89,11 @@ class PrimNode(Node):
         return self.prim.vjp(grad, ins, out, self._needs, **self.params)
 
     def release(self) -> None:
-        if self.prim.save_inputs or self.prim.save_output:
+        # Like PyTorch, only a node that saved tensors can be "freed"; constants and
+        # shapes stay, so backward through `x * 3` twice works.
+        ins = self._ins
+        if self._out is not None or (self.prim.save_inputs and ins is not None
+                                     and any(hasattr(a, "_version") for a in ins)):
             self._ins = self._out = None
             self._freed = True
 

@@ -73,6 +73,8 @@ def bind(prim: Primitive, args: tuple, params: dict) -> Any:
     t._grad = None
     t._version = counter or _VersionCounter()
     t._base = base
+    if base is not None:
+        t._view_fn = base._grad_fn
     t._accumulator = None
     t._retains_grad = False
     if record and prim.vjp is not None and _state.enabled and out.dtype.kind == "f":
@@ -83,6 +85,13 @@ def bind(prim: Primitive, args: tuple, params: dict) -> Any:
     return t
 
 
+STALE_VIEW_MESSAGE = (
+    "a view was used after the tensor it views was modified by an in-place operation that "
+    "autograd recorded, so the view's autograd history is stale. PyTorch rebuilds it (CopySlices); "
+    "gradgen does not yet: take the view again after the in-place operation, or clone() it "
+    "before.")
+
+
 def _record_node(prim: Primitive, args: tuple, params: dict, t: Any, out: np.ndarray) -> None:
     cls = node_class(prim.grad_name)
     node = cls.__new__(cls)
@@ -90,6 +99,8 @@ def _record_node(prim: Primitive, args: tuple, params: dict, t: Any, out: np.nda
     needs = []
     for a in args:
         if type(a) is Tensor and a._requires_grad:
+            if a._base is not None and a._base._grad_fn is not a._view_fn:
+                raise RuntimeError(STALE_VIEW_MESSAGE)
             nexts.append(a._grad_fn if a._grad_fn is not None else a._get_accumulator())
             needs.append(True)
         else:
@@ -104,6 +115,11 @@ def _record_node(prim: Primitive, args: tuple, params: dict, t: Any, out: np.nda
     node.params = params
     node._needs = tuple(needs)
     if prim.save_inputs:
+        keep = prim.saved_for
+        if keep is not None:  # save only the operands the wanted cotangents read
+            mask = keep(node._needs)
+            args = tuple(a if m or type(a) is not Tensor else Aval(a._data.shape, a.dtype)
+                         for a, m in zip(args, mask))
         node._ins = args
         node._versions = tuple(a._version.value if type(a) is Tensor else None for a in args)
     else:

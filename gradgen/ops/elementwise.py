@@ -117,12 +117,12 @@ sub = defprim("sub", np.subtract, _binary("sub"),
 mul = defprim("mul", np.multiply, _binary("mul"),
               lambda g, ins, out, needs: (mul(g, ins[1]) if needs[0] else None,
                                           mul(g, ins[0]) if needs[1] else None),
-              "MulBackward0", save_inputs=True)
+              "MulBackward0", save_inputs=True, saved_for=lambda n: (n[1], n[0]))
 div = defprim("div", np.divide, _binary("div"),
               lambda g, ins, out, needs: (
                   div(g, ins[1]) if needs[0] else None,
                   neg(div(mul(g, ins[0]), mul(ins[1], ins[1]))) if needs[1] else None),
-              "DivBackward0", save_inputs=True)
+              "DivBackward0", save_inputs=True, saved_for=lambda n: (n[1], True))
 
 
 def _pow_vjp(g, ins, out, needs):

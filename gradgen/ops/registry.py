@@ -71,6 +71,9 @@ class Primitive:
     save_inputs: bool = False
     save_output: bool = False
     is_view: bool = False
+    # With save_inputs: needs -> which operands to keep (the rest become Avals), so a
+    # node keeps only what the wanted cotangents read. None keeps every operand.
+    saved_for: Callable[[tuple[bool, ...]], tuple[bool, ...]] | None = None
     # Filled by the C backend: how this primitive lowers to C.
     c_lowering: Any = None
     doc: str = ""
@@ -104,10 +107,12 @@ def register(prim: Primitive) -> Primitive:
 
 def defprim(name: str, impl: Callable[..., np.ndarray], shape_rule: Callable[..., Aval],
             vjp: VjpRule | None, grad_name: str, *, save_inputs: bool = False,
-            save_output: bool = False, is_view: bool = False, doc: str = "") -> Primitive:
+            save_output: bool = False, is_view: bool = False, doc: str = "",
+            saved_for: Callable[[tuple[bool, ...]], tuple[bool, ...]] | None = None) -> Primitive:
     """Declare and register a primitive in one statement."""
     return register(Primitive(name, impl, shape_rule, vjp, grad_name, save_inputs=save_inputs,
-                              save_output=save_output, is_view=is_view, doc=doc))
+                              save_output=save_output, is_view=is_view, doc=doc,
+                              saved_for=saved_for))
 
 
 def get(name: str) -> Primitive:

@@ -1,1 +1,467 @@
-"""(being written)"""
+"""``gradgen.nn.functional`` (``import gradgen.nn.functional as F``): activations, softmax,
+linear, layer_norm, losses and dropout, with PyTorch's signatures and errors.
+
+Everything here is a composite of gradgen's front-end functions (so of registry
+primitives): none needs a derivative rule of its own, double backward works, and
+the compiler sees ordinary primitives. The result's grad_fn carries the name of
+PyTorch's fused backward (``SoftmaxBackward0``, ``NllLossBackward0``, ...).
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..dtypes import as_dtype
+from ..functions import indexing as _ix
+from ..functions._operands import broadcast_shapes
+from ..functions import math as M
+from ..functions import reductions as R
+from ..functions import shape as S
+from ..functions.linalg import matmul
+from ..functions.math import _named, relu as _relu, sigmoid, tanh
+from ..functions.random import bernoulli_mask
+from ..tensor import Tensor, _wrap_dim
+
+__all__ = ["relu", "sigmoid", "tanh", "gelu", "softplus", "softmax", "log_softmax", "linear",
+           "layer_norm", "mse_loss", "nll_loss", "cross_entropy", "dropout"]
+
+_SCALAR_NAME = {"float32": "Float", "float64": "Double", "int64": "Long", "int32": "Int",
+                "bool": "Bool"}
+
+
+def _scalar_name(t: Tensor) -> str:
+    """PyTorch's ScalarType name of ``t``'s dtype (Float, Double, Long, ...)."""
+    return _SCALAR_NAME[t.dtype.name]
+
+
+def _fmt(shape: Sequence[int]) -> str:
+    return "[" + ", ".join(map(str, shape)) + "]"
+
+
+def _require_float(x: Tensor, kernel: str) -> None:
+    """PyTorch's error for a floating-only kernel applied to an integer or bool tensor."""
+    if not x.dtype.is_floating_point:
+        raise NotImplementedError(f"\"{kernel}\" not implemented for '{_scalar_name(x)}'")
+
+
+def _require_tensor(fn: str, name: str, pos: int, x: Any) -> None:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{fn}(): argument '{name}' (position {pos}) must be Tensor, not "
+                        f"{type(x).__name__}")
+
+
+# ---------------------------------------------------------------- activations
+
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    """max(x, 0); the gradient at 0 is 0."""
+    return input.relu_() if inplace else _relu(input)
+
+
+def gelu(input: Tensor, *, approximate: str = "none") -> Tensor:
+    """x * Phi(x) with the exact erf form, or the tanh approximation (``approximate="tanh"``)."""
+    if approximate not in ("none", "tanh"):
+        raise RuntimeError("approximate argument must be either none or tanh.")
+    _require_float(input, "GeluKernelImpl")
+    x = input
+    if approximate == "tanh":
+        inner = (x + x * x * x * 0.044715) * math.sqrt(2.0 / math.pi)
+        out = x * 0.5 * (M.tanh(inner) + 1.0)
+    else:
+        out = x * 0.5 * (M.erf(x * math.sqrt(0.5)) + 1.0)
+    return _named(out, "GeluBackward0")
+
+
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + exp(beta x)) / beta, and x itself where beta x > threshold."""
+    _require_float(input, "softplus_cpu")
+    bx = input * beta
+    linear_part = bx > threshold
+    # exp() only sees the values it is selected for: the other branch's gradient
+    # is then 0, not 0 * inf = nan.
+    safe = M.where(linear_part, 0.0, bx)
+    out = M.where(linear_part, input, M.log1p(M.exp(safe)) / beta)
+    return _named(out, "SoftplusBackward0")
+
+
+# ---------------------------------------------------------------- softmax
+
+def _softmax_dim(name: str, ndim: int, stacklevel: int) -> int:
+    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call to "
+                  "include dim=X as an argument.", UserWarning, stacklevel=stacklevel)
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def _shifted(name: str, input: Tensor, dim: int | None, stacklevel: int,
+             dtype: Any) -> tuple[int, Tensor]:
+    """(wrapped dim, input in the compute dtype minus its detached max along dim)."""
+    if dim is None:
+        dim = _softmax_dim(name, input.ndim, stacklevel + 1)
+    x = input if dtype is None else input.to(as_dtype(dtype))
+    d = _wrap_dim(dim, x.ndim)
+    if not x.dtype.is_floating_point:
+        last = "lastdim_" if d == max(x.ndim - 1, 0) else ""
+        _require_float(x, f"{name}_{last}kernel_impl")
+    if x.ndim == 0 or x.shape[d] == 0:
+        return d, x
+    # Subtracting the max keeps exp() in range; it is detached because softmax
+    # does not depend on it (its exact gradient is zero).
+    m = R.amax(x.detach(), d, keepdim=True)
+    return d, x - m
+
+
+def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
+    """exp(x) / sum(exp(x)) along ``dim``, computed stably.
+
+    >>> import gradgen as torch, gradgen.nn.functional as F
+    >>> F.softmax(torch.tensor([[1.0, 2.0, 3.0]]), dim=1)
+    tensor([[0.0900, 0.2447, 0.6652]])
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):  # inf inputs give nan, silently
+        d, shifted = _shifted("softmax", input, dim, _stacklevel, dtype)
+        e = M.exp(shifted)
+        return _named(e / R.sum(e, d, keepdim=True), "SoftmaxBackward0")
+
+
+def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3,
+                dtype: Any = None) -> Tensor:
+    """x - logsumexp(x) along ``dim``, computed stably."""
+    with np.errstate(invalid="ignore", divide="ignore"):  # inf inputs give nan, silently
+        d, shifted = _shifted("log_softmax", input, dim, _stacklevel, dtype)
+        lse = M.log(R.sum(M.exp(shifted), d, keepdim=True))
+        return _named(shifted - lse, "LogSoftmaxBackward0")
+
+
+# ---------------------------------------------------------------- linear and layer_norm
+
+def _check_expand(bias: Tensor, target: tuple[int, ...]) -> None:
+    """PyTorch's error when ``bias`` does not expand to ``target`` (addmm's bias)."""
+    b = bias.shape
+    if len(b) > len(target):
+        raise RuntimeError(f"expand(torch.{_scalar_name(bias)}Tensor"
+                           f"{{{_fmt(b)}}}, size={_fmt(target)}): the number of sizes provided "
+                           f"({len(target)}) must be greater or equal to the number of dimensions "
+                           f"in the tensor ({len(b)})")
+    for i in range(1, len(b) + 1):
+        if b[-i] not in (1, target[-i]):
+            raise RuntimeError(f"The expanded size of the tensor ({target[-i]}) must match the existing "
+                               f"size ({b[-i]}) at non-singleton dimension {len(target) - i}.  Target "
+                               f"sizes: {_fmt(target)}.  Tensor sizes: {_fmt(b)}")
+
+
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """input @ weight.T + bias (``weight``: [out_features, in_features]).
+
+    >>> import gradgen as torch, gradgen.nn.functional as F
+    >>> F.linear(torch.ones(2, 3), torch.ones(4, 3), torch.zeros(4)).shape
+    torch.Size([2, 4])
+    """
+    _require_tensor("linear", "input", 1, input)
+    _require_tensor("linear", "weight", 2, weight)
+    out = matmul(input, S.t(weight))
+    if bias is None:
+        return out
+    if input.ndim == 2 or (input.ndim >= 3 and bias.ndim == 1):
+        # PyTorch's addmm (on the input folded to a matrix): its checks and names.
+        if weight.ndim == 1:
+            raise RuntimeError("mat2 must be a matrix, got 1-D tensor")
+        if bias.dtype is not weight.dtype:
+            raise RuntimeError(f"self and mat2 must have the same dtype, but got "
+                               f"{_scalar_name(bias)} and {_scalar_name(weight)}")
+        _check_expand(bias, (math.prod(input.shape[:-1]), out.shape[-1]))
+        return _named(out + bias, "AddmmBackward0" if input.ndim == 2 else "ViewBackward0")
+    if input.ndim == 1:
+        # PyTorch adds the bias in place: it may not grow the output.
+        full = broadcast_shapes(tuple(out.shape), tuple(bias.shape))
+        if full != tuple(out.shape):
+            raise RuntimeError(f"output with shape {_fmt(out.shape)} doesn't match the broadcast "
+                               f"shape {_fmt(full)}")
+        return _named(out + bias, "ViewBackward0")
+    return out + bias
+
+
+def layer_norm(input: Tensor, normalized_shape: Sequence[int], weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """Normalize over the last ``len(normalized_shape)`` dims (biased variance), then scale and shift."""
+    if not isinstance(normalized_shape, (tuple, list)):
+        raise TypeError("layer_norm(): argument 'normalized_shape' (position 2) must be tuple of "
+                        f"ints, not {type(normalized_shape).__name__}")
+    ns = tuple(int(s) for s in normalized_shape)
+    if not ns:
+        raise RuntimeError("Expected normalized_shape to be at least 1-dimensional, i.e., containing "
+                           "at least one element, but got normalized_shape = []")
+    for name, p in (("weight", weight), ("bias", bias)):
+        if p is not None and tuple(p.shape) != ns:
+            raise RuntimeError(f"Expected {name} to be of same shape as normalized_shape, but got "
+                               f"{name} of shape {_fmt(p.shape)} and normalized_shape = {_fmt(ns)}")
+    shape = tuple(input.shape)
+    if len(shape) < len(ns) or shape[len(shape) - len(ns):] != ns:
+        raise RuntimeError(f"Given normalized_shape={_fmt(ns)}, expected input with shape "
+                           f"[*, {', '.join(map(str, ns))}], but got input of size{_fmt(shape)}")
+    _require_float(input, "LayerNormKernelImpl")
+    for p in (weight, bias):
+        if p is not None and p.dtype is not input.dtype:
+            raise RuntimeError("mixed dtype (CPU): " + (
+                "expect parameter to have scalar type of Float" if input.dtype.name == "float32"
+                else "all inputs must share same datatype."))
+    axes = tuple(range(len(shape) - len(ns), len(shape)))
+    centered = input - R.mean(input, axes, keepdim=True)
+    var = R.mean(centered * centered, axes, keepdim=True)
+    out = centered * M.rsqrt(var + eps)
+    if weight is not None:
+        out = out * weight
+    if bias is not None:
+        out = out + bias
+    return _named(out, "NativeLayerNormBackward0")
+
+
+# ---------------------------------------------------------------- losses
+
+def _reduction(size_average: Any, reduce: Any, reduction: str) -> str:
+    """PyTorch's reduction argument, including the deprecated size_average/reduce pair."""
+    if size_average is not None or reduce is not None:
+        size_average = True if size_average is None else size_average
+        reduce = True if reduce is None else reduce
+        reduction = "mean" if size_average and reduce else ("sum" if reduce else "none")
+        warnings.warn(f"size_average and reduce args will be deprecated, please use "
+                      f"reduction='{reduction}' instead.", UserWarning, stacklevel=3)
+    if reduction == "elementwise_mean":
+        warnings.warn("reduction='elementwise_mean' is deprecated. Please use reduction='mean' "
+                      "instead.", UserWarning, stacklevel=3)
+        return "mean"
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    return reduction
+
+
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return R.mean(loss)
+    return R.sum(loss) if reduction == "sum" else loss
+
+
+def mse_loss(input: Tensor, target: Tensor, size_average: Any = None, reduce: Any = None,
+             reduction: str = "mean", weight: Tensor | None = None) -> Tensor:
+    """Mean (or sum, or none) of the squared differences; ``weight`` scales them elementwise."""
+    if target.size() != input.size():
+        warnings.warn(f"Using a target size ({target.size()}) that is different to the input size "
+                      f"({input.size()}). This will likely lead to incorrect results due to "
+                      "broadcasting. Please ensure they have the same size.", UserWarning, stacklevel=2)
+    if size_average is not None or reduce is not None:
+        reduction = _reduction(size_average, reduce, reduction)
+    diff = input - target
+    if weight is not None:
+        # PyTorch's weighted form: plain ops, and 'mean' divides by the total weight.
+        if weight.size() != input.size():
+            raise ValueError("Weights and input must have the same size.")
+        loss = diff.pow(2) * weight
+        if reduction not in ("none", "sum", "mean"):
+            raise ValueError(f"Invalid reduction mode: {reduction}. Expected one of 'none', 'mean', "
+                             "'sum'.")
+        return loss if reduction == "none" else (
+            R.sum(loss) if reduction == "sum" else R.sum(loss) / R.sum(weight))
+    reduction = _reduction(None, None, reduction)
+    if not diff.dtype.is_floating_point:
+        _require_float(diff, "mse_cpu")
+    return _named(_reduce(diff * diff, reduction), "MseLossBackward0")
+
+
+def _check_nll(input: Tensor, target: Tensor, weight: Tensor | None) -> int:
+    """PyTorch's shape, dtype and weight checks of nll_loss; returns the number of classes."""
+    nd = input.ndim
+    if nd < 1:
+        raise ValueError(f"Expected 1 or more dimensions (got {nd})")
+    if nd != 1 and input.shape[0] != (target.shape[0] if target.ndim else 0):
+        raise ValueError(f"Expected input batch_size ({input.shape[0]}) to match target batch_size "
+                         f"({target.shape[0] if target.ndim else 0}).")
+    if nd <= 2:
+        if target.ndim > 1:
+            raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
+        if nd == 1 and target.ndim == 1 and target.shape[0] != 1:
+            raise ValueError(f"For 1D input, 1D target must have size 1, but got target size: "
+                             f"{target.shape[0]}")
+    elif nd == 4:
+        if target.ndim != 3:
+            raise RuntimeError("only batches of spatial targets supported (3D tensors) but got "
+                               f"targets of dimension: {target.ndim}")
+        if tuple(target.shape) != (input.shape[0],) + tuple(input.shape[2:]):
+            raise RuntimeError(f"size mismatch (got input: {_fmt(input.shape)} , target: "
+                               f"{_fmt(target.shape)}")
+    elif tuple(target.shape[1:]) != tuple(input.shape[2:]):
+        raise RuntimeError(f"Expected target size {_fmt((input.shape[0],) + tuple(input.shape[2:]))}, "
+                           f"got {_fmt(target.shape)}")
+    if target.dtype.name != "int64":
+        raise RuntimeError(f"expected target dtype to be Long or Byte, but got {_scalar_name(target)}")
+    classes = input.shape[1] if nd >= 2 else input.shape[0]
+    if weight is not None and (weight.numel() != classes or (nd <= 2 and weight.ndim != 1)):
+        if nd <= 2:
+            raise RuntimeError(f"weight tensor should be defined either for all {classes} classes or no "
+                               f"classes but got weight tensor of shape: {_fmt(weight.shape)}")
+        raise RuntimeError("weight tensor should be defined either for all or no classes")
+    _require_float(input, "nll_loss_out_frame" if nd <= 2 else "nll_loss2d_forward_out_frame")
+    if weight is not None and weight.dtype is not input.dtype:
+        raise RuntimeError(f"expected scalar type {_scalar_name(input)} but found {_scalar_name(weight)}")
+    return classes
+
+
+def _check_targets(target: Tensor, classes: int, ignore_index: int) -> None:
+    t = target._data
+    bad = (t != ignore_index) & ((t < 0) | (t >= classes))
+    if bad.any():
+        raise IndexError(f"Target {t[bad].flat[0]} is out of bounds.")
+
+
+def _target_weights(input: Tensor, target: Tensor, weight: Tensor | None,
+                    ignore_index: int) -> tuple[Tensor, Tensor, Tensor]:
+    """(valid mask, target with ignored entries replaced by class 0, weight of each target)."""
+    valid = M.ne(target, ignore_index)
+    safe = M.where(valid, target, 0)
+    if weight is None:
+        w = valid.to(input.dtype)
+    else:
+        w = M.where(valid, _ix.take(weight, safe), 0.0)
+    return valid, safe, w
+
+
+def _nll(input: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int,
+         reduction: str) -> Tensor:
+    classes = _check_nll(input, target, weight)
+    _check_targets(target, classes, ignore_index)
+    valid, safe, w = _target_weights(input, target, weight, ignore_index)
+    cd = 0 if input.ndim == 1 else 1
+    index = S.unsqueeze(safe, cd) if cd else S.reshape(safe, (1,))
+    picked = S.squeeze(_ix.gather(input, cd, index), cd)
+    if picked.shape != target.shape:
+        picked = S.reshape(picked, tuple(target.shape))
+    # select, not multiply: an ignored entry's -inf/nan input must not leak into
+    # the loss, and its gradient is exactly 0.
+    terms = M.where(valid, -(picked if weight is None else picked * w), 0.0)
+    name = "NllLossBackward0" if input.ndim <= 2 else "NllLoss2DBackward0"
+    if reduction == "none":
+        if input.ndim == 1:
+            terms = S.reshape(terms, ())
+        return _named(terms, name if input.ndim in (1, 2, 4) else "ViewBackward0")
+    total = R.sum(terms)
+    if reduction == "mean":
+        # Multiplying by 1/sum(w) keeps the all-ignored case quiet: the loss is
+        # nan (0 * inf) and no gradient reaches the ignored entries.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            total = total * M.reciprocal(R.sum(w))
+    return _named(total, name)
+
+
+def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average: Any = None,
+             ignore_index: int = -100, reduce: Any = None, reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of integer class targets (``input`` holds log-probabilities).
+
+    ``weight`` rescales each class; targets equal to ``ignore_index`` contribute
+    nothing, and 'mean' divides by the total weight of the other targets.
+    """
+    reduction = _reduction(size_average, reduce, reduction)
+    _require_tensor("nll_loss_nd", "input", 1, input)
+    _require_tensor("nll_loss_nd", "target", 2, target)
+    return _nll(input, target, weight, ignore_index, reduction)
+
+
+def _class_weight(weight: Tensor, input: Tensor, cd: int) -> Tensor:
+    """``weight`` shaped to broadcast along the class dim of ``input``."""
+    return S.reshape(weight, (-1,) + (1,) * (input.ndim - cd - 1))
+
+
+def _probability_targets(input: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int,
+                         reduction: str, smoothing: float) -> Tensor:
+    if not target.dtype.is_floating_point:
+        raise RuntimeError("Expected floating point type for target with class probabilities, got "
+                           f"{_scalar_name(target)}")
+    if ignore_index >= 0:
+        raise RuntimeError("ignore_index is not supported for floating point target")
+    cd = 0 if input.ndim <= 1 else 1
+    classes = input.shape[cd] if input.ndim else 1
+    if weight is not None and (weight.ndim != 1 or weight.numel() != classes):
+        raise RuntimeError(f"cross_entropy: weight tensor should be defined either for all {classes} "
+                           f"classes or no classes but got weight tensor of shape: {_fmt(weight.shape)}")
+    if smoothing > 0:
+        target = target * (1 - smoothing) + smoothing / classes
+    terms = log_softmax(input, cd) * target
+    if weight is not None:
+        terms = terms * _class_weight(weight, input, cd)
+    if reduction == "none":
+        return -R.sum(terms, cd)
+    if reduction == "sum":
+        return -R.sum(terms)
+    if input.numel() == 0:
+        return -(R.sum(terms) + math.nan)  # PyTorch: the mean of nothing is nan
+    return _named(-R.sum(terms) / (input.numel() // classes), "DivBackward1")
+
+
+def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
+                  size_average: Any = None, ignore_index: int = -100, reduce: Any = None,
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+    """nll_loss(log_softmax(input, class dim), target): class indices or class probabilities.
+
+    ``input`` is (C), (N, C) or (N, C, d1, ...); an integer ``target`` holds class
+    indices (with ``weight`` and ``ignore_index`` as in nll_loss), a floating one
+    of ``input``'s shape holds probabilities. ``label_smoothing`` mixes the target
+    with the uniform distribution.
+
+    >>> import gradgen as torch, gradgen.nn.functional as F
+    >>> F.cross_entropy(torch.tensor([[2.0, 0.5], [0.1, 1.0]]), torch.tensor([0, 1]))
+    tensor(0.2713)
+    """
+    reduction = _reduction(size_average, reduce, reduction)
+    _require_tensor("cross_entropy_loss", "input", 1, input)
+    _require_tensor("cross_entropy_loss", "target", 2, target)
+    if label_smoothing > 1.0:
+        raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
+    if tuple(input.shape) == tuple(target.shape):
+        return _probability_targets(input, target, weight, ignore_index, reduction,
+                                    max(label_smoothing, 0.0))
+    cd = 0 if input.ndim == 1 else 1
+    logp = log_softmax(input, cd) if input.ndim else input
+    loss = _nll(logp, target, weight, ignore_index, reduction)
+    if not label_smoothing > 0:
+        return loss
+    return loss * (1 - label_smoothing) + _smoothing_term(logp, target, weight, ignore_index,
+                                                          reduction) * (label_smoothing / logp.shape[cd])
+
+
+def _smoothing_term(logp: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int,
+                    reduction: str) -> Tensor:
+    """PyTorch's label-smoothing part: minus the (class-weighted) sum of log-probabilities."""
+    cd = 0 if logp.ndim == 1 else 1
+    terms = logp if weight is None else logp * _class_weight(weight, logp, cd)
+    valid, _, w = _target_weights(logp, target, weight, ignore_index)
+    smooth = M.where(valid, -R.sum(terms, cd), 0.0)
+    if reduction == "none":
+        return smooth
+    total = R.sum(smooth)
+    if reduction == "sum":
+        return total
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return total * M.reciprocal(R.sum(w))
+
+
+# ---------------------------------------------------------------- dropout
+
+def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zero each element with probability ``p`` and scale the rest by 1/(1-p) (training only).
+
+    The mask comes from gradgen's global generator, so ``manual_seed`` repeats it.
+    """
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0:
+        return input
+    if not input.dtype.is_floating_point:
+        raise RuntimeError(f"result type Float can't be cast to the desired output type "
+                           f"{_scalar_name(input)}")
+    if p == 1:
+        scale: Any = 0.0
+    else:
+        mask = bernoulli_mask(tuple(input.shape), 1.0 - p, input.dtype)
+        mask *= input.dtype.np.type(1.0 / (1.0 - p))
+        scale = Tensor._make(mask)
+    return input.mul_(scale) if inplace else M.mul(input, scale)
+

@@ -23,6 +23,7 @@ from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from . import autograd
 from . import nn
 from .ir.trace import trace
+from .api import compile, grad, value_and_grad
 from .printing import set_printoptions, get_printoptions
 
 float = float32

@@ -1,0 +1,94 @@
+"""Specializing a function per call signature: cache keys, the trace cache, fallback records.
+
+A function is traced once per *signature* -- the structure of its arguments,
+the values of its non-tensor arguments, each tensor's shape, dtype and
+requires_grad flag, and grad mode -- and the result is reused while the tensors
+it captured (closures, module weights) keep their types. When tracing stops,
+:class:`Fallback` keeps the reason and warns once per function.
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Any, Callable
+
+from ..autograd.grad_mode import _state
+from ..ir.core import Program
+from ..ir.trace import trace
+from ..ir.tree import flatten
+from ..tensor import Tensor
+
+
+def _key_tree(tree: tuple) -> tuple:
+    """A flatten tree made hashable and type-exact (``2`` and ``2.0`` trace differently)."""
+    kind = tree[0]
+    if kind == "leaf":
+        return tree
+    if kind == "const":
+        v = tree[1]
+        hash(v)  # unhashable constants cannot key a cache: TypeError, handled by the caller
+        return ("const", type(v), v)
+    return tree[:-1] + (tuple(_key_tree(t) for t in tree[-1]),)
+
+
+def signature(args: tuple) -> tuple:
+    """The cache key of a call: argument structure, constants, tensor types, grad mode."""
+    return _signature(flatten(args))
+
+
+def _signature(flat: tuple[list, tuple]) -> tuple:
+    leaves, tree = flat
+    return (_key_tree(tree),
+            tuple([(t._data.shape, t._data.dtype, t._requires_grad) for t in leaves]),
+            _state.enabled)
+
+
+def captured_guard(program: Program) -> tuple:
+    return tuple((t._data.shape, t._data.dtype, t._requires_grad) for t in program.meta["captured"])
+
+
+def inputs_of(program: Program, args: tuple, leaves: list | None = None) -> list[Tensor]:
+    """The program's input tensors for a call: the arguments' tensors, then the captured ones."""
+    captured = program.meta["captured"]
+    leaves = flatten(args)[0] if leaves is None else leaves
+    return leaves + captured if captured else leaves
+
+
+class TraceCache:
+    """Per-signature entries of one function, retraced when a captured tensor changes type."""
+
+    def __init__(self, build: Callable[[Program], Any]) -> None:
+        self.entries: dict[tuple, tuple[Program, tuple, Any]] = {}
+        self.build = build
+
+    def get(self, fn: Callable, args: tuple, key: tuple) -> tuple[Program, Any]:
+        hit = self.entries.get(key)
+        if hit is not None:
+            program, guard, value = hit
+            if captured_guard(program) == guard:
+                return program, value
+        program = trace(fn, *args)
+        value = self.build(program)
+        self.entries[key] = (program, captured_guard(program), value)
+        return program, value
+
+
+class Fallback:
+    """Remembers why a function runs eagerly and warns once."""
+
+    def __init__(self, fn: Callable, what: str, stacklevel: int = 4) -> None:
+        self.fn, self.what, self.stacklevel = fn, what, stacklevel
+        self.reason: Exception | None = None
+        self.eager_keys: set = set()
+
+    def note(self, err: Exception, key: Any = None) -> None:
+        first = self.reason is None
+        self.reason = err
+        if key is not None:
+            self.eager_keys.add(key)
+        if first:
+            name = getattr(self.fn, "__qualname__", repr(self.fn))
+            warnings.warn(f"gradgen.{self.what}({name}): falling back to eager: {err}",
+                          UserWarning, stacklevel=self.stacklevel)
+
+
+__all__ = ["signature", "TraceCache", "Fallback", "inputs_of", "captured_guard"]

@@ -1,0 +1,185 @@
+"""One compiled specialization of a function: its programs, how to call them, its grad_fn.
+
+A :class:`CompiledEntry` is built once per input signature from the traced
+program: the forward program (outputs plus residuals) and, when some input
+requires grad, the backward program. Calling it runs the forward program in the
+interpreter and gives each differentiable output a :class:`CompiledFunctionBackward`
+node whose ``apply`` runs the backward program on the saved residuals, so the
+ordinary engine (``loss.backward()``) fills the leaves' ``.grad`` as eagerly.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ..autograd.grad_mode import _state
+from ..autograd.node import FREED_MESSAGE, Node, modified_message
+from ..ir.core import Literal, Program, Var
+from ..ir.interpreter import run
+from ..tensor import Tensor
+from .evaluate import evaluate
+from .partition import partition
+from .reverse import active_outputs, vjp
+
+Optimizer = Callable[[Program], Program]
+
+
+class CompiledEntry:
+    """The programs of one signature and what is needed to call them."""
+
+    def __init__(self, program: Program, requires_grad: Sequence[bool], optimize: Optimizer) -> None:
+        self.program = program
+        self.wrt = tuple(i for i, r in enumerate(requires_grad) if r)
+        act = active_outputs(program, self.wrt) if self.wrt else ()
+        self.seeds = tuple(k for k, a in enumerate(act) if a)
+        self.backward: Program | None = None
+        self._optimize = optimize
+        self._joint: Program | None = None
+        if self.seeds:
+            joint = optimize(vjp(program, self.wrt, self.seeds))
+            part = partition(joint)
+            self.forward = optimize(part.forward)
+            self.backward = optimize(part.backward)
+            self.saved_inputs = part.saved_inputs
+            self.zero_grads = part.zero_grads
+        else:
+            self.forward = optimize(program)
+            self.saved_inputs = ()
+            self.zero_grads = ()
+        self.n_outputs = len(program.outputs)
+        self._plan_outputs()
+
+    def _plan_outputs(self) -> None:
+        """Decide, per output, whether it is an input returned as is, a repeat, or needs a copy."""
+        pos = {v: i for i, v in enumerate(self.program.inputs)}
+        self.identity: list[int | None] = []   # output is (traced as) input i itself
+        self.repeat: list[int | None] = []     # output is the same value as an earlier output
+        first: dict[int, int] = {}
+        for k, a in enumerate(self.program.outputs):
+            self.identity.append(pos.get(a) if type(a) is Var else None)
+            j = first.setdefault(id(a), k) if type(a) is Var else k
+            self.repeat.append(j if j != k else None)
+        fwd_in = set(self.forward.inputs)
+        seen: set = set()
+        self.copy: list[bool] = []  # literal, input or shared (after the passes): copy it out
+        for a in self.forward.outputs[:self.n_outputs]:
+            self.copy.append(type(a) is Literal or a in fwd_in or id(a) in seen)
+            seen.add(id(a))
+
+    @property
+    def joint(self) -> Program:
+        """The unsplit gradient program (used when the backward itself must be differentiable)."""
+        if self._joint is None:
+            self._joint = self._optimize(vjp(self.program, self.wrt, self.seeds))
+        return self._joint
+
+    def __call__(self, inputs: list[Tensor]) -> list[Tensor]:
+        arrays = [t._data for t in inputs]
+        results = run(self.forward, *arrays)
+        outs: list[Tensor] = []
+        for k, arr in enumerate(results[:self.n_outputs]):
+            if self.identity[k] is not None:
+                outs.append(inputs[self.identity[k]])
+            elif self.repeat[k] is not None:
+                outs.append(outs[self.repeat[k]])
+            else:
+                if self.copy[k] or not arr.flags.writeable or _aliases(arr, arrays):
+                    arr = np.array(arr)
+                outs.append(Tensor._make(arr))
+        if self.backward is not None:
+            self._attach(inputs, outs, results[self.n_outputs:])
+        return outs
+
+    def _attach(self, inputs: list[Tensor], outs: list[Tensor], residuals: list) -> None:
+        saved = _Saved(self, inputs, outs, residuals)
+        nexts = tuple(inputs[i]._grad_fn if inputs[i]._grad_fn is not None
+                      else inputs[i]._get_accumulator() for i in self.wrt)
+        for pos, k in enumerate(self.seeds):
+            if self.identity[k] is not None or self.repeat[k] is not None:
+                continue
+            node = CompiledFunctionBackward(nexts)
+            node._saved = saved
+            node._index = pos
+            node._freed = False
+            saved.live += 1
+            outs[k]._grad_fn = node
+            outs[k]._requires_grad = True
+
+
+def _aliases(arr: np.ndarray, arrays: list) -> bool:
+    return arr.base is not None and any(np.may_share_memory(arr, a) for a in arrays)
+
+
+class _Saved:
+    """What one compiled call keeps for its backward, shared by its outputs' nodes."""
+
+    __slots__ = ("entry", "inputs", "residuals", "guards", "live")
+
+    def __init__(self, entry: CompiledEntry, inputs: list[Tensor], outs: list[Tensor],
+                 residuals: list) -> None:
+        self.entry = entry
+        self.inputs = inputs
+        self.residuals = residuals
+        self.live = 0
+        # Tensors whose memory the backward reads: an in-place write to one of them
+        # before backward must raise, as in eager mode.
+        guards = [(inputs[i], inputs[i]._version.value) for i in entry.saved_inputs]
+        tensors = list(inputs) + outs
+        owned = {id(t._data) for t in tensors}
+        # A residual can share memory with a tensor only if it is that tensor's array or a view.
+        shared = [r for r in residuals if r.base is not None or id(r) in owned]
+        if shared:
+            for t in tensors:
+                if any(np.may_share_memory(t._data, r) for r in shared):
+                    guards.append((t, t._version.value))
+        self.guards = guards
+
+    def backward(self, index: int, grad: Tensor) -> tuple:
+        if self.residuals is None:
+            raise RuntimeError(FREED_MESSAGE)
+        for t, v in self.guards:
+            if t._version.value != v:
+                raise RuntimeError(modified_message(t, v))
+        entry = self.entry
+        if _state.enabled:  # create_graph=True: run the gradient program on tensors
+            return self._differentiable(index, grad)
+        cts = [grad._data if pos == index else np.zeros(entry.program.outputs[k].aval.shape,
+                                                        entry.program.outputs[k].aval.dtype.np)
+               for pos, k in enumerate(entry.seeds)]
+        saved = [self.inputs[i]._data for i in entry.saved_inputs]
+        grads = run(entry.backward, *saved, *self.residuals, *cts)
+        return tuple(None if z else Tensor._make(g) for g, z in zip(grads, entry.zero_grads))
+
+    def _differentiable(self, index: int, grad: Tensor) -> tuple:
+        entry = self.entry
+        cts = [grad if pos == index else
+               Tensor._make(np.zeros(entry.program.outputs[k].aval.shape,
+                                     entry.program.outputs[k].aval.dtype.np))
+               for pos, k in enumerate(entry.seeds)]
+        results = evaluate(entry.joint, *self.inputs, *cts)[entry.n_outputs:]
+        return tuple(None if z else g for g, z in zip(results, entry.zero_grads))
+
+    def release(self) -> None:
+        self.live -= 1
+        if self.live <= 0:
+            self.residuals = None
+
+
+class CompiledFunctionBackward(Node):
+    """The grad_fn of a compiled call's output: runs the backward program (named as in PyTorch)."""
+
+    __slots__ = ("_saved", "_index", "_freed")
+
+    def apply(self, grad: Any) -> tuple:
+        if self._freed:
+            raise RuntimeError(FREED_MESSAGE)
+        return self._saved.backward(self._index, grad)
+
+    def release(self) -> None:
+        if not self._freed:
+            self._freed = True
+            self._saved.release()
+
+
+__all__ = ["CompiledEntry", "CompiledFunctionBackward"]

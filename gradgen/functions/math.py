@@ -78,7 +78,9 @@ def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
     """True division; integer operands divide as the default float dtype."""
     if rounding_mode is not None:
         raise NotImplementedError("div: rounding_mode is not supported; use true division")
-    return _apply(P.div, input, other, compute=_float_compute(input, other))
+    # PyTorch computes `scalar / tensor` as reciprocal(tensor) * scalar: MulBackward0.
+    name = None if isinstance(input, Tensor) else "MulBackward0"
+    return _apply(P.div, input, other, name=name, compute=_float_compute(input, other))
 
 
 true_divide = divide = div
@@ -216,11 +218,13 @@ clip = clamp
 
 
 def clamp_min(input: Tensor, min: Any) -> Tensor:
-    return clamp(input, min=min)
+    name = "ClampMinBackward1" if isinstance(min, Tensor) else "ClampMinBackward0"
+    return _named(clamp(input, min=min), name)
 
 
 def clamp_max(input: Tensor, max: Any) -> Tensor:
-    return clamp(input, max=max)
+    name = "ClampMaxBackward1" if isinstance(max, Tensor) else "ClampMaxBackward0"
+    return _named(clamp(input, max=max), name)
 
 
 # ---------------------------------------------------------------- comparisons and logic

@@ -43,7 +43,7 @@ def execute(roots: Sequence[Node], grads: Sequence[Any], keep_graph: bool, creat
         while heap:
             _, node = heapq.heappop(heap)
             g = buffers.pop(node, None)
-            if g is not None:
+            if g is not None and (node._pre_hooks or node._retains is not None):
                 g = _run_pre_hooks(node, g, create_graph)
             if wanted is not None and node in wanted:
                 captured[node] = g

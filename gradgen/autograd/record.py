@@ -41,21 +41,28 @@ def bind(prim: Primitive, args: tuple, params: dict) -> Any:
     """Apply ``prim`` to ``args`` (tensors, numpy constants or Python scalars)."""
     datas = []
     record = False
-    has_scalar = False
-    for a in args:
-        if type(a) is Tensor:
+    scalars = None
+    for i, a in enumerate(args):
+        ta = type(a)
+        if ta is Tensor:
             datas.append(a._data)
             if a._requires_grad:
                 record = True
-        elif isinstance(a, np.ndarray):
+        elif ta is np.ndarray:
             datas.append(a)
         else:
-            has_scalar = True
             datas.append(a)
-    if has_scalar:
+            if scalars is None:
+                scalars = [i]
+            else:
+                scalars.append(i)
+    if scalars is not None:
+        # Python scalars become 0-d constants of the operands' dtype ("weak" scalars).
         sd = _scalar_dtype(args)
-        args = tuple(a if isinstance(a, (Tensor, np.ndarray)) else np.asarray(a, sd) for a in args)
-        datas = [getattr(a, "_data", a) for a in args]
+        args = list(args)
+        for i in scalars:
+            args[i] = datas[i] = np.asarray(args[i], sd)
+        args = tuple(args)
     out = prim.impl(*datas, **params)
     if type(out) is not np.ndarray:
         out = np.asarray(out)
@@ -113,18 +120,24 @@ def _record_node(prim: Primitive, args: tuple, params: dict, t: Any, out: np.nda
     node.metadata = {}
     node.prim = prim
     node.params = params
-    node._needs = tuple(needs)
+    node._needs = needs = tuple(needs)
     if prim.save_inputs:
         keep = prim.saved_for
         if keep is not None:  # save only the operands the wanted cotangents read
-            mask = keep(node._needs)
+            mask = keep(needs)
             args = tuple(a if m or type(a) is not Tensor else Aval(a._data.shape, a.dtype)
                          for a, m in zip(args, mask))
         node._ins = args
-        node._versions = tuple(a._version.value if type(a) is Tensor else None for a in args)
+        versions = []
+        for a in args:
+            versions.append(a._version.value if type(a) is Tensor else None)
+        node._versions = versions
     else:
-        node._ins = tuple(Aval(a.shape, _BY_NP[a.dtype] if isinstance(a, np.ndarray) else a.dtype)
-                          for a in args)
+        avals = []
+        for a in args:
+            d = a._data if type(a) is Tensor else a
+            avals.append(Aval(d.shape, _BY_NP[d.dtype]))
+        node._ins = avals
         node._versions = None
     node._out = (out, t._version, t._version.value) if prim.save_output else None
     node._freed = False

@@ -128,6 +128,16 @@ def test_getitem_double_backward() -> None:
         assert gradgradcheck(lambda t: t[_gg_index(idx)] ** 2, (x,))
 
 
+def test_gather_saves_only_its_indices() -> None:
+    x = gg.arange(4.0, dtype=gg.float64).requires_grad_()
+    h = x * 2
+    y = h[gg.tensor([3, 0])]
+    with gg.no_grad():
+        h.add_(1)  # PyTorch's IndexBackward0 saves the indices only: this write is harmless
+    y.sum().backward()
+    assert x.grad.tolist() == [2.0, 0.0, 0.0, 2.0]
+
+
 def test_duplicate_indices_accumulate() -> None:
     x = gg.ones(3, dtype=gg.float64, requires_grad=True)
     x[gg.tensor([0, 2, 0, 0])].sum().backward()
@@ -240,6 +250,8 @@ SHAPE_OPS = [
     ("gather", lambda t: t.gather(1, gg.tensor([[2, 0, 2, 1], [0, 0, 1, 1]])),
      lambda a: np.take_along_axis(a, np.array([[2, 0, 2, 1], [0, 0, 1, 1]]), 1), (2, 3), False),
     ("gather_small", lambda t: t.gather(0, gg.tensor([[1], [0]])), lambda a: a[[1, 0], :1], (2, 3), False),
+    ("gather_empty", lambda t: t.gather(1, gg.zeros(2, 0, 3, dtype=gg.int64)), lambda a: a[:, :0], (2, 0, 3), False),
+    ("gather_into_empty", lambda t: t.gather(0, gg.zeros(0, 2, dtype=gg.int64)), lambda a: a[:0, :2], (3, 4), False),
 ]
 
 

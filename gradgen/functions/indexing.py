@@ -736,7 +736,7 @@ def _gather_offsets(shape: tuple[int, ...], ishape: tuple[int, ...], d: int) -> 
     offsets = np.zeros(ishape, np.int64)
     for i, s in enumerate(ishape):
         if i != d:
-            offsets += np.arange(0, s * strides[i], strides[i]).reshape((s,) + (1,) * (len(ishape) - i - 1))
+            offsets += (np.arange(s) * strides[i]).reshape((s,) + (1,) * (len(ishape) - i - 1))
     offsets.flags.writeable = False
     return strides[d], offsets
 

@@ -8,7 +8,9 @@ rule is one primitive: slice <-> pad, take <-> scatter_add, rev <-> rev, and
 concatenate's is one slice per operand.
 
 ``take`` and ``scatter_add`` receive their indices as an integer operand (not a
-parameter) so a traced program can vary them. Indices may be negative (they
+parameter) so a traced program can vary them; their nodes save only the indices
+(as PyTorch's IndexBackward0 does), so writing into the gathered-from tensor later
+does not invalidate the gather's backward. Indices may be negative (they
 wrap once, as in PyTorch); anything outside ``[-size, size)`` raises PyTorch's
 IndexError naming the index and the size.
 """
@@ -180,7 +182,7 @@ def _take_impl(x: np.ndarray, idx: np.ndarray, axis: int) -> np.ndarray:
 take = defprim("take", _take_impl, _take_rule,
                lambda g, ins, out, needs, axis: (
                    scatter_add(g, ins[1], shape=tuple(ins[0].shape), axis=axis), None),
-               "IndexSelectBackward0", save_inputs=True,
+               "IndexSelectBackward0", save_inputs=True, saved_for=lambda needs: (False, True),
                doc="Gather along `axis`: out shape x.shape[:axis] + idx.shape + x.shape[axis+1:].")
 
 
@@ -212,6 +214,6 @@ def _scatter_impl(upd: np.ndarray, idx: np.ndarray, shape: Ints, axis: int) -> n
 
 scatter_add = defprim("scatter_add", _scatter_impl, _scatter_rule,
                       lambda g, ins, out, needs, shape, axis: (take(g, ins[1], axis=axis), None),
-                      "ScatterAddBackward0", save_inputs=True,
+                      "ScatterAddBackward0", save_inputs=True, saved_for=lambda needs: (False, True),
                       doc="Zeros of `shape` plus `upd` added at `idx` along `axis` (duplicates "
                           "accumulate): the transpose of take.")

@@ -324,7 +324,7 @@ class Tensor:
         if self._data.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
         untraceable("iteration over a tensor (its length becomes a Python value)")
-        return (self[i] for i in range(self._data.shape[0]))
+        return iter(self.unbind(0))
 
     def _scalar_value(self, what: str) -> Any:
         untraceable(f"a tensor's value flows into Python: {what.lower()}()")

@@ -191,7 +191,7 @@ select = defprim("select", np.where, _select_rule,
                  lambda g, ins, out, needs: (None,
                                              select(ins[0], g, 0.0) if needs[1] else None,
                                              select(ins[0], 0.0, g) if needs[2] else None),
-                 "WhereBackward0", save_inputs=True)
+                 "WhereBackward0", save_inputs=True, saved_for=lambda n: (True, False, False))
 
 # ---------------------------------------------------------------- dtype and gradient flow
 

@@ -12,6 +12,13 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+import warnings as _warnings
+
+# PyTorch computes log(0), 0/0, exp(1000) silently (IEEE results); numpy warns. Ignore
+# those warnings when gradgen's own code triggered them, at no per-operation cost.
+_warnings.filterwarnings("ignore", message=r".* encountered in ", category=RuntimeWarning,
+                         module=r"gradgen(\.|$)")
+
 from . import ops  # noqa: F401  (registers every primitive)
 from .autograd import record as _record  # noqa: F401  (installs bind)
 from .dtypes import (bool_ as bool, dtype, float32, float64, get_default_dtype, int32, int64,

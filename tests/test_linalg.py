@@ -266,3 +266,20 @@ def test_matmul_against_torch_all_pairs():
                         assert (g is None) == (w is None)
                         if w is not None:
                             np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+
+
+def test_only_the_needed_operand_is_saved():
+    # a @ w with only a requiring grad saves w alone: changing a in place afterwards does
+    # not invalidate the backward (as in PyTorch, whose mm saves self only for mat2's grad).
+    x, w = leaf((2, 3)), leaf((3, 4), requires_grad=False)
+    a = x * 1.0
+    out = a @ w
+    a.mul_(2.0)
+    out.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), np.ones((2, 4)) @ w.numpy().T, rtol=1e-12)
+    y = leaf((3, 4))
+    b = x * 1.0
+    out = b @ y
+    b.mul_(2.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        out.sum().backward()

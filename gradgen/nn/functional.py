@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..dtypes import as_dtype
-from ..functions import indexing as _ix
+from ..functions import gather as _ix
 from ..functions._operands import broadcast_shapes
 from ..functions import math as M
 from ..functions import reductions as R

@@ -46,7 +46,9 @@ def _matmul_vjp(g, ins, out, needs):
     return gx, gy
 
 
+# gx reads only y and gy only x: a node keeps just the operand its wanted cotangent needs.
 matmul = defprim("matmul", np.matmul, _matmul_rule, _matmul_vjp, "MmBackward0", save_inputs=True,
+                 saved_for=lambda needs: (needs[1], needs[0]),
                  doc="[..., m, k] @ [..., k, n] -> [..., m, n] over identical batch dims.")
 
 from .shape import transpose  # noqa: E402

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math as _math
 from typing import Any
 
+from ..autograd import record
 from ..autograd.node import rename
 from ..dtypes import bool_, get_default_dtype, result_type
 from ..ops import elementwise as P
@@ -286,6 +287,28 @@ def allclose(input: Tensor, other: Tensor, rtol: float = 1e-05, atol: float = 1e
 
 # ---------------------------------------------------------------- operator protocol
 
+def _fast_binop(fn: Any, prim: Any, reflected: bool = False):
+    """An operator whose common cases (a float tensor with a Python number, or two float
+    tensors of one dtype and shape) go straight to the primitive: eager speed on small tensors
+    is Python frames, and these are the most frequent calls."""
+    general = _binop(fn, reflected)
+    bind = record.bind
+    no_params: dict = {}
+
+    def op(self: Tensor, other: Any) -> Any:
+        t = type(other)
+        d = self._data
+        if t is float or t is int:
+            if d.dtype.kind == "f":
+                return bind(prim, (other, self) if reflected else (self, other), no_params)
+        elif t is Tensor:
+            o = other._data
+            if o.dtype == d.dtype and o.shape == d.shape and d.dtype.kind == "f":
+                return bind(prim, (other, self) if reflected else (self, other), no_params)
+        return general(self, other)
+    return op
+
+
 def _binop(fn: Any, reflected: bool = False):
     if reflected:
         def op(self: Tensor, other: Any) -> Any:
@@ -313,10 +336,10 @@ def _invert(self: Tensor) -> Tensor:
 
 
 METHODS = {
-    "__add__": _binop(add), "__radd__": _binop(add, True),
-    "__sub__": _binop(sub), "__rsub__": _binop(sub, True),
-    "__mul__": _binop(mul), "__rmul__": _binop(mul, True),
-    "__truediv__": _binop(div), "__rtruediv__": _binop(div, True),
+    "__add__": _fast_binop(add, P.add), "__radd__": _fast_binop(add, P.add, True),
+    "__sub__": _fast_binop(sub, P.sub), "__rsub__": _binop(sub, True),
+    "__mul__": _fast_binop(mul, P.mul), "__rmul__": _fast_binop(mul, P.mul, True),
+    "__truediv__": _fast_binop(div, P.div), "__rtruediv__": _binop(div, True),
     "__pow__": _binop(pow), "__rpow__": _binop(pow, True),
     "__neg__": neg, "__pos__": lambda self: self, "__abs__": abs,
     "__lt__": _binop(lt), "__le__": _binop(le), "__gt__": _binop(gt), "__ge__": _binop(ge),

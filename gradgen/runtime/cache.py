@@ -1,0 +1,350 @@
+"""The content-addressed disk cache of compiled kernels.
+
+Key: sha256 over everything that can change the binary -- the generated source, the compiler's
+path and ``--version`` line, the flags and libraries, the thread setting, gradgen's version, a
+hash of the Jinja templates, the Python ABI tag and the platform (including the host CPU, as
+builds use ``-march=native``). Keys are plain JSON hashed, hence identical across processes.
+
+Layout under the cache root (``GRADGEN_CACHE_DIR``, else ``$XDG_CACHE_HOME/gradgen``, else
+``~/.cache/gradgen``)::
+
+    <key>/source.c  <key>/kernel.so  <key>/meta.json   one entry per key, published by rename
+    locks/<key>.lock                                   per-key flock
+    compilers/<fingerprint>.json                       remembered compiler identities
+    .tmp-*                                             entries being built
+
+Loading a shared object runs its code, so the root must be private: a symlink, a directory owned
+by another user, or one writable by group or others is refused with a :class:`CacheWarning` and
+a private temporary cache is used instead. An entry is trusted only when ``meta.json`` (written
+last) names its key and the sha256 of ``kernel.so`` and ``source.c`` match; anything else is
+warned about and rebuilt. A read-only cache still serves hits; a miss is built in a private
+temporary cache, with a warning.
+"""
+from __future__ import annotations
+
+import atexit
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import stat
+import sys
+import sysconfig
+import tempfile
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from .. import __version__
+from .._resources import templates_dir
+from .compiler import build_shared, find_compiler, host_cpu_id
+from .loader import LoadedModule, LoadError, load
+
+_DENIED = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+class CacheWarning(UserWarning):
+    """The cache directory was refused or unwritable, or an entry was broken and rebuilt."""
+
+
+@dataclass(frozen=True)
+class CacheEvent:
+    """What the last :meth:`KernelCache.get_or_build` did: ``kind`` is hit, miss or rebuilt."""
+
+    kind: str
+    key: str
+    path: Path                # the entry directory the module was loaded from
+    reason: str | None = None  # why an entry was rebuilt, or why a temporary cache was used
+
+
+class KernelCache:
+    """A cache root plus the logic to look up, build, verify and publish entries.
+
+    Example:
+        >>> cache = KernelCache()  # doctest: +SKIP
+        >>> mod = cache.get_or_build(c_source, "void k(float *x, int64_t n);", threads=1)  # doctest: +SKIP
+        >>> cache.last_event.kind  # doctest: +SKIP
+        'miss'
+    """
+
+    def __init__(self, root: Path | str | None = None) -> None:
+        self.root = _safe_root(Path(root) if root is not None else default_root())
+        self.last_event: CacheEvent | None = None
+        self._fallback: Path | None = None  # private temp cache used when root is read-only
+        self._read_only_reason: str | None = None
+
+    def key_inputs(self, source: str, threads: int) -> dict:
+        """The inputs hashed into the key (also stored in each entry's ``meta.json``)."""
+        info = find_compiler(self.root / "compilers")
+        return {
+            "source_sha256": _sha256(source.encode()),
+            "compiler": info.path,
+            "compiler_args": list(info.argv[1:]),
+            "compiler_version": info.version,
+            "flags": info.flags(threads),
+            "libs": info.libs(),
+            "threads": threads,
+            "gradgen_version": __version__,
+            "templates_sha256": templates_hash(),
+            "python_abi": sysconfig.get_config_var("SOABI") or sys.implementation.cache_tag,
+            "platform": f"{sysconfig.get_platform()}/{host_cpu_id()}",
+        }
+
+    def key(self, source: str, threads: int) -> str:
+        """The cache key of ``source`` built for ``threads`` threads."""
+        return _key_of(self.key_inputs(source, threads))
+
+    def entry_path(self, key: str) -> Path:
+        """The directory holding the entry of ``key`` (it may not exist)."""
+        return self.root / key
+
+    def get_or_build(self, source: str, declarations: str, threads: int) -> LoadedModule:
+        """Load the compiled ``source`` from the cache, compiling and publishing it on a miss.
+
+        Concurrent processes asking for the same key wait on a per-key lock and reuse the
+        winner's entry. The returned module carries ``key`` and ``cache_path``; what happened is
+        in :attr:`last_event`.
+
+        Raises:
+            CompilerNotFound, CompileError: no compiler, or the compiler rejected ``source``.
+        """
+        inputs = self.key_inputs(source, threads)
+        key = _key_of(inputs)
+        entry = self.entry_path(key)
+        module = _try_load(entry, key, declarations)  # fast path: no lock for a good entry
+        if isinstance(module, LoadedModule):
+            return self._done(module, CacheEvent("hit", key, entry))
+        if self._read_only_reason is not None:  # already found unwritable: warned once
+            return self._build_in_temp(source, declarations, threads, inputs, key)
+        try:
+            with _key_lock(self.root, key):
+                return self._build_locked(source, declarations, threads, inputs, key)
+        except OSError as exc:
+            if exc.errno not in _DENIED:
+                raise
+            self._read_only_reason = f"cache directory {self.root} is not writable ({exc.strerror})"
+            warnings.warn(f"gradgen: {self._read_only_reason}; compiling in a temporary directory "
+                          "instead", CacheWarning, stacklevel=2)
+            return self._build_in_temp(source, declarations, threads, inputs, key)
+
+    def _build_locked(self, source: str, declarations: str, threads: int, inputs: dict,
+                      key: str) -> LoadedModule:
+        entry = self.entry_path(key)
+        found = _try_load(entry, key, declarations)  # another process may have built it meanwhile
+        if isinstance(found, LoadedModule):
+            return self._done(found, CacheEvent("hit", key, entry))
+        if found is not None:
+            warnings.warn(f"gradgen: cache entry {entry} is broken ({found}); rebuilding it",
+                          CacheWarning, stacklevel=3)
+            _discard(entry, self.root)
+        _publish(self.root, key, _stage(self.root, source, threads, inputs, key))
+        module = _try_load(entry, key, declarations)
+        if not isinstance(module, LoadedModule):
+            raise LoadError(f"freshly built cache entry {entry} does not load: {module}")
+        kind = "miss" if found is None else "rebuilt"
+        return self._done(module, CacheEvent(kind, key, entry, found))
+
+    def _build_in_temp(self, source: str, declarations: str, threads: int, inputs: dict,
+                       key: str) -> LoadedModule:
+        """The read-only case: entries live in a private temp cache for this process."""
+        if self._fallback is None:
+            self._fallback = _private_tempdir()
+        entry, kind = self._fallback / key, "hit"
+        module = _try_load(entry, key, declarations)
+        if not isinstance(module, LoadedModule):
+            _discard(entry, self._fallback)
+            _publish(self._fallback, key, _stage(self._fallback, source, threads, inputs, key))
+            module, kind = load(entry / "kernel.so", declarations), "miss"
+        return self._done(module, CacheEvent(kind, key, entry, self._read_only_reason))
+
+    def _done(self, module: LoadedModule, event: CacheEvent) -> LoadedModule:
+        module.key, module.cache_path = event.key, event.path
+        self.last_event = event
+        return module
+
+
+_default: dict[tuple, KernelCache] = {}
+
+
+def default_cache() -> KernelCache:
+    """The process-wide cache for the current environment (re-resolved when the env changes)."""
+    env = tuple(os.environ.get(v) for v in ("GRADGEN_CACHE_DIR", "XDG_CACHE_HOME", "HOME"))
+    cache = _default.get(env)
+    if cache is None:
+        cache = _default[env] = KernelCache()
+    return cache
+
+
+def get_or_build(source: str, declarations: str, threads: int) -> LoadedModule:
+    """:meth:`KernelCache.get_or_build` on :func:`default_cache`."""
+    return default_cache().get_or_build(source, declarations, threads)
+
+
+def default_root() -> Path:
+    """``GRADGEN_CACHE_DIR``, else ``$XDG_CACHE_HOME/gradgen``, else ``~/.cache/gradgen``."""
+    explicit = os.environ.get("GRADGEN_CACHE_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
+    return base / "gradgen"
+
+
+_templates_hash: list[str] = []
+
+
+def templates_hash() -> str:
+    """sha256 over the Jinja templates' relative names and contents, computed once per process."""
+    if not _templates_hash:
+        h = hashlib.sha256()
+        for name, data in sorted(_template_files(templates_dir(), "")):
+            h.update(f"{name}\0{len(data)}\0".encode())
+            h.update(data)
+        _templates_hash.append(h.hexdigest())
+    return _templates_hash[0]
+
+
+def _template_files(folder, prefix: str) -> Iterator[tuple[str, bytes]]:
+    for item in folder.iterdir():
+        if item.is_dir():
+            yield from _template_files(item, f"{prefix}{item.name}/")
+        elif item.name.endswith(".jinja"):
+            yield prefix + item.name, item.read_bytes()
+
+
+def _safe_root(root: Path) -> Path:
+    """``root`` created private if missing; refused for a private temp dir if it is unsafe."""
+    try:
+        root.parent.mkdir(parents=True, exist_ok=True)
+        root.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        if not root.is_dir():
+            return _refuse(root, f"it cannot be created ({exc.strerror})")
+    st = os.lstat(root)
+    if stat.S_ISLNK(st.st_mode):
+        return _refuse(root, "it is a symlink")
+    if not stat.S_ISDIR(st.st_mode):
+        return _refuse(root, "it is not a directory")
+    if st.st_uid != os.getuid():
+        return _refuse(root, f"it is owned by another user (uid {st.st_uid})")
+    if st.st_mode & 0o022:
+        return _refuse(root, f"it is writable by group or others (mode {stat.S_IMODE(st.st_mode):o})")
+    return root
+
+
+def _refuse(root: Path, why: str) -> Path:
+    temp = _private_tempdir()
+    warnings.warn(f"gradgen: refusing cache directory {root}: {why}; loading a cached shared "
+                  f"object runs its code. Using the private temporary cache {temp} instead",
+                  CacheWarning, stacklevel=4)
+    return temp
+
+
+def _private_tempdir() -> Path:
+    path = Path(tempfile.mkdtemp(prefix="gradgen-cache-"))  # mode 0o700, owned by us
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
+def _key_of(inputs: dict) -> str:
+    return _sha256(json.dumps(inputs, sort_keys=True, separators=(",", ":")).encode())
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _verify(entry: Path, key: str) -> str | None:
+    """None if ``entry`` is complete and untampered, else what is wrong with it."""
+    try:
+        meta = json.loads((entry / "meta.json").read_text())
+    except FileNotFoundError:
+        return "meta.json is missing"
+    except (OSError, ValueError) as exc:
+        return f"meta.json is unreadable ({exc})"
+    if not isinstance(meta, dict) or meta.get("key") != key:
+        return "meta.json names another key"
+    for name, field in (("kernel.so", "kernel_sha256"), ("source.c", "source_sha256")):
+        try:
+            digest = _sha256((entry / name).read_bytes())
+        except OSError:
+            return f"{name} is missing"
+        if digest != meta.get(field):
+            return f"{name} does not match its sha256 in meta.json"
+    return None
+
+
+def _try_load(entry: Path, key: str, declarations: str) -> LoadedModule | str | None:
+    """The loaded entry; None if there is no entry; else why the entry is broken."""
+    if not entry.exists():
+        return None
+    problem = _verify(entry, key)
+    if problem is not None:
+        return problem
+    try:
+        return load(entry / "kernel.so", declarations)
+    except LoadError as exc:
+        return str(exc)
+
+
+def _stage(root: Path, source: str, threads: int, inputs: dict, key: str) -> Path:
+    """Build an entry in a fresh temp dir inside ``root``; meta.json is written last."""
+    staging = Path(tempfile.mkdtemp(dir=root, prefix=".tmp-"))
+    try:
+        (staging / "source.c").write_text(source)
+        build_shared(find_compiler(root / "compilers"), staging / "source.c",
+                     staging / "kernel.so", threads)
+        so = (staging / "kernel.so").read_bytes()
+        meta = {"key": key, "kernel_sha256": _sha256(so), "source_sha256": _sha256(source.encode()),
+                "inputs": inputs}
+        _write_synced(staging / "meta.json", json.dumps(meta, indent=1, sort_keys=True))
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return staging
+
+
+def _write_synced(path: Path, text: str) -> None:
+    with open(path, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _publish(root: Path, key: str, staging: Path) -> None:
+    """Rename ``staging`` into place; when another process won the race, keep the winner."""
+    try:
+        os.rename(staging, root / key)
+    except OSError as exc:
+        if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        shutil.rmtree(staging, ignore_errors=True)  # lost the race: the winner's entry is used
+
+
+def _discard(entry: Path, root: Path) -> None:
+    """Move a broken entry out of the way atomically, then delete it."""
+    if not entry.exists():
+        return
+    trash = Path(tempfile.mkdtemp(dir=root, prefix=".tmp-trash-"))
+    os.rename(entry, trash / "entry")
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+@contextmanager
+def _key_lock(root: Path, key: str) -> Iterator[None]:
+    """Hold an exclusive flock on ``locks/<key>.lock`` (lock files are kept: deleting them races)."""
+    locks = root / "locks"
+    locks.mkdir(mode=0o700, exist_ok=True)
+    fd = os.open(locks / f"{key}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock

@@ -1,0 +1,215 @@
+"""Finding the C compiler, knowing who it is, and building a shared object with it.
+
+The compiler is run directly (argument list, no shell), not through setuptools: building one small
+C file with ``gcc -O3 -shared`` takes about 0.05 s against 0.5 s through cffi's API mode.
+
+What the compiler *is* (its path, ``--version`` line, and whether OpenMP and glibc's vector math
+library link) feeds the cache key, so it is worked out once per process and also remembered on
+disk beside the cache, keyed by the compiler file's identity: a new process that finds its kernels
+in the cache never runs the compiler at all, not even ``cc --version``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+# -ffp-contract=off: eager numpy never fuses a*b+c into an FMA, so neither may we (results must match
+# eager bit for bit where eager is exact). -fno-math-errno + -fopenmp-simd let gcc call libmvec's
+# vector exp/log/tanh for `#pragma omp simd` loops without -ffast-math (NaN/inf/-0.0 stay IEEE).
+BASE_FLAGS: tuple[str, ...] = (
+    "-O3", "-march=native", "-fPIC", "-shared", "-std=c11",
+    "-fno-math-errno", "-fopenmp-simd", "-ffp-contract=off",
+)
+
+_PROBE_OPENMP = "#include <omp.h>\nint gradgen_probe(void) { return omp_get_max_threads(); }\n"
+_PROBE_MVEC = "int gradgen_probe(void) { return 0; }\n"
+
+
+class CompilerNotFound(RuntimeError):
+    """No usable C compiler: ``CC`` names a missing program, or neither cc nor gcc is on PATH."""
+
+
+class CompileError(RuntimeError):
+    """The C compiler rejected a source file; carries its stderr, the source path and the command."""
+
+    def __init__(self, source_path: Path, command: list[str], returncode: int, stderr: str) -> None:
+        self.source_path = Path(source_path)
+        self.command = command
+        self.returncode = returncode
+        self.stderr = stderr
+        super().__init__(
+            f"C compiler failed (exit {returncode}) on {self.source_path}:\n{stderr.strip()}"
+        )
+
+
+@dataclass(frozen=True)
+class CompilerInfo:
+    """Everything about the compiler that can change a binary built with it."""
+
+    argv: tuple[str, ...]  # resolved program path first, then any extra words from CC
+    version: str           # first line of `--version`
+    openmp: bool           # `-fopenmp` compiles and links
+    mvec: bool             # `-lmvec` (glibc's vector math) links
+
+    @property
+    def path(self) -> str:
+        return self.argv[0]
+
+    def flags(self, threads: int) -> list[str]:
+        """Compile flags for a build running ``threads`` threads."""
+        flags = list(BASE_FLAGS)
+        if threads > 1 and self.openmp:
+            flags.append("-fopenmp")
+        return flags
+
+    def libs(self) -> list[str]:
+        """Libraries to link, placed after the source on the command line."""
+        return ["-lm", "-lmvec"] if self.mvec else ["-lm"]
+
+
+_memo: dict[tuple[str | None, str], CompilerInfo] = {}
+
+
+def resolve_compiler_argv() -> tuple[str, ...]:
+    """The compiler command: ``CC`` (split like a shell would) else cc, else gcc, on PATH.
+
+    Raises:
+        CompilerNotFound: ``CC`` names a program that does not exist, or none is on PATH.
+    """
+    cc = os.environ.get("CC")
+    if cc is not None and cc.strip():
+        words = shlex.split(cc)
+        found = shutil.which(words[0])
+        if found is None:
+            raise CompilerNotFound(
+                f"C compiler {words[0]!r} (from the CC environment variable) was not found"
+            )
+        return (found, *words[1:])
+    for name in ("cc", "gcc"):
+        found = shutil.which(name)
+        if found is not None:
+            return (found,)
+    raise CompilerNotFound("no C compiler found: neither cc nor gcc is on PATH and CC is not set")
+
+
+def find_compiler(memo_dir: Path | None = None) -> CompilerInfo:
+    """Find the C compiler and identify it, once per process (and once per machine via ``memo_dir``).
+
+    ``memo_dir`` is a private directory where the identity is remembered, keyed by the
+    compiler file's path, inode, size and mtime and the host CPU, so later processes skip
+    running ``--version`` and the OpenMP/libmvec probes.
+
+    Example:
+        >>> find_compiler().flags(1)[:2]
+        ['-O3', '-march=native']
+    """
+    cache_key = (os.environ.get("CC"), os.environ.get("PATH", ""))
+    info = _memo.get(cache_key)
+    if info is None:
+        argv = resolve_compiler_argv()
+        info = _load_memo(argv, memo_dir)
+        if info is None:
+            info = _identify(argv)
+            _store_memo(info, memo_dir)
+        _memo[cache_key] = info
+    return info
+
+
+def build_shared(info: CompilerInfo, source: Path, output: Path, threads: int) -> None:
+    """Compile ``source`` into the shared object ``output``.
+
+    Raises:
+        CompileError: the compiler exited non-zero (its stderr is kept on the exception).
+    """
+    command = [*info.argv, *info.flags(threads), "-o", str(output), str(source), *info.libs()]
+    proc = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    if proc.returncode != 0:
+        raise CompileError(source, command, proc.returncode, proc.stderr)
+
+
+def host_cpu_id() -> str:
+    """A short identity of this CPU: binaries are built with -march=native, so it belongs in keys."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        import platform
+        return platform.processor() or platform.machine()
+    wanted = ("vendor_id", "model name", "cpu family", "model\t", "flags", "Features", "CPU part")
+    lines = []
+    for line in text.splitlines():
+        if not line.strip():
+            break  # first processor only
+        if line.startswith(wanted):
+            lines.append(line)
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
+
+
+def _identify(argv: tuple[str, ...]) -> CompilerInfo:
+    try:
+        proc = subprocess.run([*argv, "--version"], capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL)
+    except OSError as exc:
+        raise CompilerNotFound(f"C compiler {argv[0]!r} cannot be run: {exc}") from None
+    lines = (proc.stdout or proc.stderr).splitlines()
+    if proc.returncode != 0 or not lines:
+        raise CompilerNotFound(
+            f"C compiler {argv[0]!r} does not answer --version (exit {proc.returncode}): "
+            f"{proc.stderr.strip()[:200]}"
+        )
+    with ThreadPoolExecutor(2) as pool:  # the two probes are independent: run them side by side
+        openmp = pool.submit(_probe, argv, _PROBE_OPENMP, ["-fopenmp"], [])
+        mvec = pool.submit(_probe, argv, _PROBE_MVEC, [], ["-lm", "-lmvec"])
+        return CompilerInfo(tuple(argv), lines[0].strip(), openmp.result(), mvec.result())
+
+
+def _probe(argv: tuple[str, ...], source: str, flags: list[str], libs: list[str]) -> bool:
+    with tempfile.TemporaryDirectory(prefix="gradgen-probe-") as tmp:
+        src = Path(tmp, "probe.c")
+        src.write_text(source)
+        command = [*argv, "-fPIC", "-shared", *flags, "-o", str(Path(tmp, "probe.so")), str(src),
+                   *libs]
+        try:
+            proc = subprocess.run(command, capture_output=True, stdin=subprocess.DEVNULL)
+        except OSError:
+            return False
+        return proc.returncode == 0
+
+
+def _fingerprint(argv: tuple[str, ...]) -> str:
+    st = os.stat(argv[0])
+    ident = [list(argv), os.path.realpath(argv[0]), st.st_dev, st.st_ino, st.st_size,
+             st.st_mtime_ns, host_cpu_id()]
+    return hashlib.sha256(json.dumps(ident).encode()).hexdigest()
+
+
+def _load_memo(argv: tuple[str, ...], memo_dir: Path | None) -> CompilerInfo | None:
+    if memo_dir is None:
+        return None
+    try:
+        data = json.loads((memo_dir / f"{_fingerprint(argv)}.json").read_text())
+        info = CompilerInfo(tuple(data["argv"]), data["version"], data["openmp"], data["mvec"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return info if info.argv == argv and isinstance(info.version, str) else None
+
+
+def _store_memo(info: CompilerInfo, memo_dir: Path | None) -> None:
+    """Remember ``info`` on disk; best effort (a read-only cache simply re-identifies next time)."""
+    if memo_dir is None:
+        return
+    try:
+        memo_dir.mkdir(mode=0o700, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=memo_dir, prefix=".tmp-", suffix=".json")
+        with os.fdopen(fd, "w") as f:
+            json.dump(asdict(info), f)
+        os.replace(tmp, memo_dir / f"{_fingerprint(info.argv)}.json")
+    except OSError:
+        pass

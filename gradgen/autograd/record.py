@@ -21,6 +21,7 @@ from .node import _sequence, node_class
 Tensor: Any = None
 _VersionCounter: Any = None
 _new = object.__new__
+_new_aval = tuple.__new__  # Aval(...) without NamedTuple's Python-level __new__
 
 # The active tracer's callback (prim, args, params, out) or None; set by tracing.
 tracer: list[Callable[..., None] | None] = [None]
@@ -136,7 +137,7 @@ def _record_node(prim: Primitive, args: tuple, params: dict, t: Any, out: np.nda
         avals = []
         for a in args:
             d = a._data if type(a) is Tensor else a
-            avals.append(Aval(d.shape, _BY_NP[d.dtype]))
+            avals.append(_new_aval(Aval, (d.shape, _BY_NP[d.dtype])))
         node._ins = avals
         node._versions = None
     node._out = (out, t._version, t._version.value) if prim.save_output else None

@@ -17,7 +17,7 @@ from typing import Any
 from ..ops.registry import PRIMITIVES
 from .core import Literal, Program, Var
 from .errors import IRError
-from .printer import _Names, format_eqn
+from .printer import format_eqn, program_names
 
 
 def _fail(where: str, msg: str) -> None:
@@ -59,12 +59,7 @@ def check(program: Program) -> Program:
 
     Returns the program, so ``check(p)`` can wrap a pass's result.
     """
-    names = _Names()
-    for e in program.eqns:
-        for a in e.inputs:
-            names.collect_const(a)
-    for a in program.outputs:
-        names.collect_const(a)
+    names = program_names(program)
     first = len(names.consts) + 2  # const lines, then `def`, then equations (1-based)
     defined: set[Var] = set()
     for i, v in enumerate(program.inputs):

@@ -16,7 +16,26 @@ from ..dtypes import from_numpy_dtype
 from ..ops.registry import Aval, Primitive
 
 
-class Var:
+class _Typed:
+    """Tensor-like type accessors over ``aval`` (shared by Var and Literal)."""
+
+    __slots__ = ()
+    aval: Aval
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.aval.shape
+
+    @property
+    def dtype(self):
+        return self.aval.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.aval.shape)
+
+
+class Var(_Typed):
     """An SSA value: printed ``%<id>``; carries its static type ``aval``.
 
     ``shape``, ``dtype`` and ``ndim`` mirror a tensor's, so VJP rules (which
@@ -33,23 +52,11 @@ class Var:
         self.aval = aval
         self.name = name
 
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return self.aval.shape
-
-    @property
-    def dtype(self):
-        return self.aval.dtype
-
-    @property
-    def ndim(self) -> int:
-        return len(self.aval.shape)
-
     def __repr__(self) -> str:
         return f"%{self.name if self.name else self.id}:{self.aval}"
 
 
-class Literal:
+class Literal(_Typed):
     """A constant operand: a numpy array (usually 0-d) of a supported dtype."""
 
     __slots__ = ("value", "aval")
@@ -58,18 +65,6 @@ class Literal:
         arr = np.asarray(value)
         self.value = arr
         self.aval = Aval(tuple(arr.shape), from_numpy_dtype(arr.dtype))
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return self.aval.shape
-
-    @property
-    def dtype(self):
-        return self.aval.dtype
-
-    @property
-    def ndim(self) -> int:
-        return len(self.aval.shape)
 
     def __repr__(self) -> str:
         return f"Literal({self.value!r})"

@@ -127,14 +127,20 @@ def format_eqn(e: Any, names: _Names) -> str:
     return line
 
 
-def print_program(program: Program) -> str:
-    """The program's stable text form (see the module docstring)."""
+def program_names(program: Program) -> "_Names":
+    """The printed names of a program, with its array constants numbered in order of use."""
     names = _Names()
     for e in program.eqns:
         for a in e.inputs:
             names.collect_const(a)
     for a in program.outputs:
         names.collect_const(a)
+    return names
+
+
+def print_program(program: Program) -> str:
+    """The program's stable text form (see the module docstring)."""
+    names = program_names(program)
     lines = [_const_line(n, lit) for n, lit in names.consts.values()]
     ins = ", ".join(f"{names.define(v)}:{v.aval}" for v in program.inputs)
     lines.append(f"def ({ins}):")
@@ -147,10 +153,5 @@ def print_program(program: Program) -> str:
 
 def constant_table(program: Program) -> dict[str, np.ndarray]:
     """The printed names (``$k``) of the program's array constants, for ``parse``."""
-    names = _Names()
-    for e in program.eqns:
-        for a in e.inputs:
-            names.collect_const(a)
-    for a in program.outputs:
-        names.collect_const(a)
+    names = program_names(program)
     return {n: lit.value for n, lit in names.consts.values()}

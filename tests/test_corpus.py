@@ -396,16 +396,16 @@ EXCLUDED_FUNCTIONS = {
     "logical_and", "logical_or", "logical_not", "isnan", "isinf", "isfinite", "equal", "allclose",
     "argmax", "argmin", "all", "any", "count_nonzero",
 }
-# In-place functions stop a trace (gradgen.functions.inplace raises while tracing), so the
-# IR never holds them; test_api checks that compile falls back to eager on them.
-EXCLUDED_MODULES = ("inplace",)
+# In-place functions are checked under tracing in tests/test_inplace.py; creation and random
+# functions take no tensor operands, so there is nothing of theirs to trace.
+EXCLUDED_MODULES = ("inplace", "creation", "random")  # no tensor operands: nothing to trace
 
 
 def composite_names() -> set:
     """Every exported differentiable-looking front-end function (math, shape, nn.functional, ...)."""
-    from gradgen.functions import conversion, indexing, inplace, linalg, math, reductions, shape
+    from gradgen.functions import MODULES
     names = set()
-    for mod in (math, conversion, reductions, shape, indexing, linalg, inplace):
+    for mod in MODULES:
         if mod.__name__.rsplit(".", 1)[-1] not in EXCLUDED_MODULES:
             names.update(getattr(mod, "FUNCTIONS", []))
     names.update("F." + n for n in getattr(F, "__all__", []))

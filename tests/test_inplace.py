@@ -13,7 +13,7 @@ import pytest
 import gradgen as gg
 from gradgen.autograd import gradcheck, gradgradcheck
 from gradgen.autograd.record import TraceError
-from gradgen.functions.inplace import LEAF_MESSAGE, OVERLAP_MESSAGE, PARTIAL_MESSAGE
+from gradgen.functions.inplace_checks import LEAF_MESSAGE, OVERLAP_MESSAGE, PARTIAL_MESSAGE
 from gradgen.ir import run as run_program
 from gradgen.ir.trace import trace
 from gradgen.ops.indexing import slice_

@@ -8,10 +8,11 @@ from __future__ import annotations
 from types import ModuleType
 
 from ..tensor import Tensor
-from . import conversion, creation, indexing, inplace, linalg, math, random, reductions, shape, statistics
+from . import (conversion, creation, gather, index_write, indexing, inplace, linalg, math, random,
+               reductions, shape, splitting, statistics)
 
 MODULES: list[ModuleType] = [creation, random, math, conversion, reductions, shape, indexing,
-                             linalg, inplace, statistics]
+                             index_write, splitting, gather, linalg, inplace, statistics]
 
 
 def install_methods() -> None:

@@ -1,0 +1,103 @@
+"""Gathers by an index tensor: ``index_select``, ``take`` and ``gather``.
+
+Each checks its indices with PyTorch's messages and reads with one ``take`` of
+the ``take`` primitive (``gather`` over the flattened input, at flat positions).
+"""
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any
+
+import numpy as np
+
+from ..dtypes import int64 as _INT64
+from ..ops import elementwise as E
+from ..ops.indexing import take as _take
+from ..ops.shape import reshape
+from ..tensor import Tensor, _wrap_dim
+from ._operands import cast
+from .indexing import _tracing
+from .math import _named
+from .shape import _fmt
+
+
+def _int_index(index: Any, fn: str, what: str) -> Tensor:
+    if not isinstance(index, Tensor) or index._data.dtype.kind not in "iu":
+        raise RuntimeError(f"{fn}(): Expected dtype {what} for index")
+    return index
+
+
+def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
+    """The entries ``index`` (a vector) of dim ``dim``."""
+    idx = _int_index(index, "index_select", "int32 or int64")
+    if idx._data.ndim > 1:
+        raise IndexError("index_select(): Index is supposed to be a vector")
+    d = _wrap_dim(dim, input._data.ndim)
+    n = input._data.shape[d] if input._data.ndim else 1
+    a = idx._data
+    if a.size and (a.min() < 0 or a.max() >= n):
+        bad = a[(a < 0) | (a >= n)].flat[0]
+        raise RuntimeError(f"INDICES element is out of DATA bounds, id={bad} axis_dim={n}")
+    if idx._data.ndim == 0:
+        idx = reshape(idx, shape=(1,))
+    if input._data.ndim == 0:
+        return _named(reshape(_take(reshape(input, shape=(1,)), idx, axis=0), shape=()),
+                      "IndexSelectBackward0")
+    return _take(input, idx, axis=d)
+
+
+def take(input: Tensor, index: Tensor) -> Tensor:
+    """``input`` read as a flat vector at positions ``index`` (any shape; negatives wrap)."""
+    idx = _int_index(index, "take", "int64")
+    n = input._data.size
+    a = idx._data
+    if a.size and (a.min() < -n or a.max() >= n):
+        bad = a[(a < -n) | (a >= n)].flat[0]
+        raise IndexError(f"out of range: tried to access index {bad} on a tensor of {n} elements.")
+    return _named(_take(reshape(input, shape=(n,)), idx, axis=0), "TakeBackward0")
+
+
+def gather(input: Tensor, dim: int, index: Tensor) -> Tensor:
+    """``out[i][j][k] = input[i][index[i][j][k]][k]`` (for dim 1): an elementwise gather."""
+    idx = _int_index(index, "gather", "int32/int64")
+    shape, ishape = input._data.shape or (1,), idx._data.shape or (1,)
+    if len(ishape) != len(shape):
+        raise RuntimeError("Index tensor must have the same number of dimensions as input tensor")
+    d = _wrap_dim(dim, len(shape))
+    for i, (a, b) in enumerate(zip(ishape, shape)):
+        if i != d and a > b:
+            raise RuntimeError(f"Size does not match at dimension {i} expected index {_fmt(ishape)} "
+                               f"to be no larger than self {_fmt(shape)} apart from dimension {d}")
+    a = idx._data
+    if a.size and (a.min() < 0 or a.max() >= shape[d]):
+        bad = a[(a < 0) | (a >= shape[d])].flat[0]
+        raise RuntimeError(f"index {bad} is out of bounds for dimension {d} with size {shape[d]}")
+    # Flat position = index * stride[d] + the (constant) offsets of the other coordinates.
+    stride, offsets = _gather_offsets(shape, ishape, d)
+    if _tracing():
+        t = reshape(idx, shape=ishape) if idx._data.shape != ishape else idx
+        flat = E.add(E.mul(cast(t, _INT64), stride), offsets)
+    else:
+        flat = a.reshape(ishape) * stride + offsets
+    out = _take(reshape(input, shape=(input._data.size,)), flat, axis=0)
+    if out._data.shape != idx._data.shape:
+        out = reshape(out, shape=idx._data.shape)
+    return _named(out, "GatherBackward0")
+
+
+@functools.lru_cache(maxsize=256)
+def _gather_offsets(shape: tuple[int, ...], ishape: tuple[int, ...], d: int) -> tuple[int, np.ndarray]:
+    """The stride of dim ``d`` and the flat offsets of every other coordinate (read-only, cached)."""
+    strides = [math.prod(shape[i + 1:]) for i in range(len(shape))]
+    offsets = np.zeros(ishape, np.int64)
+    for i, s in enumerate(ishape):
+        if i != d:
+            offsets += (np.arange(s) * strides[i]).reshape((s,) + (1,) * (len(ishape) - i - 1))
+    offsets.flags.writeable = False
+    return strides[d], offsets
+
+
+METHODS = {"index_select": index_select, "take": take, "gather": gather}
+
+FUNCTIONS = ["index_select", "take", "gather"]

@@ -14,6 +14,23 @@ from .erf import erf_numpy
 from .registry import Aval, defprim
 
 
+# ---------------------------------------------------------------- C lowering facets
+# An elementwise primitive's ``c_lowering`` maps an operand dtype ("f32", "f64", "i32",
+# "i64", "bool"), "int" (either integer dtype) or "expr" (any dtype) to a C expression
+# over its operands {0}, {1}, {2} (always plain C names) and {t}, the result's C type.
+# A dtype with no entry has no C lowering (gradgen.codegen runs the equation on the host).
+# Integer arithmetic goes through the unsigned type so overflow wraps as in numpy.
+
+
+def _libm(fn: str) -> dict:
+    return {"f64": f"{fn}({{0}})", "f32": f"{fn}f({{0}})"}
+
+
+def _wrapping(op: str) -> dict:
+    return {"f32": f"({{0}} {op} {{1}})", "f64": f"({{0}} {op} {{1}})",
+            "int": f"(({{t}})((u{{t}}){{0}} {op} (u{{t}}){{1}}))"}
+
+
 def zeros_like(x):
     """A zero tensor of x's type, built from primitives (a broadcast constant)."""
     from .shape import full
@@ -66,27 +83,36 @@ def _any_unary(x: Aval) -> Aval:
 # ---------------------------------------------------------------- unary math
 
 neg = defprim("neg", np.negative, _any_unary, lambda g, ins, out, needs: (neg(g),), "NegBackward0")
+neg.c_lowering = {"f32": "(-{0})", "f64": "(-{0})", "int": "(({t})(0u - (u{t}){0}))"}
 exp = defprim("exp", np.exp, _float_unary("exp"),
               lambda g, ins, out, needs: (mul(g, out),), "ExpBackward0", save_output=True)
+exp.c_lowering = _libm("exp")
 log = defprim("log", np.log, _float_unary("log"),
               lambda g, ins, out, needs: (div(g, ins[0]),), "LogBackward0", save_inputs=True)
+log.c_lowering = _libm("log")
 log1p = defprim("log1p", np.log1p, _float_unary("log1p"),
                 lambda g, ins, out, needs: (div(g, add(ins[0], 1.0)),), "Log1PBackward0",
                 save_inputs=True)
+log1p.c_lowering = _libm("log1p")
 expm1 = defprim("expm1", np.expm1, _float_unary("expm1"),
                 lambda g, ins, out, needs: (mul(g, add(out, 1.0)),), "Expm1Backward0",
                 save_output=True)
+expm1.c_lowering = _libm("expm1")
 sqrt = defprim("sqrt", np.sqrt, _float_unary("sqrt"),
                lambda g, ins, out, needs: (div(g, mul(out, 2.0)),), "SqrtBackward0",
                save_output=True)
+sqrt.c_lowering = _libm("sqrt")
 sin = defprim("sin", np.sin, _float_unary("sin"),
               lambda g, ins, out, needs: (mul(g, cos(ins[0])),), "SinBackward0", save_inputs=True)
+sin.c_lowering = _libm("sin")
 cos = defprim("cos", np.cos, _float_unary("cos"),
               lambda g, ins, out, needs: (mul(g, neg(sin(ins[0]))),), "CosBackward0",
               save_inputs=True)
+cos.c_lowering = _libm("cos")
 tanh = defprim("tanh", np.tanh, _float_unary("tanh"),
                lambda g, ins, out, needs: (mul(g, sub(1.0, mul(out, out))),), "TanhBackward0",
                save_output=True)
+tanh.c_lowering = _libm("tanh")
 
 
 def _logistic_impl(x: np.ndarray) -> np.ndarray:
@@ -98,31 +124,43 @@ def _logistic_impl(x: np.ndarray) -> np.ndarray:
 logistic = defprim("logistic", _logistic_impl, _float_unary("logistic"),
                    lambda g, ins, out, needs: (mul(g, mul(out, sub(1.0, out))),),
                    "SigmoidBackward0", save_output=True)
+logistic.c_lowering = {"f32": "(1.0f / (expf(-{0}) + 1.0f))",
+                        "f64": "(1.0 / (exp(-{0}) + 1.0))"}
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 erf = defprim("erf", erf_numpy, _float_unary("erf"),
               lambda g, ins, out, needs: (
                   mul(g, mul(exp(neg(mul(ins[0], ins[0]))), _TWO_OVER_SQRT_PI)),),
               "ErfBackward0", save_inputs=True)
+erf.c_lowering = _libm("erf")
 abs_ = defprim("abs", np.abs, _any_unary,
                lambda g, ins, out, needs: (mul(g, sign(ins[0])),), "AbsBackward0",
                save_inputs=True)
+abs_.c_lowering = {"f32": "fabsf({0})", "f64": "fabs({0})", "int": "({0} < 0 ? ({t})(0u - (u{t}){0}) : {0})"}
 sign = defprim("sign", np.sign, _any_unary,
                lambda g, ins, out, needs: (zeros_like(g),), "SignBackward0")
+# numpy: sign(-0.0) is 0.0, sign(nan) is nan.
+sign.c_lowering = {"f32": "({0} > 0.0f ? 1.0f : ({0} < 0.0f ? -1.0f : ({0} == 0.0f ? 0.0f : {0})))",
+                   "f64": "({0} > 0.0 ? 1.0 : ({0} < 0.0 ? -1.0 : ({0} == 0.0 ? 0.0 : {0})))",
+                   "int": "(({t})(({0} > 0) - ({0} < 0)))"}
 
 # ---------------------------------------------------------------- binary arithmetic
 
 add = defprim("add", np.add, _binary("add"), lambda g, ins, out, needs: (g, g), "AddBackward0")
+add.c_lowering = _wrapping("+")
 sub = defprim("sub", np.subtract, _binary("sub"),
               lambda g, ins, out, needs: (g, neg(g) if needs[1] else None), "SubBackward0")
+sub.c_lowering = _wrapping("-")
 mul = defprim("mul", np.multiply, _binary("mul"),
               lambda g, ins, out, needs: (mul(g, ins[1]) if needs[0] else None,
                                           mul(g, ins[0]) if needs[1] else None),
               "MulBackward0", save_inputs=True, saved_for=lambda n: (n[1], n[0]))
+mul.c_lowering = _wrapping("*")
 div = defprim("div", np.divide, _binary("div"),
               lambda g, ins, out, needs: (
                   div(g, ins[1]) if needs[0] else None,
                   neg(div(mul(g, ins[0]), mul(ins[1], ins[1]))) if needs[1] else None),
               "DivBackward0", save_inputs=True, saved_for=lambda n: (n[1], True))
+div.c_lowering = {"f32": "({0} / {1})", "f64": "({0} / {1})"}
 
 
 def _pow_vjp(g, ins, out, needs):
@@ -143,6 +181,7 @@ def _pow_impl(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 pow = defprim("pow", _pow_impl, _binary("pow"), _pow_vjp, "PowBackward0", save_inputs=True)
+pow.c_lowering = {"f32": "powf({0}, {1})", "f64": "pow({0}, {1})"}
 
 
 def _minmax_vjp(strictly_loses):
@@ -159,25 +198,31 @@ def _minmax_vjp(strictly_loses):
 
 maximum = defprim("max", np.maximum, _binary("max"), _minmax_vjp(lambda a, b: lt(a, b)),
                   "MaximumBackward0", save_inputs=True)
+# numpy propagates a NaN from either side (C fmax would not).
+maximum.c_lowering = {"expr": "(({0} > {1} || {0} != {0}) ? {0} : {1})"}
 minimum = defprim("min", np.minimum, _binary("min"), _minmax_vjp(lambda a, b: gt(a, b)),
                   "MinimumBackward0", save_inputs=True)
+minimum.c_lowering = {"expr": "(({0} < {1} || {0} != {0}) ? {0} : {1})"}
 
 # ---------------------------------------------------------------- comparisons and logic
 
 
-def _cmp(name: str, fn) -> object:
-    return defprim(name, fn, _binary(name, bool_), None, "")
+def _cmp(name: str, fn, c_op: str) -> object:
+    prim = defprim(name, fn, _binary(name, bool_), None, "")
+    prim.c_lowering = {"expr": f"({{0}} {c_op} {{1}})"}
+    return prim
 
 
-lt = _cmp("lt", np.less)
-le = _cmp("le", np.less_equal)
-gt = _cmp("gt", np.greater)
-ge = _cmp("ge", np.greater_equal)
-eq = _cmp("eq", np.equal)
-ne = _cmp("ne", np.not_equal)
-logical_and = _cmp("and", np.logical_and)
-logical_or = _cmp("or", np.logical_or)
+lt = _cmp("lt", np.less, "<")
+le = _cmp("le", np.less_equal, "<=")
+gt = _cmp("gt", np.greater, ">")
+ge = _cmp("ge", np.greater_equal, ">=")
+eq = _cmp("eq", np.equal, "==")
+ne = _cmp("ne", np.not_equal, "!=")
+logical_and = _cmp("and", np.logical_and, "&&")
+logical_or = _cmp("or", np.logical_or, "||")
 logical_not = defprim("not", np.logical_not, _any_unary, None, "")
+logical_not.c_lowering = {"expr": "(!{0})"}
 
 
 def _select_rule(c: Aval, a: Aval, b: Aval) -> Aval:
@@ -192,6 +237,7 @@ select = defprim("select", np.where, _select_rule,
                                              select(ins[0], g, 0.0) if needs[1] else None,
                                              select(ins[0], 0.0, g) if needs[2] else None),
                  "WhereBackward0", save_inputs=True, saved_for=lambda n: (True, False, False))
+select.c_lowering = {"expr": "({0} ? {1} : {2})"}
 
 # ---------------------------------------------------------------- dtype and gradient flow
 
@@ -207,5 +253,7 @@ def _convert_vjp(g, ins, out, needs, dtype):
 
 convert = defprim("convert", _convert_impl, lambda x, dtype: Aval(x.shape, dtype), _convert_vjp,
                   "ToCopyBackward0")
+convert.c_lowering = {"expr": "(({t}){0})"}
 stop_gradient = defprim("stop_gradient", lambda x: x, _any_unary, None, "", is_view=True,
                         doc="Identity whose output never carries a gradient (detach).")
+stop_gradient.c_lowering = {"expr": "{0}"}

@@ -40,6 +40,12 @@ def _sum_vjp(g, ins, out, needs, axes):
 
 reduce_sum = defprim("reduce_sum", lambda x, axes: np.sum(x, axis=axes), _reduce_rule("reduce_sum"),
                      _sum_vjp, "SumBackward1")
+# C lowering: the reduction template, the combiner over the accumulator {acc} and the
+# element {x}, the identity ("lowest"/"highest" are the dtype's extremes) and the
+# `omp simd reduction` operator when the combiner is one. float32 sums and products
+# accumulate in double (as accurate as numpy's pairwise float32 sums, or better).
+reduce_sum.c_lowering = {"reduce": "reduction.c.jinja", "combine": "({acc} + {x})",
+                         "identity": "0", "simd": "+", "f32_acc": "double"}
 
 
 def _extremum_vjp(g, ins, out, needs, axes):
@@ -55,9 +61,14 @@ def _extremum_vjp(g, ins, out, needs, axes):
 reduce_max = defprim("reduce_max", lambda x, axes: np.max(x, axis=axes),
                      _reduce_rule("reduce_max", True), _extremum_vjp, "AmaxBackward0",
                      save_inputs=True, save_output=True)
+# NaN wins, as in numpy (the comparison alone would drop a NaN after the first element).
+reduce_max.c_lowering = {"reduce": "reduction.c.jinja", "identity": "lowest", "simd": None,
+                         "combine": "(({x} > {acc} || {x} != {x}) ? {x} : {acc})"}
 reduce_min = defprim("reduce_min", lambda x, axes: np.min(x, axis=axes),
                      _reduce_rule("reduce_min", True), _extremum_vjp, "AminBackward0",
                      save_inputs=True, save_output=True)
+reduce_min.c_lowering = {"reduce": "reduction.c.jinja", "identity": "highest", "simd": None,
+                         "combine": "(({x} < {acc} || {x} != {x}) ? {x} : {acc})"}
 
 
 def _prod_vjp(g, ins, out, needs, axes):
@@ -80,6 +91,8 @@ def _prod_vjp(g, ins, out, needs, axes):
 
 reduce_prod = defprim("reduce_prod", lambda x, axes: np.prod(x, axis=axes),
                       _reduce_rule("reduce_prod"), _prod_vjp, "ProdBackward1", save_inputs=True)
+reduce_prod.c_lowering = {"reduce": "reduction.c.jinja", "combine": "({acc} * {x})",
+                          "identity": "1", "simd": "*", "f32_acc": "double"}
 
 
 def _arg_rule(name: str):

@@ -41,6 +41,19 @@ broadcast_in_dim = defprim("broadcast_in_dim", _bid_impl, _bid_rule, _bid_vjp, "
                            doc="Broadcast x to `shape`; operand axis i becomes output axis dims[i].")
 
 
+def _bid_strides(in_shape, strides, shape, dims):
+    out = [0] * len(shape)
+    for i, d in enumerate(dims):
+        out[d] = 0 if in_shape[i] == 1 and shape[d] != 1 else strides[i]
+    return tuple(out)
+
+
+# C lowering: index arithmetic, not a copy. A "view" facet maps the operand's
+# (shape, element strides) to the result's strides, or None when no strides can
+# describe the result (then gradgen.codegen copies the operand first).
+broadcast_in_dim.c_lowering = {"view": _bid_strides}
+
+
 def _reshape_rule(x: Aval, shape: tuple[int, ...]) -> Aval:
     n = 1
     for s in shape:
@@ -53,6 +66,37 @@ def _reshape_rule(x: Aval, shape: tuple[int, ...]) -> Aval:
 reshape = defprim("reshape", lambda x, shape: np.reshape(x, shape), _reshape_rule,
                   lambda g, ins, out, needs, shape: (reshape(g, shape=tuple(ins[0].shape)),),
                   "ViewBackward0", is_view=True)
+
+
+def _reshape_strides(in_shape, strides, shape):
+    """numpy's no-copy reshape rule: match runs of axes of equal element count; each run
+    of operand axes must be contiguous within itself."""
+    if 0 in shape:
+        return (0,) * len(shape)  # nothing is ever read
+    old = [(n, st) for n, st in zip(in_shape, strides) if n != 1]
+    new = [k for k, n in enumerate(shape) if n != 1]
+    out = [0] * len(shape)
+    oi = ni = 0
+    while ni < len(new) and oi < len(old):
+        nj, oj = ni + 1, oi + 1
+        np_, op = shape[new[ni]], old[oi][0]
+        while np_ != op:
+            if np_ < op:
+                np_ *= shape[new[nj]]
+                nj += 1
+            else:
+                op *= old[oj][0]
+                oj += 1
+        if any(old[k][1] != old[k + 1][0] * old[k + 1][1] for k in range(oi, oj - 1)):
+            return None
+        out[new[nj - 1]] = old[oj - 1][1]
+        for k in range(nj - 1, ni, -1):
+            out[new[k - 1]] = out[new[k]] * shape[new[k]]
+        ni, oi = nj, oj
+    return tuple(out)
+
+
+reshape.c_lowering = {"view": _reshape_strides}
 
 
 def _transpose_rule(x: Aval, perm: tuple[int, ...]) -> Aval:
@@ -71,6 +115,7 @@ def _inverse(perm: Sequence[int]) -> tuple[int, ...]:
 transpose = defprim("transpose", lambda x, perm: np.transpose(x, perm), _transpose_rule,
                     lambda g, ins, out, needs, perm: (transpose(g, perm=_inverse(perm)),),
                     "PermuteBackward0", is_view=True)
+transpose.c_lowering = {"view": lambda in_shape, strides, perm: tuple(strides[p] for p in perm)}
 
 
 def full(value: float, shape: Sequence[int], dt: dtype):

@@ -1,0 +1,217 @@
+"""Render a kernel schedule as one C module through the Jinja templates in ``templates/``.
+
+The templates own the C skeleton (includes, signatures, loop nests, pragmas);
+this module computes what goes into them: loop extents after merging axes that
+every access walks contiguously, index arithmetic for each strided access, and
+the per-element expressions of :mod:`gradgen.codegen.clower`.
+
+Names: a value ``%12`` of the IR (as printed with numbers only) is ``v12`` in C,
+the buffer holding it ``p12``; accumulators are ``acc0``...; kernels keep their
+schedule names (``kernel_0``...) after an optional identifier prefix.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Sequence
+
+import jinja2
+
+from .. import __version__
+from .._resources import templates_dir
+from ..ir.core import Eqn, Literal, Program, Var
+from ..ir.printer import print_program
+from . import clower
+from .schedule import Kernel, Schedule, View, contiguous
+
+# Loops over at least this many elements run on all threads (OpenMP); below it the
+# fork/join costs more than it saves.
+PARALLEL_MIN = 1 << 15
+_SAFE = re.compile(r"[^A-Za-z0-9_.:-]")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_env: list[jinja2.Environment] = []
+
+
+def sanitize(text: str) -> str:
+    """``text`` reduced to the characters C comments may carry: ``[A-Za-z0-9_.:-]``."""
+    return _SAFE.sub("_", text)
+
+
+def _environment() -> jinja2.Environment:
+    if not _env:
+        _env.append(jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(templates_dir())), undefined=jinja2.StrictUndefined,
+            trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False))
+    return _env[0]
+
+
+def _location(loc: str | None) -> str | None:
+    """A source location as file basename and line, in safe characters only."""
+    return None if loc is None else sanitize(re.split(r"[\\/]", loc)[-1])
+
+
+def anonymized(program: Program) -> tuple[str, dict[int, str]]:
+    """The program's text with every value numbered (no user names) and safe locations;
+    also each equation's line, keyed by ``id(eqn)``."""
+    new: dict[Var, Var] = {v: Var(v.id, v.aval) for v in program.inputs}
+    eqns = []
+    for e in program.eqns:
+        new[e.out] = Var(e.out.id, e.out.aval)
+        eqns.append(Eqn(e.prim, tuple(new.get(a, a) if isinstance(a, Var) else a for a in e.inputs),
+                        new[e.out], e.params, _location(e.loc)))
+    outs = [new.get(a, a) if isinstance(a, Var) else a for a in program.outputs]
+    text = print_program(Program(list(new[v] for v in program.inputs), eqns, outs))
+    lines = text.splitlines()
+    first = next(k for k, line in enumerate(lines) if line.startswith("def ")) + 1
+    return text, {id(e): lines[first + k].strip() for k, e in enumerate(program.eqns)}
+
+
+@dataclass
+class Module:
+    """A rendered C module: its source, the cffi declarations, each schedule's kernel names,
+    and each kernel's buffers in parameter order (inputs, then outputs)."""
+
+    source: str
+    cdef: str
+    functions: list[list[str]]
+    args: dict[str, list]
+
+
+def _access_strides(view_shape, strides, domain) -> tuple[int, ...]:
+    return tuple(strides) if tuple(view_shape) == tuple(domain) else (0,) * len(domain)
+
+
+def _coalesce(extents: list[int], accesses: list[list[int]], split: int):
+    """Drop size-1 axes and merge neighbours every access walks contiguously (not across
+    ``split``, the kept/reduced boundary). Returns extents, accesses, new split."""
+    keep = [a for a in range(len(extents)) if extents[a] != 1]
+    ext, acc, new_split = [], [[] for _ in accesses], 0
+    for a in keep:
+        mergeable = ext and (a < split) == (prev < split) and all(
+            st[-1] == s[a] * extents[a] for st, s in zip(acc, accesses))
+        if mergeable:
+            ext[-1] *= extents[a]
+            for st, s in zip(acc, accesses):
+                st[-1] = s[a]
+        else:
+            ext.append(extents[a])
+            for st, s in zip(acc, accesses):
+                st.append(s[a])
+            new_split += a < split
+        prev = a
+    return ext, acc, new_split
+
+
+def _index(strides: Sequence[int]) -> str:
+    terms = [f"i{k}" if s == 1 else f"i{k} * {s}" for k, s in enumerate(strides) if s]
+    return " + ".join(terms) if terms else "0"
+
+
+class _KernelText:
+    """The template context of one kernel."""
+
+    def __init__(self, k: Kernel, sched: Schedule, prefix: str, lines: dict[int, str]) -> None:
+        self.k, self.sched = k, sched
+        self.num = sched.numbers
+        self.name = prefix + k.name
+        self.lines = lines
+
+    def v(self, a) -> str:
+        if isinstance(a, Literal):
+            return clower.constant(a.value, a.aval.dtype)
+        if a in self.k.consts:
+            return clower.constant(self.k.consts[a].value, a.aval.dtype)
+        return f"v{self.num[a]}"
+
+    def p(self, buf) -> str:
+        return f"p{self.num[buf.var]}"
+
+    def context(self) -> dict:
+        k = self.k
+        dom = k.domain
+        red = k.red_axes or ()
+        order = [a for a in range(len(dom)) if a not in red] + list(red)
+        reductions = [e for e in k.eqns if clower.is_reduction(e)]
+        red_outs = {e.out for e in reductions}
+        loads = sorted(k.loads.items(), key=lambda kv: self.num[kv[0]])
+        stores = sorted(((v, b) for v, b in k.stores.items() if v not in red_outs),
+                        key=lambda vb: self.num[vb[0]])
+        accesses = [_access_strides(view.shape, view.strides, dom) for _, view in loads]
+        accesses += [contiguous(dom) for _ in stores]
+        kept_shape = tuple(dom[a] for a in range(len(dom)) if a not in red)
+        kept_strides = dict(zip([a for a in range(len(dom)) if a not in red], contiguous(kept_shape)))
+        accesses += [tuple(kept_strides.get(a, 0) for a in range(len(dom))) for _ in reductions]
+        ext, acc, split = _coalesce([dom[a] for a in order],
+                                    [[s[a] for a in order] for s in accesses], len(dom) - len(red))
+        loops = [{"var": f"i{j}", "extent": n} for j, n in enumerate(ext)]
+        idx = [_index(s) for s in acc]
+        body = [{"kind": "let", "ctype": clower.ctype(v.aval.dtype), "name": self.v(v),
+                 "expr": f"{self.p(view.buffer)}[{idx[j]}]"} for j, (v, view) in enumerate(loads)]
+        accs, finals, simd_red = [], [], []
+        for e in k.eqns:
+            if e in reductions:
+                name = f"acc{len(accs)}"
+                accs.append({"name": name, "ctype": clower.accumulator_type(e),
+                             "init": clower.reduction_identity(e)})
+                body.append({"kind": "set", "name": name,
+                             "expr": clower.reduction_combine(e, name, self.v(e.inputs[0]))})
+                simd_red.append({"op": e.prim.c_lowering["simd"], "name": name})
+                finals.append({"ptr": self.p(k.stores[e.out]), "ctype": clower.ctype(e.out.aval.dtype),
+                               "index": idx[len(loads) + len(stores) + len(finals)], "value": name})
+            else:
+                body.append({"kind": "let", "ctype": clower.ctype(e.out.aval.dtype),
+                             "name": self.v(e.out),
+                             "expr": clower.elementwise(e, [self.v(a) for a in e.inputs])})
+        for j, (v, buf) in enumerate(stores):
+            body.append({"kind": "store", "ptr": self.p(buf), "index": idx[len(loads) + j],
+                         "value": self.v(v)})
+        size = 1
+        for n in dom:
+            size *= n
+        ins = {self.p(view.buffer): view.buffer for _, view in loads}
+        outs = {self.p(b): b for b in k.stores.values()}
+        params = [{"ctype": clower.ctype(b.var.aval.dtype), "name": n, "const": True}
+                  for n, b in sorted(ins.items(), key=lambda nb: self.num[nb[1].var])]
+        params += [{"ctype": clower.ctype(b.var.aval.dtype), "name": n, "const": False}
+                   for n, b in sorted(outs.items(), key=lambda nb: self.num[nb[1].var])]
+        eqn_lines = [self.lines.get(id(e)) or f"(copy of {self.v(e.inputs[0]).replace('v', '%', 1)})"
+                     for e in k.eqns]
+        sources = sorted({_location(e.loc) for e in k.eqns if e.loc},
+                         key=lambda s: (s.rsplit(":", 1)[0], int(s.rsplit(":", 1)[-1])
+                                        if s.rsplit(":", 1)[-1].isdigit() else 0))
+        return {"template": "reduction.c.jinja" if reductions else "elementwise.c.jinja",
+                "name": self.name, "params": params, "eqn_lines": eqn_lines, "sources": sources,
+                "outer": loops[:split], "inner": loops[split:], "body": body, "accs": accs,
+                "finals": finals, "parallel": size >= PARALLEL_MIN and split > 0,
+                "simd_reduction": simd_red if all(r["op"] for r in simd_red) else None,
+                "domain": list(dom), "red_axes": list(red),
+                "buffers": [ins[q["name"]] if q["const"] else outs[q["name"]] for q in params]}
+
+
+def render_module(schedules: Sequence[Schedule], cache_key: str,
+                  prefixes: Sequence[str] | None = None) -> Module:
+    """One C module holding the kernels of ``schedules`` (e.g. a forward and a backward
+    program); kernel names get ``prefixes[i]`` (identifiers) to stay distinct."""
+    prefixes = list(prefixes) if prefixes is not None else [""] * len(schedules)
+    if len(prefixes) != len(schedules) or not all(p == "" or _IDENT.match(p) for p in prefixes):
+        raise ValueError("render_module: one identifier prefix per schedule")
+    kernels, texts, functions = [], [], []
+    for sched, prefix in zip(schedules, prefixes):
+        text, lines = anonymized(sched.program)
+        texts.append(text)
+        ks = [_KernelText(k, sched, prefix, lines).context() for k in sched.kernels]
+        kernels.extend(ks)
+        functions.append([k["name"] for k in ks])
+    names = [k["name"] for k in kernels]
+    if len(set(names)) != len(names):
+        raise ValueError("render_module: kernel names collide; give each schedule a prefix")
+    exprs = [s["expr"] for k in kernels for s in k["body"] if "expr" in s]
+    env = _environment()
+    source = env.get_template("module.c.jinja").render(
+        cache_key=sanitize(cache_key), gradgen_version=sanitize(__version__),
+        ir_text="\n\n".join(texts), libm=clower.simd_libm(exprs), kernels=kernels)
+    cdef = env.get_template("cdef.c.jinja").render(kernels=kernels)
+    return Module(source, cdef, functions, {k["name"]: k["buffers"] for k in kernels})
+
+
+__all__ = ["Module", "render_module", "anonymized", "sanitize", "PARALLEL_MIN"]

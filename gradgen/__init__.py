@@ -31,6 +31,7 @@ from . import autograd
 from . import nn
 from .ir.trace import trace
 from .api import compile, grad, value_and_grad
+from .runtime.threads import get_num_threads, set_num_threads
 from .printing import set_printoptions, get_printoptions
 
 float = float32

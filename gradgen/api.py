@@ -3,19 +3,20 @@
 All three trace the function once per input signature (shapes, dtypes,
 requires_grad flags, grad mode, and the values of non-tensor arguments), then
 work on the program: ``grad`` runs the optimized gradient program, ``compile``
-runs the optimized forward program and attaches a grad_fn running the backward
-program. When tracing stops (a tensor's value flowing into Python, random
+runs the optimized forward program (as C kernels by default) and attaches a
+grad_fn running the backward program. When tracing or compiling stops (a tensor's value flowing into Python, random
 numbers, ...) the call runs eagerly instead, with one warning per function
 saying why.
 """
 from __future__ import annotations
 
 import functools
+import os
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .ad.cache import Fallback, TraceCache, _signature, inputs_of, signature
+from .ad.cache import Fallback, SpecializationLimit, TraceCache, _signature, inputs_of, signature
 from .ad.compiled import CompiledEntry
 from .ad.evaluate import evaluate
 from .ad.reverse import vjp
@@ -26,11 +27,13 @@ from .autograd.record import TraceError
 from .ir.core import Program, Var
 from .ir.errors import IRError
 from .ir.interpreter import run
+from .ir.printer import print_program
 from .ir.tree import flatten, unflatten
 from .passes.pipeline import optimize
+from .runtime.threads import get_num_threads
 from .tensor import Tensor
 
-BACKENDS = ("interpret", "eager")
+BACKENDS = ("c", "interpret", "eager")
 # What stops a trace: TraceError (the tracer's typed stop), IRError (a malformed program) and
 # NotImplementedError (front-end operations that refuse to run under a trace, e.g. in-place ones).
 _STOPS = (TraceError, IRError, NotImplementedError)
@@ -81,10 +84,16 @@ def _loss_index(program: Program, has_aux: bool) -> tuple[int, Any]:
 class _GradProgram:
     """The optimized gradient program of one signature and where its pieces are."""
 
-    def __init__(self, program: Program, nums: tuple[int, ...], has_aux: bool) -> None:
+    def __init__(self, program: Program, nums: tuple[int, ...], has_aux: bool,
+                 lower: Callable | None = None) -> None:
         self.loss, self.aux = _loss_index(program, has_aux)
         self.wrt = tuple(k for k, a in enumerate(program.meta["argnums"]) if a in nums)
         self.joint = optimize(vjp(program, self.wrt, seeds=(self.loss,)))
+        # One program computes the value and the gradients: compiled as one module.
+        self.native = lower([self.joint]) if lower is not None else None
+        joint = self.joint
+        self.run_joint = self.native.executables[0] if self.native is not None else \
+            (lambda *arrays: run(joint, *arrays))
         self.n_out = len(program.outputs)
         self.ct = program.outputs[self.loss].aval
         ins = set(self.joint.inputs)
@@ -135,6 +144,8 @@ def value_and_grad(fn: Callable, argnums: int | Sequence[int] = 0,
         return _run_grad(program, gp, args, nums, has_aux)
 
     wrapper.fallback = fallback  # type: ignore[attr-defined]
+    # compile() recognizes the wrapper and compiles value and gradients as one program.
+    wrapper._gradgen_grad_spec = (fn, argnums, has_aux, True)  # type: ignore[attr-defined]
     return wrapper
 
 
@@ -146,7 +157,7 @@ def _run_grad(program: Program, gp: _GradProgram, args: tuple, nums: tuple[int, 
         results = evaluate(gp.joint, *inputs, Tensor._make(ct))  # differentiable
     else:
         results, seen = [], set()
-        for k, a in enumerate(run(gp.joint, *inputs, ct)):
+        for k, a in enumerate(gp.run_joint(*[t._data for t in inputs], ct)):
             if k in gp.shared or id(a) in seen or a.base is not None or not a.flags.writeable:
                 a = np.array(a)
             seen.add(id(a))
@@ -225,53 +236,89 @@ def grad(fn: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) 
         return (grads, value[1]) if has_aux else grads
 
     wrapper.fallback = vg.fallback  # type: ignore[attr-defined]
+    wrapper._gradgen_grad_spec = (fn, argnums, has_aux, False)  # type: ignore[attr-defined]
     return wrapper
 
 
 # ---------------------------------------------------------------- compile
 
+class NativeFailure(RuntimeError):
+    """The C backend could not build a specialization; ``cause`` is the underlying error."""
+
+    def __init__(self, cause: Exception) -> None:
+        self.cause = cause
+        super().__init__(f"C backend: {type(cause).__name__}: {cause}")
+
+
+def _lower_c(programs: list[Program]) -> Any:
+    """Programs -> one C module (cache or compiler) with an executable each; any failure is a
+    :class:`NativeFailure`, so the call falls back to eager with the reason."""
+    from .runtime.executor import build_programs  # cffi and jinja load on first compile only
+    try:
+        return build_programs(programs, get_num_threads())
+    except Exception as exc:  # when in doubt, fall back: never run a half-built module
+        raise NativeFailure(exc) from exc
+
+
+def _compile_disabled() -> bool:
+    return os.environ.get("GRADGEN_DISABLE_COMPILE", "") not in ("", "0")
+
+
 class CompiledFunction:
     """``fn`` specialized per input signature; see :func:`compile`.
 
-    Inspection: ``entries()`` lists the compiled entries (each with ``program``,
-    ``forward``, ``backward``); ``fallback_reason`` is why the last eager call
-    ran eagerly (a :class:`TraceError` naming the reason and the user's line).
+    Inspection: ``inspect()`` describes every specialization; ``entries()`` lists
+    the compiled entries (each with ``program``, ``forward``, ``backward``);
+    ``fallback_reason`` is why the last eager call ran eagerly.
     """
 
-    def __init__(self, fn: Callable, backend: str) -> None:
+    def __init__(self, fn: Callable, backend: str = "c", fullgraph: bool = False,
+                 max_specializations: int = 8) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"gradgen.compile: unknown backend {backend!r}; expected one of "
                              + ", ".join(repr(b) for b in BACKENDS))
+        if isinstance(max_specializations, bool) or not isinstance(max_specializations, int) \
+                or max_specializations < 1:
+            raise ValueError("gradgen.compile: max_specializations must be a positive int, got "
+                             f"{max_specializations!r}")
         functools.update_wrapper(self, fn, updated=())  # name and doc only: fn's attributes stay fn's
         self.fn = fn
         self.backend = backend
-        self._fallback = Fallback(fn, "compile")
-        self._cache = TraceCache(lambda p: CompiledEntry(p, _requires(p), optimize))
+        self.fullgraph = bool(fullgraph)
+        self.max_specializations = max_specializations
+        self._lower = _lower_c if backend == "c" else None
+        self._grad_spec = getattr(fn, "_gradgen_grad_spec", None)
+        self._fallback = Fallback(fn, "compile", stacklevel=5)  # warn at the user's call
+        self._cache = TraceCache(
+            lambda p: CompiledEntry(p, _requires(p), optimize, self._lower), max_specializations)
 
     @property
     def fallback_reason(self) -> Exception | None:
         return self._fallback.reason
 
-    def entries(self) -> list[CompiledEntry]:
+    def entries(self) -> list[Any]:
         return [entry for _, _, entry in self._cache.entries.values()]
 
+    def _key(self, sig: tuple, extra: Any = None) -> tuple:
+        """(argument signature, keyword signature or argnums, thread count for the C backend)."""
+        return (sig, extra, get_num_threads() if self._lower is not None else None)
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if self.backend == "eager" or record.tracer[0] is not None:
+        if self.backend == "eager" or record.tracer[0] is not None or _compile_disabled():
             return self.fn(*args, **kwargs)  # under a trace, the outer trace records fn inline
+        if self._grad_spec is not None and not kwargs:
+            return self._call_grad(args)
         fn = self.fn
         flat = None
-        if kwargs:
-            try:
-                key = (signature(args), signature((kwargs,)))
-            except TypeError as err:
-                return self._eager(err, None, args, kwargs)
-            fn = functools.partial(self.fn, **kwargs)
-        else:
-            try:
+        try:
+            if kwargs:
+                key = self._key(signature(args), signature((kwargs,)))
+                fn = functools.partial(self.fn, **kwargs)
+            else:
                 flat = flatten(args)
-                key = _signature(flat)
-            except TypeError as err:
-                return self._eager(err, None, args, kwargs)
+                key = self._key(_signature(flat))
+        except TypeError as err:
+            return self._eager(err, None, args, kwargs)
         if key in self._fallback.eager_keys:
             return self.fn(*args, **kwargs)
         if kwargs and flatten((kwargs,))[0]:
@@ -279,14 +326,96 @@ class CompiledFunction:
                                key, args, kwargs)
         try:
             program, entry = self._cache.get(fn, args, key)
-        except _STOPS as err:
+        except _STOPS + (SpecializationLimit, NativeFailure) as err:
             return self._eager(err, key, args, kwargs)
         outs = entry(inputs_of(program, args, flat[0] if flat is not None else None))
         return unflatten(program.meta["out_tree"], outs)
 
-    def _eager(self, err: Exception, key: Any, args: tuple, kwargs: dict) -> Any:
+    def _call_grad(self, args: tuple) -> Any:
+        """``compile(value_and_grad(loss))`` (or of ``grad``): the joint program, compiled."""
+        loss, argnums, has_aux, with_value = self._grad_spec
+        nums = _check_argnums(argnums, len(args))
+        _check_diff_args(args, nums)
+        try:
+            key = self._key(signature(args), nums)
+        except TypeError as err:
+            key, failed = None, err
+        else:
+            failed = self._fallback.eager_keys.get(key)
+        if failed is None:
+            try:
+                program, gp = self._cache.get(loss, args, key,
+                                              lambda p: _GradProgram(p, nums, has_aux, self._lower))
+            except _STOPS + (SpecializationLimit, NativeFailure) as err:
+                self._note(err, key)
+                failed = err
+        if failed is not None:
+            value, per = _eager_value_and_grad(loss, args, nums, has_aux)
+        else:
+            value, per = _run_grad(program, gp, args, nums, has_aux)
+        grads = per[0] if isinstance(argnums, int) else tuple(per)
+        if with_value:
+            return value, grads
+        return (grads, value[1]) if has_aux else grads
+
+    def _note(self, err: Exception, key: Any) -> None:
+        if self.fullgraph:  # fullgraph=True: every reason to fall back is an error
+            if isinstance(err, NativeFailure):
+                raise err.cause
+            raise err
         self._fallback.note(err, key)
+
+    def _eager(self, err: Exception, key: Any, args: tuple, kwargs: dict) -> Any:
+        self._note(err, key)
         return self.fn(*args, **kwargs)
+
+    def inspect(self) -> list[dict]:
+        """One dict per specialization: ``guards`` (lines of text), ``forward_ir`` and
+        ``gradient_ir`` (IR text; for ``compile(value_and_grad(f))`` the forward is the traced
+        program and the gradient the joint program), ``c_source``, ``cache_path`` (the cache
+        entry directory) and ``fallback_reason`` (None when compiled). Signatures that run
+        eagerly are listed too, with their reason and no programs."""
+        report = []
+        for key, (program, _, entry) in self._cache.entries.items():
+            if isinstance(entry, _GradProgram):
+                fwd, grad_ir = program, entry.joint
+            else:
+                fwd, grad_ir = entry.forward, entry.backward
+            native = entry.native
+            report.append({
+                "guards": _guard_lines(key, program), "forward_ir": print_program(fwd),
+                "gradient_ir": print_program(grad_ir) if grad_ir is not None else None,
+                "c_source": native.source if native is not None else None,
+                "cache_path": str(native.cache_path) if native is not None and
+                native.cache_path is not None else None,
+                "fallback_reason": None})
+        for key, err in self._fallback.eager_keys.items():
+            report.append({"guards": _guard_lines(key, None), "forward_ir": None,
+                           "gradient_ir": None, "c_source": None, "cache_path": None,
+                           "fallback_reason": f"{type(err).__name__}: {err}"})
+        return report
+
+
+def _guard_lines(key: tuple, program: Program | None) -> list[str]:
+    """A specialization's guards as text: argument types, grad mode, captured tensors, threads."""
+    sig, extra, threads = key
+    lines = []
+    kw = extra is not None and len(extra) == 3 and isinstance(extra[2], bool)
+    for what, (tree, leaves, grad_mode) in [("argument", sig)] + ([("keyword", extra)] if kw else []):
+        for i, (shape, dt, rg) in enumerate(leaves):
+            lines.append(f"tensor {what} {i}: shape {tuple(shape)}, dtype {dt}, requires_grad={rg}")
+        lines.append(f"{what} structure and constants: {tree!r}")
+    lines.append(f"grad mode: {'enabled' if sig[2] else 'disabled'}")
+    if extra is not None and not kw:
+        lines.append(f"argnums: {extra}")
+    if program is not None:
+        for j, t in enumerate(program.meta["captured"]):
+            lines.append(f"captured tensor {j}: the object at 0x{id(t):x}, shape "
+                         f"{tuple(t._data.shape)}, dtype {t._data.dtype}, "
+                         f"requires_grad={t._requires_grad}")
+    if threads is not None:
+        lines.append(f"threads: {threads}")
+    return lines
 
 
 def _requires(program: Program) -> tuple[bool, ...]:
@@ -295,27 +424,48 @@ def _requires(program: Program) -> tuple[bool, ...]:
     return tuple(program.meta["requires_grad"])
 
 
-def compile(fn: Callable | None = None, *, backend: str = "interpret") -> Any:
+def compile(fn: Callable | None = None, *, backend: str = "c", fullgraph: bool = False,
+            max_specializations: int = 8) -> Any:
     """Compile ``fn``: trace it on the first call per input signature, then run the programs.
 
-    ``backend="interpret"`` runs the optimized forward program in the reference
-    interpreter; outputs that need gradients get a ``CompiledFunctionBackward``
-    grad_fn running the optimized backward program, so ``loss.backward()``
-    fills ``.grad`` exactly as eager mode does. ``backend="eager"`` calls
-    ``fn`` directly. Whatever cannot be traced runs eagerly, with one warning
-    ("falling back to eager") per function; the reason is kept in
-    ``fallback_reason``. Usable as ``@compile`` or ``@compile(backend=...)``.
+    Each signature (input shapes, dtypes, requires_grad flags, grad mode,
+    non-tensor arguments, thread count; and the identity, shape and dtype of
+    captured tensors) is traced once into a forward program and, when an input
+    requires grad, a backward program. Later calls whose guards hold run them
+    without running ``fn``'s Python. Outputs that need gradients get a
+    ``CompiledFunctionBackward`` grad_fn running the backward program, so
+    ``loss.backward()`` fills ``.grad`` exactly as eager mode does
+    (``create_graph=True`` evaluates the gradient program with eager
+    primitives, so second derivatives are eager's).
+
+    Backends: ``"c"`` (default) fuses the programs into C kernels, built once
+    and kept in the disk cache (``GRADGEN_CACHE_DIR``); operations the
+    schedule keeps out of kernels -- matmul, indexing, and any primitive
+    without a C lowering -- run as their numpy implementation between
+    kernels. ``"interpret"`` runs the programs in the reference interpreter;
+    ``"eager"`` (or the environment variable ``GRADGEN_DISABLE_COMPILE=1``)
+    calls ``fn`` directly.
+
+    Eager fallback: when tracing stops, the C generator refuses a program
+    (e.g. an unsupported dtype), no C compiler is found or it fails, or more
+    than ``max_specializations`` signatures are seen, the call runs ``fn``
+    eagerly; one warning per function says why ("falling back to eager"), and
+    ``inspect()`` / ``fallback_reason`` keep the reason. Signatures already
+    compiled keep running compiled. ``fullgraph=True`` raises instead.
+
+    ``compile(value_and_grad(loss, argnums))`` (or of ``grad``) compiles the
+    value and the gradients as one program: one call, no tape.
 
     >>> import gradgen as gg
     >>> from gradgen.api import compile
-    >>> f = compile(lambda x: (x * x).sum())
+    >>> f = compile(lambda x: (x * x).sum(), backend="interpret")
     >>> x = gg.tensor([1.0, 2.0], requires_grad=True)
     >>> f(x).backward(); x.grad
     tensor([2., 4.])
     """
     if fn is None:
-        return lambda f: CompiledFunction(f, backend)
-    return CompiledFunction(fn, backend)
+        return lambda f: CompiledFunction(f, backend, fullgraph, max_specializations)
+    return CompiledFunction(fn, backend, fullgraph, max_specializations)
 
 
-__all__ = ["grad", "value_and_grad", "compile", "CompiledFunction", "signature"]
+__all__ = ["grad", "value_and_grad", "compile", "CompiledFunction", "signature", "NativeFailure"]

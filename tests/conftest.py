@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import pytest
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "cc: needs a C compiler")
+    # Compiled kernels go to a private per-run cache, never the user's ~/.cache/gradgen.
+    # Tests that need their own cache set GRADGEN_CACHE_DIR themselves (monkeypatch).
+    if "GRADGEN_CACHE_DIR" not in os.environ:
+        os.environ["GRADGEN_CACHE_DIR"] = tempfile.mkdtemp(prefix="gradgen-test-cache-")
     # numpy's floating-point error state is left at its defaults on purpose: tests that care
     # about overflow/invalid warnings say so locally with np.errstate.

@@ -320,7 +320,7 @@ def test_compile_backends_and_decorator_forms() -> None:
     close(f(t64(1.0, 2.0)), t64(2.0, 4.0))
     close(g(t64(1.0, 2.0), scale=3.0), t64(3.0, 6.0))
     assert f.__name__ == "f"
-    with pytest.raises(ValueError, match=r"unknown backend 'cuda'; expected one of 'interpret', 'eager'"):
+    with pytest.raises(ValueError, match=r"unknown backend 'cuda'; expected one of 'c', 'interpret', 'eager'"):
         compile(lambda x: x, backend="cuda")
 
 

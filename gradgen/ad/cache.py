@@ -3,8 +3,10 @@
 A function is traced once per *signature* -- the structure of its arguments,
 the values of its non-tensor arguments, each tensor's shape, dtype and
 requires_grad flag, and grad mode -- and the result is reused while the tensors
-it captured (closures, module weights) keep their types. When tracing stops,
-:class:`Fallback` keeps the reason and warns once per function.
+it captured (closures, module weights) keep their identity, shapes, dtypes and
+requires_grad flags. A cache may hold at most ``limit`` signatures; a new one past
+it raises :class:`SpecializationLimit`. When tracing or compiling fails,
+:class:`Fallback` keeps the reason (per signature, too) and warns once per function.
 """
 from __future__ import annotations
 
@@ -43,7 +45,13 @@ def _signature(flat: tuple[list, tuple]) -> tuple:
 
 
 def captured_guard(program: Program) -> tuple:
-    return tuple((t._data.shape, t._data.dtype, t._requires_grad) for t in program.meta["captured"])
+    """Identity, shape, dtype and requires_grad of each captured tensor (its data by reference)."""
+    return tuple((id(t), t._data.shape, t._data.dtype, t._requires_grad)
+                 for t in program.meta["captured"])
+
+
+class SpecializationLimit(RuntimeError):
+    """A function already has its maximum number of specializations."""
 
 
 def inputs_of(program: Program, args: tuple, leaves: list | None = None) -> list[Tensor]:
@@ -56,18 +64,32 @@ def inputs_of(program: Program, args: tuple, leaves: list | None = None) -> list
 class TraceCache:
     """Per-signature entries of one function, retraced when a captured tensor changes type."""
 
-    def __init__(self, build: Callable[[Program], Any]) -> None:
+    def __init__(self, build: Callable[[Program], Any], limit: int | None = None) -> None:
         self.entries: dict[tuple, tuple[Program, tuple, Any]] = {}
         self.build = build
+        self.limit = limit
+        self.retraces = 0  # captured-tensor guard failures (entry rebuilt in place)
 
-    def get(self, fn: Callable, args: tuple, key: tuple) -> tuple[Program, Any]:
+    def get(self, fn: Callable, args: tuple, key: tuple,
+            build: Callable[[Program], Any] | None = None) -> tuple[Program, Any]:
+        """The (program, built value) of ``key``; traces and builds on a miss.
+
+        Raises:
+            SpecializationLimit: ``key`` is new and ``limit`` signatures are already cached.
+        """
         hit = self.entries.get(key)
         if hit is not None:
             program, guard, value = hit
             if captured_guard(program) == guard:
                 return program, value
+            self.retraces += 1
+        elif self.limit is not None and len(self.entries) >= self.limit:
+            raise SpecializationLimit(
+                f"the specialization limit ({self.limit}) is reached: this call's signature "
+                "(shapes, dtypes, requires_grad flags, grad mode, non-tensor arguments) is new; "
+                "raise it with compile(fn, max_specializations=...)")
         program = trace(fn, *args)
-        value = self.build(program)
+        value = (build or self.build)(program)
         self.entries[key] = (program, captured_guard(program), value)
         return program, value
 
@@ -78,17 +100,18 @@ class Fallback:
     def __init__(self, fn: Callable, what: str, stacklevel: int = 4) -> None:
         self.fn, self.what, self.stacklevel = fn, what, stacklevel
         self.reason: Exception | None = None
-        self.eager_keys: set = set()
+        self.eager_keys: dict[Any, Exception] = {}  # signature -> why it runs eagerly
 
     def note(self, err: Exception, key: Any = None) -> None:
         first = self.reason is None
         self.reason = err
         if key is not None:
-            self.eager_keys.add(key)
+            self.eager_keys[key] = err
         if first:
             name = getattr(self.fn, "__qualname__", repr(self.fn))
             warnings.warn(f"gradgen.{self.what}({name}): falling back to eager: {err}",
                           UserWarning, stacklevel=self.stacklevel)
 
 
-__all__ = ["signature", "TraceCache", "Fallback", "inputs_of", "captured_guard"]
+__all__ = ["signature", "TraceCache", "Fallback", "inputs_of", "captured_guard",
+           "SpecializationLimit"]

@@ -2,10 +2,14 @@
 
 A :class:`CompiledEntry` is built once per input signature from the traced
 program: the forward program (outputs plus residuals) and, when some input
-requires grad, the backward program. Calling it runs the forward program in the
-interpreter and gives each differentiable output a :class:`CompiledFunctionBackward`
+requires grad, the backward program. Calling it runs the forward program (in the
+interpreter, or through the executables a ``lower`` function built, e.g. C
+kernels) and gives each differentiable output a :class:`CompiledFunctionBackward`
 node whose ``apply`` runs the backward program on the saved residuals, so the
 ordinary engine (``loss.backward()``) fills the leaves' ``.grad`` as eagerly.
+With ``create_graph=True`` the backward instead evaluates the joint gradient
+program on tensors (eager primitives, recorded on the tape), so second
+derivatives are those of eager mode.
 """
 from __future__ import annotations
 
@@ -23,12 +27,20 @@ from .partition import partition
 from .reverse import active_outputs, vjp
 
 Optimizer = Callable[[Program], Program]
+Runner = Callable[..., list]
+# ``lower(programs)`` -> an object whose ``executables`` run each program on numpy arrays.
+Lower = Callable[[list], Any]
+
+
+def _interpreter(program: Program) -> Runner:
+    return lambda *arrays: run(program, *arrays)
 
 
 class CompiledEntry:
     """The programs of one signature and what is needed to call them."""
 
-    def __init__(self, program: Program, requires_grad: Sequence[bool], optimize: Optimizer) -> None:
+    def __init__(self, program: Program, requires_grad: Sequence[bool], optimize: Optimizer,
+                 lower: Lower | None = None) -> None:
         self.program = program
         self.wrt = tuple(i for i, r in enumerate(requires_grad) if r)
         act = active_outputs(program, self.wrt) if self.wrt else ()
@@ -49,6 +61,12 @@ class CompiledEntry:
             self.zero_grads = ()
         self.n_outputs = len(program.outputs)
         self._plan_outputs()
+        programs = [self.forward] + ([self.backward] if self.backward is not None else [])
+        self.native = lower(programs) if lower is not None else None
+        runners = self.native.executables if self.native is not None else \
+            [_interpreter(p) for p in programs]
+        self.run_forward: Runner = runners[0]
+        self.run_backward: Runner | None = runners[1] if len(runners) > 1 else None
 
     def _plan_outputs(self) -> None:
         """Decide, per output, whether it is an input returned as is, a repeat, or needs a copy."""
@@ -76,7 +94,7 @@ class CompiledEntry:
 
     def __call__(self, inputs: list[Tensor]) -> list[Tensor]:
         arrays = [t._data for t in inputs]
-        results = run(self.forward, *arrays)
+        results = self.run_forward(*arrays)
         outs: list[Tensor] = []
         for k, arr in enumerate(results[:self.n_outputs]):
             if self.identity[k] is not None:
@@ -148,7 +166,7 @@ class _Saved:
                                                         entry.program.outputs[k].aval.dtype.np)
                for pos, k in enumerate(entry.seeds)]
         saved = [self.inputs[i]._data for i in entry.saved_inputs]
-        grads = run(entry.backward, *saved, *self.residuals, *cts)
+        grads = entry.run_backward(*saved, *self.residuals, *cts)
         return tuple(None if z else Tensor._make(g) for g, z in zip(grads, entry.zero_grads))
 
     def _differentiable(self, index: int, grad: Tensor) -> tuple:

@@ -30,7 +30,8 @@ from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from . import autograd
 from . import nn
 from .ir.trace import trace
-from .api import compile, grad, value_and_grad
+from .api import compile
+from .transforms import grad, value_and_grad
 from .runtime.threads import get_num_threads, set_num_threads
 from .printing import set_printoptions, get_printoptions
 

@@ -1,244 +1,32 @@
-"""Functional gradients and compiled calls, built on the IR: ``grad``, ``value_and_grad``, ``compile``.
+"""``gradgen.compile``: run a function as traced, optimized, compiled programs.
 
-All three trace the function once per input signature (shapes, dtypes,
-requires_grad flags, grad mode, and the values of non-tensor arguments), then
-work on the program: ``grad`` runs the optimized gradient program, ``compile``
-runs the optimized forward program (as C kernels by default) and attaches a
-grad_fn running the backward program. When tracing or compiling stops (a tensor's value flowing into Python, random
-numbers, ...) the call runs eagerly instead, with one warning per function
-saying why.
+The function is traced once per input signature (shapes, dtypes, requires_grad
+flags, grad mode, and the values of non-tensor arguments); ``compile`` runs the
+optimized forward program (as C kernels by default) and attaches a grad_fn
+running the backward program. When tracing or compiling stops (a tensor's value
+flowing into Python, random numbers, no C compiler, ...) the call runs eagerly
+instead, with one warning per function saying why.
 """
 from __future__ import annotations
 
+
 import functools
 import os
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
-import numpy as np
 
 from .ad.cache import Fallback, SpecializationLimit, TraceCache, _signature, inputs_of, signature
 from .ad.compiled import CompiledEntry
-from .ad.evaluate import evaluate
-from .ad.reverse import vjp
 from .autograd import record
-from .autograd.functional_api import grad as _autograd_grad
-from .autograd.grad_mode import _state, enable_grad
-from .autograd.record import TraceError
-from .ir.core import Program, Var
-from .ir.errors import IRError
-from .ir.interpreter import run
+from .autograd.grad_mode import _state
+from .ir.core import Program
 from .ir.printer import print_program
 from .ir.tree import flatten, unflatten
 from .passes.pipeline import optimize
 from .runtime.threads import get_num_threads
-from .tensor import Tensor
 
-BACKENDS = ("c", "interpret", "eager")
-# What stops a trace: TraceError (the tracer's typed stop), IRError (a malformed program) and
-# NotImplementedError (front-end operations that refuse to run under a trace, e.g. in-place ones).
-_STOPS = (TraceError, IRError, NotImplementedError)
-
-
-# ---------------------------------------------------------------- grad and value_and_grad
-
-def _check_argnums(argnums: int | Sequence[int], nargs: int) -> tuple[int, ...]:
-    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
-    for i in nums:
-        if not isinstance(i, int) or not -nargs <= i < nargs:
-            raise ValueError(f"argnums {argnums!r} is out of range for a function called with "
-                             f"{nargs} positional arguments")
-    return tuple(i % nargs for i in nums)
-
-
-def _check_diff_args(args: tuple, nums: tuple[int, ...]) -> None:
-    for i in nums:
-        leaves, _ = flatten(args[i])
-        if not leaves:
-            raise TypeError(f"argument {i} is differentiated (argnums) but holds no tensor: "
-                            f"{type(args[i]).__name__}")
-        for t in leaves:
-            if not t.dtype.is_floating_point:
-                raise TypeError("grad requires floating-point inputs, but argument "
-                                f"{i} has dtype {t.dtype.name}")
-
-
-def _loss_index(program: Program, has_aux: bool) -> tuple[int, Any]:
-    n = len(program.outputs)
-    shaped = unflatten(program.meta["out_tree"], list(range(n)))
-    if has_aux:
-        if not isinstance(shaped, (tuple, list)) or len(shaped) != 2:
-            raise TypeError("has_aux=True requires the function to return a pair (output, aux)")
-        shaped, aux = shaped[0], shaped[1]
-    else:
-        aux = None
-    if not isinstance(shaped, int):
-        raise TypeError("Gradient only defined for scalar-output functions. The function returned "
-                        f"{type(shaped).__name__}, not a tensor")
-    out = program.outputs[shaped]
-    if out.aval.size != 1 or not out.aval.dtype.is_floating_point:
-        raise TypeError("Gradient only defined for scalar-output functions. Output had shape: "
-                        f"{tuple(out.aval.shape)} and dtype {out.aval.dtype.name}")
-    return shaped, aux
-
-
-class _GradProgram:
-    """The optimized gradient program of one signature and where its pieces are."""
-
-    def __init__(self, program: Program, nums: tuple[int, ...], has_aux: bool,
-                 lower: Callable | None = None) -> None:
-        self.loss, self.aux = _loss_index(program, has_aux)
-        self.wrt = tuple(k for k, a in enumerate(program.meta["argnums"]) if a in nums)
-        self.joint = optimize(vjp(program, self.wrt, seeds=(self.loss,)))
-        # One program computes the value and the gradients: compiled as one module.
-        self.native = lower([self.joint]) if lower is not None else None
-        joint = self.joint
-        self.run_joint = self.native.executables[0] if self.native is not None else \
-            (lambda *arrays: run(joint, *arrays))
-        self.n_out = len(program.outputs)
-        self.ct = program.outputs[self.loss].aval
-        ins = set(self.joint.inputs)
-        # Outputs the interpreter returns as shared arrays (constants, inputs): copied out.
-        self.shared = {k for k, a in enumerate(self.joint.outputs) if type(a) is not Var or a in ins}
-
-
-def value_and_grad(fn: Callable, argnums: int | Sequence[int] = 0,
-                   has_aux: bool = False) -> Callable:
-    """A function returning ``(fn(*args), gradient of fn with respect to args[argnums])``.
-
-    JAX's convention: ``fn`` returns a scalar (or ``(scalar, aux)`` with
-    ``has_aux``, giving ``((value, aux), grads)``); gradients have the shapes
-    of the arguments (a tuple of them when ``argnums`` is a tuple). When an
-    input requires grad, the results carry grad_fns, so grads of grads work.
-
-    >>> import gradgen as gg
-    >>> from gradgen.api import value_and_grad
-    >>> value_and_grad(lambda x: (x * x).sum())(gg.tensor([1.0, 2.0]))
-    (tensor(5.), tensor([2., 4.]))
-    """
-    fallback = Fallback(fn, "value_and_grad")
-    cache: dict[tuple, TraceCache] = {}
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any) -> Any:
-        nums = _check_argnums(argnums, len(args))
-        _check_diff_args(args, nums)
-        value, per_arg = _value_and_grads(args, nums)
-        return value, (per_arg[0] if isinstance(argnums, int) else tuple(per_arg))
-
-    def _value_and_grads(args: tuple, nums: tuple[int, ...]) -> tuple[Any, list]:
-        if record.tracer[0] is not None:  # inside a trace: eager autograd, which the trace records
-            return _eager_value_and_grad(fn, args, nums, has_aux, traced=True)
-        try:
-            key = signature(args)
-        except TypeError as err:
-            fallback.note(TypeError(f"an argument cannot key the trace cache: {err}"))
-            return _eager_value_and_grad(fn, args, nums, has_aux)
-        if key in fallback.eager_keys:
-            return _eager_value_and_grad(fn, args, nums, has_aux)
-        c = cache.setdefault(nums, TraceCache(lambda p: _GradProgram(p, nums, has_aux)))
-        try:
-            program, gp = c.get(fn, args, key)
-        except _STOPS as err:
-            fallback.note(err, key)
-            return _eager_value_and_grad(fn, args, nums, has_aux)
-        return _run_grad(program, gp, args, nums, has_aux)
-
-    wrapper.fallback = fallback  # type: ignore[attr-defined]
-    # compile() recognizes the wrapper and compiles value and gradients as one program.
-    wrapper._gradgen_grad_spec = (fn, argnums, has_aux, True)  # type: ignore[attr-defined]
-    return wrapper
-
-
-def _run_grad(program: Program, gp: _GradProgram, args: tuple, nums: tuple[int, ...],
-              has_aux: bool) -> Any:
-    inputs = inputs_of(program, args)
-    ct = np.ones(gp.ct.shape, gp.ct.dtype.np)
-    if _state.enabled and any(t._requires_grad for t in inputs):
-        results = evaluate(gp.joint, *inputs, Tensor._make(ct))  # differentiable
-    else:
-        results, seen = [], set()
-        for k, a in enumerate(gp.run_joint(*[t._data for t in inputs], ct)):
-            if k in gp.shared or id(a) in seen or a.base is not None or not a.flags.writeable:
-                a = np.array(a)
-            seen.add(id(a))
-            results.append(Tensor._make(a))
-    outs, grads = results[:gp.n_out], results[gp.n_out:]
-    value = outs[gp.loss]
-    if has_aux:
-        value = (value, unflatten(program.meta["out_tree"], outs)[1])
-    per_arg: dict[int, list] = {i: [] for i in nums}
-    for k, g in zip(gp.wrt, grads):
-        per_arg[program.meta["argnums"][k]].append(g)
-    return value, [unflatten(flatten(args[i])[1], per_arg[i]) for i in nums]
-
-
-def _eager_value_and_grad(fn: Callable, args: tuple, nums: tuple[int, ...], has_aux: bool,
-                          traced: bool = False) -> Any:
-    """The same result computed with eager autograd (fallback, and under an active trace)."""
-    args = list(args)
-    targets: list[Tensor] = []
-    toggled: list[Tensor] = []
-    differentiable = traced or _state.enabled and any(
-        t._requires_grad for t in flatten(tuple(args))[0])
-    for i in nums:
-        leaves, tree = flatten(args[i])
-        new = []
-        for t in leaves:
-            if t._requires_grad:
-                new.append(t)
-            elif traced:  # keep the traced value: the outer trace differentiates through it
-                t._requires_grad = True
-                toggled.append(t)
-                new.append(t)
-            else:
-                new.append(t.detach().requires_grad_())
-        targets.extend(new)
-        args[i] = unflatten(tree, new)
-    try:
-        with enable_grad():
-            result = fn(*args)
-            out, aux = (result[0], result[1]) if has_aux else (result, None)
-            if not isinstance(out, Tensor) or out.numel() != 1:
-                raise TypeError("Gradient only defined for scalar-output functions. Output had "
-                                f"shape: {tuple(getattr(out, 'shape', ()))}")
-            grads = _autograd_grad(out, targets, create_graph=differentiable, allow_unused=True,
-                                   materialize_grads=True)
-    finally:
-        for t in toggled:
-            t._requires_grad = False
-    if not differentiable:
-        grads = tuple(g.detach() for g in grads)
-        out = out.detach()
-    per, k = [], 0
-    for i in nums:
-        leaves, tree = flatten(args[i])
-        per.append(unflatten(tree, list(grads[k:k + len(leaves)])))
-        k += len(leaves)
-    value = (out, aux) if has_aux else out
-    return value, per
-
-
-def grad(fn: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
-    """A function returning the gradient of scalar ``fn`` with respect to ``args[argnums]``.
-
-    With ``has_aux`` it returns ``(grads, aux)``. See :func:`value_and_grad`.
-
-    >>> import gradgen as gg
-    >>> from gradgen.api import grad
-    >>> grad(lambda x, y: (x * y).sum(), argnums=(0, 1))(gg.tensor([1.0, 2.0]), gg.tensor([3.0, 4.0]))
-    (tensor([3., 4.]), tensor([1., 2.]))
-    """
-    vg = value_and_grad(fn, argnums, has_aux)
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any) -> Any:
-        value, grads = vg(*args)
-        return (grads, value[1]) if has_aux else grads
-
-    wrapper.fallback = vg.fallback  # type: ignore[attr-defined]
-    wrapper._gradgen_grad_spec = (fn, argnums, has_aux, False)  # type: ignore[attr-defined]
-    return wrapper
-
+from .transforms import (BACKENDS, _STOPS, _check_argnums, _check_diff_args, _eager_value_and_grad,
+                         _GradProgram, _run_grad)
 
 # ---------------------------------------------------------------- compile
 
@@ -468,4 +256,5 @@ def compile(fn: Callable | None = None, *, backend: str = "c", fullgraph: bool =
     return CompiledFunction(fn, backend, fullgraph, max_specializations)
 
 
-__all__ = ["grad", "value_and_grad", "compile", "CompiledFunction", "signature", "NativeFailure"]
+__all__ = ["compile", "CompiledFunction", "signature", "NativeFailure"]
+

@@ -9,7 +9,7 @@ import pytest
 import gradgen as gg
 import gradgen.nn.functional as F
 from gradgen.ad.compiled import CompiledFunctionBackward
-from gradgen.api import compile, grad, value_and_grad
+from gradgen import compile, grad, value_and_grad
 from gradgen.autograd.node import FREED_MESSAGE
 
 

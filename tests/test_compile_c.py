@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import gradgen as gg
-from gradgen.api import compile, grad, value_and_grad
+from gradgen import compile, grad, value_and_grad
 from gradgen.autograd import grad as eager_grad
 from gradgen.autograd.node import FREED_MESSAGE
 from gradgen.ir.tree import flatten

@@ -9,8 +9,9 @@
 >>> "void kernel_0(" in render_module([sched], cache_key="demo").source
 True
 """
+from .memory import plan_memory
 from .render import Module, render_module
 from .schedule import Buffer, HostOp, Kernel, Schedule, View, build_schedule
 
 __all__ = ["build_schedule", "render_module", "Schedule", "Kernel", "HostOp", "Buffer", "View",
-           "Module"]
+           "Module", "plan_memory"]

@@ -3,7 +3,10 @@
 The templates own the C skeleton (includes, signatures, loop nests, pragmas);
 this module computes what goes into them: loop extents after merging axes that
 every access walks contiguously, index arithmetic for each strided access, and
-the per-element expressions of :mod:`gradgen.codegen.clower`.
+the per-element expressions of :mod:`gradgen.codegen.clower`. Elementwise
+kernels and one-pass reductions render here; row-wise kernels (passes over each
+row, per-row scalars between them) get their context from
+:mod:`gradgen.codegen.rowwise` and render through ``rowwise.c.jinja``.
 
 Names: a value ``%12`` of the IR (as printed with numbers only) is ``v12`` in C,
 the buffer holding it ``p12``; accumulators are ``acc0``...; kernels keep their
@@ -21,7 +24,8 @@ from .. import __version__
 from .._resources import templates_dir
 from ..ir.core import Eqn, Literal, Program, Var
 from ..ir.printer import print_program
-from . import clower
+from . import clower, rowwise
+from .layout import numel, access_strides as _access_strides, coalesce as _coalesce, index as _index
 from .schedule import Kernel, Schedule, View, contiguous
 
 # Loops over at least this many elements run on all threads (OpenMP); below it the
@@ -77,36 +81,6 @@ class Module:
     args: dict[str, list]
 
 
-def _access_strides(view_shape, strides, domain) -> tuple[int, ...]:
-    return tuple(strides) if tuple(view_shape) == tuple(domain) else (0,) * len(domain)
-
-
-def _coalesce(extents: list[int], accesses: list[list[int]], split: int):
-    """Drop size-1 axes and merge neighbours every access walks contiguously (not across
-    ``split``, the kept/reduced boundary). Returns extents, accesses, new split."""
-    keep = [a for a in range(len(extents)) if extents[a] != 1]
-    ext, acc, new_split = [], [[] for _ in accesses], 0
-    for a in keep:
-        mergeable = ext and (a < split) == (prev < split) and all(
-            st[-1] == s[a] * extents[a] for st, s in zip(acc, accesses))
-        if mergeable:
-            ext[-1] *= extents[a]
-            for st, s in zip(acc, accesses):
-                st[-1] = s[a]
-        else:
-            ext.append(extents[a])
-            for st, s in zip(acc, accesses):
-                st.append(s[a])
-            new_split += a < split
-        prev = a
-    return ext, acc, new_split
-
-
-def _index(strides: Sequence[int]) -> str:
-    terms = [f"i{k}" if s == 1 else f"i{k} * {s}" for k, s in enumerate(strides) if s]
-    return " + ".join(terms) if terms else "0"
-
-
 class _KernelText:
     """The template context of one kernel."""
 
@@ -117,23 +91,50 @@ class _KernelText:
         self.lines = lines
 
     def v(self, a) -> str:
-        if isinstance(a, Literal):
+        if isinstance(a, Literal) and a.aval.ndim == 0:
             return clower.constant(a.value, a.aval.dtype)
         if a in self.k.consts:
             return clower.constant(self.k.consts[a].value, a.aval.dtype)
-        return f"v{self.num[a]}"
+        return f"v{self.key(a)}"
+
+    def key(self, a) -> int:
+        """The number naming operand ``a`` (an array literal: that of its constant buffer)."""
+        return self.num[self.k.loads[a].buffer.var] if isinstance(a, Literal) else self.num[a]
 
     def p(self, buf) -> str:
         return f"p{self.num[buf.var]}"
 
     def context(self) -> dict:
+        body = self.body() if rowwise.is_simple(self.k) else rowwise.body(self)
+        return {**body, **self.header(body["params_in"], body["params_out"])}
+
+    def header(self, ins: list, outs: list) -> dict:
+        """Name, parameters (buffers read, then written, by value number) and comment parts."""
+        k = self.k
+        ins = {self.p(b): b for b in ins}
+        outs = {self.p(b): b for b in outs}
+        params = [{"ctype": clower.ctype(b.var.aval.dtype), "name": n, "const": True}
+                  for n, b in sorted(ins.items(), key=lambda nb: self.num[nb[1].var])]
+        params += [{"ctype": clower.ctype(b.var.aval.dtype), "name": n, "const": False}
+                   for n, b in sorted(outs.items(), key=lambda nb: self.num[nb[1].var])]
+        eqn_lines = [self.lines.get(id(e)) or f"(copy of {self.v(e.inputs[0]).replace('v', '%', 1)})"
+                     for e in k.eqns]
+        sources = sorted({_location(e.loc) for e in k.eqns if e.loc},
+                         key=lambda s: (s.rsplit(":", 1)[0], int(s.rsplit(":", 1)[-1])
+                                        if s.rsplit(":", 1)[-1].isdigit() else 0))
+        return {"name": self.name, "params": params, "eqn_lines": eqn_lines, "sources": sources,
+                "domain": list(k.domain), "red_axes": list(k.red_axes or ()),
+                "buffers": [ins[q["name"]] if q["const"] else outs[q["name"]] for q in params]}
+
+    def body(self) -> dict:
+        """The loop nest of an elementwise kernel or a one-pass reduction."""
         k = self.k
         dom = k.domain
         red = k.red_axes or ()
         order = [a for a in range(len(dom)) if a not in red] + list(red)
         reductions = [e for e in k.eqns if clower.is_reduction(e)]
         red_outs = {e.out for e in reductions}
-        loads = sorted(k.loads.items(), key=lambda kv: self.num[kv[0]])
+        loads = sorted(k.loads.items(), key=lambda kv: self.key(kv[0]))
         stores = sorted(((v, b) for v, b in k.stores.items() if v not in red_outs),
                         key=lambda vb: self.num[vb[0]])
         accesses = [_access_strides(view.shape, view.strides, dom) for _, view in loads]
@@ -165,27 +166,13 @@ class _KernelText:
         for j, (v, buf) in enumerate(stores):
             body.append({"kind": "store", "ptr": self.p(buf), "index": idx[len(loads) + j],
                          "value": self.v(v)})
-        size = 1
-        for n in dom:
-            size *= n
-        ins = {self.p(view.buffer): view.buffer for _, view in loads}
-        outs = {self.p(b): b for b in k.stores.values()}
-        params = [{"ctype": clower.ctype(b.var.aval.dtype), "name": n, "const": True}
-                  for n, b in sorted(ins.items(), key=lambda nb: self.num[nb[1].var])]
-        params += [{"ctype": clower.ctype(b.var.aval.dtype), "name": n, "const": False}
-                   for n, b in sorted(outs.items(), key=lambda nb: self.num[nb[1].var])]
-        eqn_lines = [self.lines.get(id(e)) or f"(copy of {self.v(e.inputs[0]).replace('v', '%', 1)})"
-                     for e in k.eqns]
-        sources = sorted({_location(e.loc) for e in k.eqns if e.loc},
-                         key=lambda s: (s.rsplit(":", 1)[0], int(s.rsplit(":", 1)[-1])
-                                        if s.rsplit(":", 1)[-1].isdigit() else 0))
         return {"template": "reduction.c.jinja" if reductions else "elementwise.c.jinja",
-                "name": self.name, "params": params, "eqn_lines": eqn_lines, "sources": sources,
+                "kind": "reduction" if reductions else "elementwise",
                 "outer": loops[:split], "inner": loops[split:], "body": body, "accs": accs,
-                "finals": finals, "parallel": size >= PARALLEL_MIN and split > 0,
+                "finals": finals, "parallel": numel(dom) >= PARALLEL_MIN and split > 0,
                 "simd_reduction": simd_red if all(r["op"] for r in simd_red) else None,
-                "domain": list(dom), "red_axes": list(red),
-                "buffers": [ins[q["name"]] if q["const"] else outs[q["name"]] for q in params]}
+                "params_in": [view.buffer for _, view in loads],
+                "params_out": list(k.stores.values())}
 
 
 def render_module(schedules: Sequence[Schedule], cache_key: str,

@@ -14,6 +14,17 @@ Policy (greedy, in program order):
 - ``reduce_sum/max/min/prod`` join the group of their elementwise producers, so
   ``sum(tanh(x) * y)`` reads x and y once; all reductions of a group reduce the
   same axes. float32 sums accumulate in double.
+- Row-wise kernels. A reduction's result is a *per-row value* of its kernel (one
+  C scalar per iteration of the loops over the kept axes), stored only if read
+  elsewhere. Elementwise equations over per-row values (``mean = sum * 1/n``,
+  ``log`` of a sum) join the kernel as per-row equations; a ``reshape`` between
+  per-row shapes, or a ``broadcast_in_dim`` back along the reduced axes, is a
+  per-row alias; elementwise equations over the whole domain that read such a
+  broadcast (``x - max``, ``exp``, ``/ sum``) and further reductions over the
+  same axes join the same kernel. The renderer splits such a kernel into passes
+  over each row (see :mod:`gradgen.codegen.rowwise`): softmax is one kernel of
+  two passes (max; sum of exp) plus a pass storing ``exp(x - max) / sum``.
+  This is recognized from shapes and strides only, never from op names.
 - Everything else (matmul, indexing, argmax, ...) is a *host op*: for now it runs
   as a numpy call (the primitive's own implementation) between kernels, on
   strided views of the buffers. Its operands are stored by their kernels.
@@ -31,15 +42,7 @@ import numpy as np
 from ..ir.core import Atom, Eqn, Literal, Program, Var
 from ..ops.elementwise import stop_gradient
 from . import clower
-
-
-def contiguous(shape: tuple[int, ...]) -> tuple[int, ...]:
-    """Row-major element strides of ``shape``."""
-    strides, n = [], 1
-    for s in reversed(shape):
-        strides.append(n)
-        n *= s
-    return tuple(reversed(strides))
+from .layout import contiguous, kept_pattern, numel, row_access, rows, same_walk
 
 
 @dataclass(eq=False)
@@ -77,6 +80,13 @@ class Kernel:
     stores: dict[Var, Buffer] = field(default_factory=dict)
     consts: dict[Var, Literal] = field(default_factory=dict)  # splat operands -> their scalar
     name: str = ""
+    # Per-row values (reduction results, equations over them, their broadcasts back over
+    # the domain): C scalars per row, see gradgen.codegen.layout.
+    row_values: set[Var] = field(default_factory=set)
+
+    def is_row_shaped(self, v: Var) -> bool:
+        """Whether per-row value ``v`` has one element per row (else: a broadcast of one)."""
+        return numel(v.aval.shape) == rows(self.domain, self.red_axes)
 
 
 @dataclass(eq=False)
@@ -102,10 +112,25 @@ class Schedule:
     outputs: list  # View or Literal per program output
     numbers: dict[Var, int]  # printed number of every value: %12 <-> v12 / p12
     order: dict[int, int]    # id(eqn) -> position in the program (synthetic copies last)
+    # The memory plan (gradgen.codegen.memory): temporaries -> workspace slot, slot bytes.
+    # Buffers absent from ``slots`` (inputs, constants, outputs) are not workspace.
+    slots: dict[Buffer, int] = field(default_factory=dict)
+    slot_sizes: list[int] = field(default_factory=list)
 
     @property
     def kernels(self) -> list[Kernel]:
         return [s for s in self.steps if isinstance(s, Kernel)]
+
+    @property
+    def slot_offsets(self) -> list[int]:
+        """Byte offset of each slot in one workspace block (64-byte aligned)."""
+        from .memory import offsets  # noqa: PLC0415  (memory imports this module)
+        return offsets(self.slot_sizes)
+
+    @property
+    def workspace_bytes(self) -> int:
+        """Bytes of the one workspace block holding every slot."""
+        return sum(self.slot_sizes)
 
 
 class _Scheduler:
@@ -184,9 +209,11 @@ class _Scheduler:
         if e.prim is stop_gradient and not isinstance(self.where(e.inputs[0]), Kernel):
             self.loc[e.out] = self.where(e.inputs[0])  # the identity: an alias
         elif isinstance(low, dict) and "view" in low:
-            self.layout(e, low["view"])
+            if not self.row_layout(e, low["view"]):
+                self.layout(e, low["view"])
         elif clower.elementwise_template(e) is not None:
-            self.fuse(e, e.out.aval.shape, None)
+            if not self.row_eqn(e):
+                self.fuse(e, e.out.aval.shape, None)
         elif clower.is_reduction(e):
             self.fuse(e, e.inputs[0].aval.shape, tuple(sorted(e.params["axes"])))
         else:
@@ -222,39 +249,107 @@ class _Scheduler:
         self.loc[e.out] = View(buf, e.out.aval.shape, contiguous(e.out.aval.shape))
 
     def fuse(self, e: Eqn, domain: tuple[int, ...], red: tuple[int, ...] | None) -> None:
-        groups = []
+        groups, outside = [], []  # kernels holding operands over this domain / other shapes
         for a in e.inputs:
             w = self.where(a)
-            if isinstance(w, Kernel) and w not in groups:
-                groups.append(w)
-        target = groups[0] if groups else None
-        for g in groups[1:]:
-            if not self.merge(g, target):
-                target = None
-                break
+            if isinstance(w, Kernel):
+                inside = a.aval.shape == w.domain == tuple(domain)
+                (groups if inside else outside).append(w)
+        groups = list(dict.fromkeys(groups))
+        if groups:
+            for g in groups[1:]:
+                if not self.merge(g, groups[0]):
+                    break
+            groups = list(dict.fromkeys(w for a in e.inputs if isinstance(w := self.where(a), Kernel)
+                                        and a.aval.shape == w.domain == tuple(domain)))
         views = [w for a in e.inputs if isinstance(w := self.where(a), View)]
-        if target is not None and (not _fits(target, red) or self.reaches(views, target)):
-            target = None
+        target = None
+        # Kernels that cannot merge: join one, read the others' values from memory -- first
+        # one holding a per-row broadcast (storing that would write a whole domain).
+        for t in sorted(groups, key=lambda g: not any(a in g.row_values for a in e.inputs)):
+            others = outside + [g for g in groups if g is not t]
+            if _fits(t, red) and not self.reaches(views, t) and \
+                    not any(self.feeds(t, w) for w in others):
+                target = t
+                break
         if target is None:  # operands held by other kernels are read from memory
             views = [self.as_view(a) if isinstance(w, Kernel) else w
                      for a in e.inputs if isinstance(w := self.where(a), (View, Kernel))]
             target = self.open_group(domain, red, views)
         for a in e.inputs:
             w = self.where(a)
-            if isinstance(w, Kernel) and w is not target:
+            if isinstance(w, Kernel) and (w is not target or a.aval.shape != target.domain):
                 w = self.as_view(a)
             if isinstance(w, View):
                 target.loads[a] = w
             elif isinstance(w, Literal) and isinstance(a, Var):
                 target.consts[a] = w
         target.eqns.append(e)
-        if red is None:
-            self.loc[e.out] = target
-        else:
+        self.loc[e.out] = target
+        if red is not None:  # a per-row value, stored when something outside reads it
             target.red_axes = red
-            buf = target.stores[e.out] = Buffer(e.out, "temp")
-            self.producer[buf] = target
-            self.loc[e.out] = View(buf, e.out.aval.shape, contiguous(e.out.aval.shape))
+            target.row_values.add(e.out)
+
+    def feeds(self, k: Kernel, w: Kernel) -> bool:
+        """Whether kernel ``w`` is ``k`` or computed (directly or not) from ``k``'s stores."""
+        return w is k or k in self.ancestors(w)
+
+    # ------------------------------------------------------------ row-wise fusion
+    def row_layout(self, e: Eqn, strides_of) -> bool:
+        """A reshape or broadcast of a per-row value that stays per-row: an alias in its kernel."""
+        a = e.inputs[0]
+        k = self.where(a)
+        if not (isinstance(k, Kernel) and a in k.row_values):
+            return False
+        red = k.red_axes
+        pattern = contiguous(a.aval.shape) if k.is_row_shaped(a) else kept_pattern(k.domain, red)
+        strides = strides_of(a.aval.shape, pattern, **e.params)
+        shape = e.out.aval.shape
+        if strides is None:
+            return False
+        if numel(shape) == rows(k.domain, red):
+            ok = same_walk(strides, contiguous(shape), shape)
+        else:
+            ok = shape == k.domain and same_walk(strides, kept_pattern(k.domain, red), shape)
+        if ok:
+            k.eqns.append(e)
+            k.row_values.add(e.out)
+            self.loc[e.out] = k
+        return ok
+
+    def row_eqn(self, e: Eqn) -> bool:
+        """An elementwise equation over per-row values joins their kernel as a per-row one."""
+        ks = [w for a in e.inputs if isinstance(w := self.where(a), Kernel) and a in w.row_values
+              and w.is_row_shaped(a)]
+        if not ks:
+            return False
+        k = ks[0]
+        if numel(k.domain) == 0 or not k.is_row_shaped(e.out):
+            return False
+        loads = {}
+        for a in e.inputs:
+            w = self.where(a)
+            if isinstance(w, Literal) or (w is k and a in k.row_values):
+                continue
+            if isinstance(w, Kernel):
+                if self.feeds(k, w) or row_access(k.domain, k.red_axes, a.aval.shape,
+                                                  contiguous(a.aval.shape)) is None:
+                    return False
+                loads[a] = None  # made readable below, once the equation is accepted
+            elif row_access(k.domain, k.red_axes, w.shape, w.strides) is None or \
+                    self.reaches([w], k):
+                return False
+            else:
+                loads[a] = w
+        for a, w in loads.items():
+            k.loads[a] = w if w is not None else self.as_view(a)
+        for a in e.inputs:
+            if isinstance(a, Var) and isinstance(self.where(a), Literal):
+                k.consts[a] = self.where(a)
+        k.eqns.append(e)
+        k.row_values.add(e.out)
+        self.loc[e.out] = k
+        return True
 
     def open_group(self, domain, red, views: list[View]) -> Kernel:
         for s in reversed(self.steps):
@@ -275,6 +370,7 @@ class _Scheduler:
         into.loads.update(g.loads)
         into.stores.update(g.stores)
         into.consts.update(g.consts)
+        into.row_values |= g.row_values
         into.red_axes = into.red_axes if into.red_axes is not None else g.red_axes
         for buf in g.stores.values():
             self.producer[buf] = into
@@ -329,8 +425,12 @@ def _toposort(steps: list[Step], deps) -> list[Step]:
 
 
 def build_schedule(program: Program) -> Schedule:
-    """The kernel schedule of an (optimized) IR program; see the module docstring."""
-    return _Scheduler(program).run()
+    """The kernel schedule of an (optimized) IR program, with its memory plan; see the
+    module docstring and :mod:`gradgen.codegen.memory`."""
+    from .memory import plan_memory  # noqa: PLC0415  (memory imports this module)
+    sched = _Scheduler(program).run()
+    sched.slots, sched.slot_sizes = plan_memory(sched)
+    return sched
 
 
 __all__ = ["Buffer", "View", "Kernel", "HostOp", "Schedule", "build_schedule", "contiguous"]

@@ -1,0 +1,99 @@
+"""Index arithmetic shared by the scheduler and the renderer: strides, and the *row map* of
+row-wise kernels.
+
+A row-wise kernel loops over the kept (not reduced) axes of its domain -- one
+iteration per *row* -- and keeps per-row values (reduction results and what is
+computed from them) in C scalars. A per-row value of shape ``S`` is numbered
+canonically: its row-major flat index is the row number, which is also the
+row-major index over the kept axes of the domain.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+
+def contiguous(shape: Sequence[int]) -> tuple[int, ...]:
+    """Row-major element strides of ``shape``."""
+    strides, n = [], 1
+    for s in reversed(shape):
+        strides.append(n)
+        n *= s
+    return tuple(reversed(strides))
+
+
+def numel(shape: Sequence[int]) -> int:
+    """The number of elements of ``shape``."""
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
+def kept_axes(domain: Sequence[int], red: Sequence[int] | None) -> list[int]:
+    """The axes of ``domain`` a reduction over ``red`` keeps."""
+    return [a for a in range(len(domain)) if a not in (red or ())]
+
+
+def rows(domain: Sequence[int], red: Sequence[int] | None) -> int:
+    """How many rows (kept index tuples) ``domain`` has."""
+    return numel([domain[a] for a in kept_axes(domain, red)])
+
+
+def kept_pattern(domain: Sequence[int], red: Sequence[int] | None) -> tuple[int, ...]:
+    """Strides over ``domain`` that read the row number (0 along the reduced axes)."""
+    kept = kept_axes(domain, red)
+    strides = dict(zip(kept, contiguous([domain[a] for a in kept])))
+    return tuple(strides.get(a, 0) for a in range(len(domain)))
+
+
+def same_walk(a: Sequence[int], b: Sequence[int], shape: Sequence[int]) -> bool:
+    """Whether strides ``a`` and ``b`` address the same elements of ``shape`` (unit axes ignored)."""
+    return all(x == y for x, y, n in zip(a, b, shape) if n != 1)
+
+
+def row_access(domain: Sequence[int], red: Sequence[int] | None, shape: Sequence[int],
+               strides: Sequence[int]) -> tuple[int, ...] | None:
+    """Strides over ``domain`` reading element ``row`` of a per-row view (``shape``,
+    ``strides``), or None when the view's axes do not line up with the kept axes."""
+    kept = [a for a in kept_axes(domain, red) if domain[a] != 1]
+    mine = [k for k, n in enumerate(shape) if n != 1]
+    if [domain[a] for a in kept] != [shape[k] for k in mine]:
+        return None
+    by_axis = dict(zip(kept, (strides[k] for k in mine)))
+    return tuple(by_axis.get(a, 0) for a in range(len(domain)))
+
+
+def access_strides(view_shape, strides, domain) -> tuple[int, ...]:
+    """Strides over ``domain`` of a view read there (a rank-0 view: all zeros)."""
+    return tuple(strides) if tuple(view_shape) == tuple(domain) else (0,) * len(domain)
+
+
+def coalesce(extents: list[int], accesses: list[list[int]], split: int):
+    """Drop size-1 axes and merge neighbours every access walks contiguously (not across
+    ``split``, the kept/reduced boundary). Returns extents, accesses, new split."""
+    keep = [a for a in range(len(extents)) if extents[a] != 1]
+    ext, acc, new_split = [], [[] for _ in accesses], 0
+    for a in keep:
+        mergeable = ext and (a < split) == (prev < split) and all(
+            st[-1] == s[a] * extents[a] for st, s in zip(acc, accesses))
+        if mergeable:
+            ext[-1] *= extents[a]
+            for st, s in zip(acc, accesses):
+                st[-1] = s[a]
+        else:
+            ext.append(extents[a])
+            for st, s in zip(acc, accesses):
+                st.append(s[a])
+            new_split += a < split
+        prev = a
+    return ext, acc, new_split
+
+
+def index(strides: Sequence[int]) -> str:
+    """The C index expression over loop variables ``i0, i1, ...`` for ``strides``."""
+    terms = [f"i{k}" if s == 1 else f"i{k} * {s}" for k, s in enumerate(strides) if s]
+    return " + ".join(terms) if terms else "0"
+
+
+__all__ = ["contiguous", "numel", "kept_axes", "rows", "kept_pattern", "same_walk", "row_access",
+           "access_strides", "coalesce", "index"]

@@ -1,0 +1,206 @@
+"""Row-wise kernels: passes over each row holding reductions and their broadcast consumers.
+
+The scheduler (:mod:`gradgen.codegen.schedule`) puts in one kernel the
+reductions over the same axes and the elementwise equations around them; the
+*per-row values* (reduction results, equations over them, their broadcasts back
+over the row) are C scalars, one set per iteration of the loops over the kept
+axes. This module orders such a kernel into passes over the row:
+
+- every value gets a *level*: loads are 0; a reduction whose operand has level p
+  runs in pass p and its result has level p + 1; any other equation takes the
+  highest level of its operands;
+- pass p holds the reductions of level-p operands and the stores of whole-domain
+  values of level p, with the elementwise equations they need (recomputed in each
+  pass that needs them: they are cheap next to a second trip through memory);
+- after pass p come, per row, the reduction results of pass p, the per-row
+  equations of level p + 1 and the per-row stores; per-row equations of level 0
+  (over per-row loads) come before the first pass.
+
+Softmax forward: pass 0 takes the max, pass 1 sums exp(x - max), pass 2 stores
+exp(x - max) / sum. Softmax backward: pass 0 sums g * y, pass 1 stores y * (g - s).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..ir.core import Eqn, Var
+from . import clower
+from .layout import access_strides, coalesce, contiguous, index, kept_pattern, numel, row_access
+from .schedule import Kernel
+
+# Row-wise kernels over at least this many elements run their rows on all threads.
+PARALLEL_MIN = 1 << 15
+
+
+@dataclass
+class Pass:
+    """One trip over the row: its reductions, whole-domain stores, and what they need."""
+
+    reductions: list[Eqn] = field(default_factory=list)
+    stores: list[Var] = field(default_factory=list)
+    loads: list[Var] = field(default_factory=list)
+    eqns: list[Eqn] = field(default_factory=list)
+
+
+@dataclass
+class Plan:
+    """The passes of a row-wise kernel, and per-row work by level (``after[a]`` runs once
+    the first ``a`` passes are done; ``after[0]`` before the first)."""
+
+    passes: list[Pass]
+    after: list[list[tuple[str, object]]]  # ("final", reduction eqn) | ("eqn", e) | ("store", v)
+    row_loads: list[Var]
+
+
+def reductions(k: Kernel) -> list[Eqn]:
+    """The kernel's reduction equations, in program order."""
+    return [e for e in k.eqns if clower.is_reduction(e)]
+
+
+def is_simple(k: Kernel) -> bool:
+    """Whether ``k`` is an elementwise kernel or a one-pass reduction storing its results
+    (rendered by elementwise.c.jinja / reduction.c.jinja)."""
+    outs = {e.out for e in reductions(k)}
+    return k.row_values == outs and all(o in k.stores for o in outs) and \
+        not any(isinstance(a, Var) and a in outs for e in k.eqns for a in e.inputs)
+
+
+def plan(k: Kernel) -> Plan:
+    """Levels, passes and per-row work of kernel ``k`` (see the module docstring)."""
+    level: dict[Var, int] = {}
+    red_pass: dict[int, int] = {}
+    made = {e.out: e for e in k.eqns}
+
+    def lv(a) -> int:
+        return level.get(a, 0) if isinstance(a, Var) else 0
+
+    for e in k.eqns:
+        if clower.is_reduction(e):
+            red_pass[id(e)] = lv(e.inputs[0])
+            level[e.out] = red_pass[id(e)] + 1
+        else:
+            level[e.out] = max((lv(a) for a in e.inputs), default=0)
+    row_stores = [v for v in k.stores if v in k.row_values and k.is_row_shaped(v)]
+    elem_stores = [v for v in k.stores if v not in row_stores]
+    n = max([red_pass[id(e)] for e in reductions(k)] + [lv(v) for v in elem_stores]) + 1
+    passes = [Pass() for _ in range(n)]
+    for e in reductions(k):
+        passes[red_pass[id(e)]].reductions.append(e)
+    for v in elem_stores:
+        passes[lv(v)].stores.append(v)
+    for p in passes:
+        _close(k, p, made)
+    after: list[list] = [[] for _ in range(n + 1)]
+    for e in k.eqns:
+        if clower.is_reduction(e):
+            after[red_pass[id(e)] + 1].append(("final", e))
+        elif e.out in k.row_values:
+            after[level[e.out]].append(("eqn", e))
+    for v in row_stores:
+        after[lv(v)].append(("store", v))
+    row_eqns = [e for e in k.eqns if e.out in k.row_values and not clower.is_reduction(e)]
+    row_loads = [v for v in k.loads if any(v in e.inputs for e in row_eqns)]
+    # No pass is empty: a level above 0 needs a reduction in the pass before it.
+    return Plan(passes, after, row_loads)
+
+
+def _close(k: Kernel, p: Pass, made: dict) -> None:
+    """Fill pass ``p`` with the loads and elementwise equations its roots need."""
+    need: set = set()
+    stack = [e.inputs[0] for e in p.reductions] + list(p.stores)
+    while stack:
+        v = stack.pop()
+        if not isinstance(v, Var) or v in need or v in k.row_values:
+            continue
+        need.add(v)
+        if v in made:
+            stack.extend(made[v].inputs)
+    p.eqns = [e for e in k.eqns if e.out in need]
+    p.loads = [v for v in k.loads if v in need and v not in made]
+
+
+def body(kt) -> dict:
+    """The template context (loops, passes, statements) of row-wise kernel ``kt.k``;
+    ``kt`` is the renderer's per-kernel helper (value names ``kt.v``, pointers ``kt.p``)."""
+    k: Kernel = kt.k
+    pl = plan(k)
+    dom, red = k.domain, k.red_axes or ()
+    num = kt.num
+    elem_loads = sorted({v for p in pl.passes for v in p.loads}, key=kt.key)
+    row_loads = sorted(pl.row_loads, key=kt.key)
+    stores = sorted(k.stores, key=kt.key)
+    pattern = kept_pattern(dom, red)
+    accesses = [access_strides(k.loads[v].shape, k.loads[v].strides, dom) for v in elem_loads]
+    accesses += [row_access(dom, red, k.loads[v].shape, k.loads[v].strides) for v in row_loads]
+    accesses += [pattern if v in k.row_values and k.is_row_shaped(v) else contiguous(dom)
+                 for v in stores]
+    order = [a for a in range(len(dom)) if a not in red] + list(red)
+    ext, acc, split = coalesce([dom[a] for a in order], [[s[a] for a in order] for s in accesses],
+                               len(dom) - len(red))
+    idx = [index(s) for s in acc]
+    at = {("elem", v): idx[j] for j, v in enumerate(elem_loads)}
+    at.update({("row", v): idx[len(elem_loads) + j] for j, v in enumerate(row_loads)})
+    at.update({("store", v): idx[len(elem_loads) + len(row_loads) + j] for j, v in enumerate(stores)})
+
+    def load(v, kind):
+        return {"kind": "let", "ctype": clower.ctype(v.aval.dtype), "name": kt.v(v),
+                "expr": f"{kt.p(k.loads[v].buffer)}[{at[(kind, v)]}]"}
+
+    def let(e):
+        expr = kt.v(e.inputs[0]) if e.prim.c_lowering.get("view") else \
+            clower.elementwise(e, [kt.v(a) for a in e.inputs])
+        return {"kind": "let", "ctype": clower.ctype(e.out.aval.dtype), "name": kt.v(e.out),
+                "expr": expr}
+
+    def store(v):
+        return {"kind": "store", "ptr": kt.p(k.stores[v]), "index": at[("store", v)],
+                "value": kt.v(v)}
+
+    accs: dict[int, str] = {}
+    phases = []
+    for p in pl.passes:
+        ph = {"accs": [], "body": [load(v, "elem") for v in sorted(p.loads, key=kt.key)],
+              "simd_reduction": None, "post": []}
+        ops = []
+        for e in k.eqns:
+            if e in p.eqns:
+                ph["body"].append(let(e))
+            elif e in p.reductions:
+                name = accs[id(e)] = f"acc{len(accs)}"
+                ph["accs"].append({"name": name, "ctype": clower.accumulator_type(e),
+                                   "init": clower.reduction_identity(e)})
+                ph["body"].append({"kind": "set", "name": name,
+                                   "expr": clower.reduction_combine(e, name, kt.v(e.inputs[0]))})
+                ops.append({"op": e.prim.c_lowering["simd"], "name": name})
+        ph["body"] += [store(v) for v in sorted(p.stores, key=kt.key)]
+        if ops and all(o["op"] for o in ops):
+            ph["simd_reduction"] = ops
+        phases.append(ph)
+    rows_work = []
+    for items in pl.after:
+        out = []
+        for kind, x in items:
+            if kind == "final":
+                out.append({"kind": "let", "ctype": clower.ctype(x.out.aval.dtype),
+                            "name": kt.v(x.out),
+                            "expr": f"({clower.ctype(x.out.aval.dtype)}){accs[id(x)]}"})
+            elif kind == "eqn":
+                out.append(let(x))
+            else:
+                out.append(store(x))
+        rows_work.append(out)
+    pre = [load(v, "row") for v in row_loads] + rows_work[0]
+    for j, ph in enumerate(phases):
+        ph["post"] = rows_work[j + 1]
+    everything = pre + [s for ph in phases for s in ph["body"] + ph["post"]]
+    return {"template": "rowwise.c.jinja", "kind": "row-wise",
+            "outer": [{"var": f"i{j}", "extent": n} for j, n in enumerate(ext[:split])],
+            "inner": [{"var": f"i{split + j}", "extent": n} for j, n in enumerate(ext[split:])],
+            "pre": pre, "phases": phases, "body": everything,
+            "accs": [a for ph in phases for a in ph["accs"]],
+            "parallel": numel(dom) >= PARALLEL_MIN and split > 0,
+            "params_in": [k.loads[v].buffer for v in elem_loads + row_loads],
+            "params_out": list(k.stores.values())}
+
+
+__all__ = ["Plan", "Pass", "plan", "body", "is_simple", "reductions", "PARALLEL_MIN"]

@@ -1,0 +1,418 @@
+"""Row-wise kernels (softmax, log_softmax, layer_norm, cross-entropy, their gradients) and the
+memory planner, checked against the IR interpreter.
+
+Programs come from the nn.functional composites traced with ``gradgen.trace``,
+differentiated and split by ``gradgen.ad.partition`` (as in tests/test_corpus.py).
+Every program here is compiled into one shared object (one ``cc`` run) and run
+through cffi's ABI mode, its temporaries placed in the schedule's workspace slots.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+import gradgen as gg
+import gradgen.nn.functional as F
+from gradgen.ad import partition, vjp
+from gradgen.codegen import HostOp, Kernel, View, build_schedule, render_module
+from gradgen.codegen.clower import CTYPES
+from gradgen.dtypes import float64
+from gradgen.ir.builder import Builder
+from gradgen.ir.interpreter import run
+from gradgen.ir.trace import trace
+from gradgen.passes.pipeline import optimize
+
+CC = shutil.which("cc") or shutil.which("gcc")
+FLAGS = ["-O2", "-shared", "-fPIC", "-std=gnu11", "-fno-math-errno", "-ffp-contract=off",
+         "-fopenmp"]
+RNG = np.random.default_rng(1)
+
+
+def _ce_probs(x, t):
+    return F.cross_entropy(x, F.softmax(t, dim=1), label_smoothing=0.1)
+
+
+# name -> (function, argument specs: ("f", shape) float, ("i", shape, n) class indices)
+FUNCTIONS = {
+    "softmax": (lambda x: F.softmax(x, dim=1), [("f", (5, 7))]),
+    "softmax_3d_last": (lambda x: F.softmax(x, dim=-1), [("f", (2, 3, 9))]),
+    "softmax_dim0": (lambda x: F.softmax(x, dim=0), [("f", (6, 4))]),
+    "softmax_big": (lambda x: F.softmax(x, dim=1), [("f", (64, 600))]),  # parallel rows
+    "log_softmax": (lambda x: F.log_softmax(x, dim=1), [("f", (5, 7))]),
+    "log_softmax_3d_mid": (lambda x: F.log_softmax(x, dim=1), [("f", (2, 5, 3))]),
+    "layer_norm": (lambda x, w, b: F.layer_norm(x, (7,), w, b), [("f", (5, 7)), ("f", (7,)),
+                                                                  ("f", (7,))]),
+    "layer_norm_plain": (lambda x: F.layer_norm(x, (3, 4)), [("f", (2, 3, 4))]),
+    "cross_entropy": (lambda x, t: F.cross_entropy(x, t), [("f", (5, 7)), ("i", (5,), 7)]),
+    "cross_entropy_probs": (_ce_probs, [("f", (4, 6)), ("f", (4, 6))]),
+    "mean_rows": (lambda x: x.mean(dim=1), [("f", (5, 7))]),
+    "var_rows": (lambda x: x.var(dim=1), [("f", (5, 7))]),
+}
+# softmax-like programs whose rows may hold -inf
+NEG_INF_OK = {"softmax", "softmax_3d_last", "log_softmax", "cross_entropy"}
+
+
+def _args(specs, d):
+    out = []
+    for kind, shape, *n in specs:
+        if kind == "i":
+            out.append(gg.from_numpy(RNG.integers(0, n[0], shape).astype(np.int64)))
+        else:
+            out.append(gg.from_numpy(RNG.standard_normal(shape).astype(d)).requires_grad_())
+    return out
+
+
+def _programs():
+    progs = {}
+    for name, (fn, specs) in FUNCTIONS.items():
+        for d in (np.float32, np.float64):
+            args = _args(specs, d)
+            wrt = tuple(i for i, a in enumerate(args) if a.is_floating_point())
+            part = partition(vjp(trace(fn, *args), wrt))
+            tag = f"{name}-{np.dtype(d).name}"
+            progs[tag] = (part, optimize(part.forward), optimize(part.backward))
+    return progs
+
+
+PROGRAMS = _programs()
+
+
+def _deep_chain():
+    """A deep chain over [64,32] (float64): elementwise steps and row sums alternating
+    between the two axes, so every step's result is a stored intermediate."""
+    b = Builder()
+    x = b.input((64, 32), float64)
+    v = x
+    for k in range(8):
+        axis = k % 2
+        v = b.add("tanh", b.add("mul", v, 1.5))
+        s = b.add("reduce_sum", v, axes=(axis,))
+        v = b.add("sub", v, b.add("broadcast_in_dim", s, shape=(64, 32), dims=(1 - axis,)))
+        v = b.add("exp", b.add("mul", v, 0.1))
+    return b.build([b.add("reduce_sum", v, axes=(0, 1))])
+
+
+EXTRA = {"deep_chain": _deep_chain()}
+
+
+def _all_schedules():
+    out = {}
+    for tag, (_, fwd, bwd) in PROGRAMS.items():
+        out[f"{tag}-fwd"] = fwd
+        out[f"{tag}-bwd"] = bwd
+    out.update(EXTRA)
+    return out
+
+
+ALL = _all_schedules()
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    if CC is None:
+        pytest.skip("no C compiler")
+    names = list(ALL)
+    scheds = [build_schedule(ALL[n]) for n in names]
+    module = render_module(scheds, cache_key="rowwise", prefixes=[f"r{k}_" for k in range(len(names))])
+    d = tmp_path_factory.mktemp("rowwise")
+    src, lib = d / "m.c", d / "m.so"
+    src.write_text(module.source)
+    r = subprocess.run([CC, *FLAGS, "-o", str(lib), str(src), "-lmvec", "-lm"],
+                       capture_output=True, text=True)
+    if r.returncode != 0 and "mvec" in r.stderr:
+        r = subprocess.run([CC, *FLAGS, "-o", str(lib), str(src), "-lm"], capture_output=True,
+                           text=True)
+    assert r.returncode == 0, r.stderr[:4000]
+    import cffi
+    ffi = cffi.FFI()
+    ffi.cdef(module.cdef)
+    return ffi, ffi.dlopen(str(lib)), module, dict(zip(names, scheds))
+
+
+def _strided(view: View, base: np.ndarray) -> np.ndarray:
+    return np.lib.stride_tricks.as_strided(base, view.shape,
+                                           tuple(s * base.itemsize for s in view.strides))
+
+
+def execute(compiled, name: str, inputs: list) -> list:
+    """Run one schedule: temporaries in workspace slots (``Schedule.slots``), outputs fresh."""
+    ffi, lib, module, scheds = compiled
+    sched = scheds[name]
+    prefix = f"r{list(scheds).index(name)}_"
+    work = [np.full(n, 0xAB, np.uint8) for n in sched.slot_sizes]  # garbage, not zeros
+    outs = {o.buffer for o in sched.outputs if isinstance(o, View)}
+    mem = {b: np.ascontiguousarray(x) for b, x in zip(sched.inputs, inputs)}
+
+    def array(buf):
+        if buf.kind == "const":
+            return np.ascontiguousarray(buf.value)
+        if buf not in mem:
+            aval = buf.var.aval
+            if buf in sched.slots:
+                assert buf not in outs
+                raw = work[sched.slots[buf]][:aval.size * aval.dtype.itemsize]
+                mem[buf] = raw.view(aval.dtype.np).reshape(aval.shape)
+            else:
+                mem[buf] = np.empty(aval.shape, aval.dtype.np)
+        return mem[buf]
+
+    for step in sched.steps:
+        if isinstance(step, Kernel):
+            for buf in step.stores.values():
+                mem.pop(buf, None)
+            args = [ffi.from_buffer(f"{CTYPES[b.var.aval.dtype.short]}[]", array(b))
+                    for b in module.args[prefix + step.name]]
+            getattr(lib, prefix + step.name)(*args)
+        else:
+            ins = [_strided(a, array(a.buffer)) if isinstance(a, View) else a.value
+                   for a in step.inputs]
+            res = np.asarray(step.eqn.prim.impl(*ins, **step.eqn.params))
+            array(step.output)[...] = res
+    return [_strided(o, array(o.buffer)).copy() if isinstance(o, View) else o.value
+            for o in sched.outputs]
+
+
+def _check(got, want, rtol):
+    assert got.shape == want.shape and got.dtype == want.dtype
+    if want.dtype.kind != "f":
+        np.testing.assert_array_equal(got, want)
+        return
+    for test in (np.isnan, np.isposinf, np.isneginf):
+        np.testing.assert_array_equal(test(got), test(want))
+    ok = np.isfinite(want)
+    np.testing.assert_allclose(got[ok], want[ok], rtol=rtol, atol=rtol)
+
+
+def _inputs(program, neg_inf: bool) -> list:
+    xs = []
+    for v in program.inputs:
+        a = v.aval
+        if a.dtype.is_floating_point:
+            x = RNG.standard_normal(a.shape).astype(a.dtype.np)
+            if neg_inf and x.ndim == 2 and x.shape[0] >= 3:
+                x[0, :] = -np.inf          # a row of -inf: softmax gives NaN, as eager does
+                x[1, ::2] = -np.inf        # some -inf entries: exact zeros
+            xs.append(x)
+        else:
+            xs.append(RNG.integers(0, 2, a.shape).astype(a.dtype.np))
+    return xs
+
+
+def _target_inputs(tag, fwd, neg_inf):
+    """Forward inputs: floats random, class indices within range."""
+    xs = _inputs(fwd, neg_inf)
+    fn, specs = FUNCTIONS[tag.rsplit("-", 1)[0]]
+    return [RNG.integers(0, s[2], s[1]).astype(np.int64) if s[0] == "i" else x
+            for x, s in zip(xs, specs)] + xs[len(specs):]
+
+
+CASES = [(tag, neg) for tag in PROGRAMS for neg in (False, True)
+         if not neg or tag.rsplit("-", 1)[0] in NEG_INF_OK]
+
+
+@pytest.mark.cc
+@pytest.mark.parametrize("tag, neg_inf", CASES)
+def test_forward_and_backward_match_interpreter(compiled, tag, neg_inf):
+    part, fwd, bwd = PROGRAMS[tag]
+    rtol = 1e-10 if tag.endswith("float64") else 1e-4
+    xs = _target_inputs(tag, fwd, neg_inf)
+    with np.errstate(all="ignore"):
+        want_f = run(fwd, *xs)
+        got_f = execute(compiled, f"{tag}-fwd", xs)
+    for g, w in zip(got_f, want_f, strict=True):
+        _check(g, w, rtol)
+    # The backward reads the saved inputs, the forward's residuals and the cotangents.
+    saved = [xs[i] for i in part.saved_inputs]
+    residuals = want_f[part.n_outputs:]
+    n_ct = len(bwd.inputs) - len(saved) - len(residuals)
+    cts = [RNG.standard_normal(v.aval.shape).astype(v.aval.dtype.np)
+           for v in bwd.inputs[len(bwd.inputs) - n_ct:]]
+    bx = saved + list(residuals) + cts
+    with np.errstate(all="ignore"):
+        want_b = run(bwd, *bx)
+        got_b = execute(compiled, f"{tag}-bwd", bx)
+    for g, w in zip(got_b, want_b, strict=True):
+        _check(g, w, rtol)
+
+
+def _kinds(program):
+    sched = build_schedule(program)
+    return [type(s).__name__ for s in sched.steps], sched
+
+
+@pytest.mark.parametrize("name, fwd_kernels, bwd_kernels", [
+    ("softmax", 1, 1), ("softmax_3d_last", 1, 1), ("softmax_dim0", 1, 1),
+    ("log_softmax", 1, 1), ("layer_norm_plain", 1, None), ("layer_norm", 1, None),
+    ("mean_rows", 1, None), ("var_rows", 1, None)])
+@pytest.mark.parametrize("dt", ["float32", "float64"])
+def test_row_patterns_are_one_kernel(name, fwd_kernels, bwd_kernels, dt):
+    _, fwd, bwd = PROGRAMS[f"{name}-{dt}"]
+    kinds, sched = _kinds(fwd)
+    assert kinds == ["Kernel"] * fwd_kernels, (kinds, str(fwd))
+    if bwd_kernels is not None:
+        kinds, _ = _kinds(bwd)
+        assert kinds == ["Kernel"] * bwd_kernels, (kinds, str(bwd))
+
+
+def test_layer_norm_backward_row_part_is_one_kernel():
+    """layer_norm's input gradient (two row sums and their broadcasts) is one row-wise kernel;
+    the weight/bias gradients reduce over the rows (another axis) in one more."""
+    _, _, bwd = PROGRAMS["layer_norm-float32"]
+    sched = build_schedule(bwd)
+    red = sorted(k.red_axes for k in sched.kernels if k.red_axes is not None)
+    assert red == [(0,), (1,)], [(k.domain, k.red_axes) for k in sched.kernels]
+
+
+def test_cross_entropy_keeps_only_the_gather_on_the_host():
+    _, fwd, bwd = PROGRAMS["cross_entropy-float32"]
+    for prog in (fwd, bwd):
+        kinds, sched = _kinds(prog)
+        assert kinds.count("HostOp") == 1  # take / scatter_add
+        rowwise = [k for k in sched.kernels if k.red_axes == (1,)]
+        assert len(rowwise) == 1
+
+
+def test_rowwise_c_text_shape():
+    """softmax: one row loop, three passes (max, sum of exp, store), float32 sums in double."""
+    _, fwd, _ = PROGRAMS["softmax-float32"]
+    src = render_module([build_schedule(fwd)], cache_key="k").source
+    body = src[src.index("void kernel_0("):]
+    assert "row-wise over [5,7], reducing axes (1) in 3 passes per row." in src
+    assert body.count("for (int64_t i0") == 1 and body.count("for (int64_t i1") == 3
+    assert "double acc1 = 0;" in body and "#pragma omp simd reduction(+:acc1)" in body
+    assert "= (float)acc1;" in body
+
+
+def test_recognition_is_structural_not_by_name():
+    """Any reduction whose result is broadcast back along the reduced axes fuses, whatever the
+    ops: here min, then a product of (x + min) over the row, then x / prod."""
+    b = Builder()
+    x = b.input((4, 5), float64)
+    m = b.add("reduce_min", x, axes=(1,))
+    y = b.add("add", x, b.add("broadcast_in_dim", m, shape=(4, 5), dims=(0,)))
+    p = b.add("reduce_prod", y, axes=(1,))
+    q = b.add("reshape", b.add("neg", p), shape=(4, 1))
+    out = b.add("div", x, b.add("broadcast_in_dim", q, shape=(4, 5), dims=(0, 1)))
+    sched = build_schedule(b.build([out]))
+    assert len(sched.steps) == 1 and len(sched.kernels[0].eqns) == 8
+
+
+def test_unrelated_broadcast_is_not_a_row_alias():
+    """A reduction result broadcast along *other* axes is not per-row: it is stored and read."""
+    b = Builder()
+    x = b.input((4, 4), float64)
+    s = b.add("reduce_sum", x, axes=(1,))
+    out = b.add("mul", x, b.add("broadcast_in_dim", s, shape=(4, 4), dims=(1,)))
+    sched = build_schedule(b.build([out]))
+    assert len(sched.kernels) == 2
+    xs = [RNG.standard_normal((4, 4))]
+    np.testing.assert_allclose(run(sched.program, *xs)[0], xs[0] * xs[0].sum(1)[None, :])
+
+
+# ---------------------------------------------------------------- memory planner
+
+def _temporaries(sched):
+    from gradgen.codegen.memory import lifetimes, nbytes
+    life = lifetimes(sched)
+    return life, sum(nbytes(b) for b in life)
+
+
+def test_workspace_is_smaller_than_the_intermediates():
+    sched = build_schedule(EXTRA["deep_chain"])
+    life, total = _temporaries(sched)
+    assert len(life) >= 8 and len(sched.kernels) >= 8
+    assert sched.workspace_bytes <= total // 3, (sched.workspace_bytes, total)
+    assert len(sched.slot_sizes) == 2  # a chain needs two slots: one read, one written
+
+
+@pytest.mark.cc
+def test_deep_chain_results_unchanged_in_shared_slots(compiled):
+    program = EXTRA["deep_chain"]
+    x = RNG.standard_normal((64, 32))
+    (got,) = execute(compiled, "deep_chain", [x])
+    (want,) = run(program, x)
+    _check(got, want, 1e-10)
+
+
+@pytest.mark.parametrize("name", list(ALL))
+def test_slots_never_alias_within_a_step_or_a_lifetime(name):
+    from gradgen.codegen.memory import nbytes
+    sched = build_schedule(ALL[name])
+    life, _ = _temporaries(sched)
+    assert set(sched.slots) == set(life)
+    outs = {o.buffer for o in sched.outputs if isinstance(o, View)}
+    assert not outs & set(sched.slots)
+    for b, s in sched.slots.items():
+        assert sched.slot_sizes[s] >= nbytes(b)
+    for step in sched.steps:
+        reads = {v.buffer for v in (step.loads.values() if isinstance(step, Kernel) else
+                                    [a for a in step.inputs if isinstance(a, View)])}
+        writes = set(step.stores.values()) if isinstance(step, Kernel) else {step.output}
+        rs = {sched.slots[b] for b in reads if b in sched.slots}
+        ws = [sched.slots[b] for b in writes if b in sched.slots]
+        assert not rs & set(ws) and len(ws) == len(set(ws)), step.name
+    by_slot = {}
+    for b, s in sched.slots.items():
+        by_slot.setdefault(s, []).append(life[b])
+    for spans in by_slot.values():
+        spans.sort()
+        assert all(a[1] < b[0] for a, b in zip(spans, spans[1:])), spans
+    offs = sched.slot_offsets
+    assert all(o % 64 == 0 for o in offs)
+    assert all(offs[j] + sched.slot_sizes[j] <= (offs[j + 1] if j + 1 < len(offs)
+                                                  else sched.workspace_bytes)
+               for j in range(len(offs)))
+
+
+# ---------------------------------------------------------------- golden text
+
+GOLDEN_ROW_PROGRAM = """def (%x:f64[2,3]):
+  %0:f64[2] = reduce_sum[axes=(1,)] %x  # m.py:1
+  %1:f64[2] = div %0, 3.0:f64  # m.py:2
+  %2:f64[2,3] = broadcast_in_dim[dims=(0,), shape=(2, 3)] %1  # m.py:3
+  %3:f64[2,3] = sub %x, %2  # m.py:3
+  return %3, %1"""
+
+GOLDEN_ROW_C = '''
+/*
+ * kernel_0: row-wise over [2,3], reducing axes (1) in 2 passes per row.
+ * IR equations:
+ *   %1:f64[2] = reduce_sum[axes=(1,)] %0  # m.py:1
+ *   %2:f64[2] = div %1, 3.0:f64  # m.py:2
+ *   %3:f64[2,3] = broadcast_in_dim[dims=(0,), shape=(2, 3)] %2  # m.py:3
+ *   %4:f64[2,3] = sub %0, %3  # m.py:3
+ * Source lines: m.py:1, m.py:2, m.py:3
+ */
+void kernel_0(const double *restrict p0, double *restrict p2, double *restrict p4)
+{
+    for (int64_t i0 = 0; i0 < 2; i0++) {
+        double acc0 = 0;
+        #pragma omp simd reduction(+:acc0)
+        for (int64_t i1 = 0; i1 < 3; i1++) {
+            const double v0 = p0[i0 * 3 + i1];
+            acc0 = (acc0 + v0);
+        }
+        const double v1 = (double)acc0;
+        const double v2 = (v1 / 0x1.8000000000000p+1);
+        const double v3 = v2;
+        p2[i0] = v2;
+        #pragma omp simd
+        for (int64_t i1 = 0; i1 < 3; i1++) {
+            const double v0 = p0[i0 * 3 + i1];
+            const double v4 = (v0 - v3);
+            p4[i0 * 3 + i1] = v4;
+        }
+    }
+}
+'''
+
+
+def test_golden_rowwise_c():
+    """mean-centering: the mean is a per-row scalar (stored: it is an output), x - mean a
+    second pass over the row; the broadcast is an alias, never a copy."""
+    from gradgen.ir.parser import parse
+    src = render_module([build_schedule(parse(GOLDEN_ROW_PROGRAM))], cache_key="golden").source
+    assert src.endswith(GOLDEN_ROW_C), src

@@ -1,0 +1,494 @@
+"""Compiled gradgen against eager gradgen, hand-written numpy, PyTorch and JAX, side by side.
+
+Each workload is timed as forward + backward per iteration (float32, median over
+repeats); every column's gradients are checked against gradgen eager first.
+Workloads: the seed 2x2 program; the chain (tanh(x*w+b)*sigmoid(x) + exp(-x*x)).sum()
+on 1024x1024 and 64x64; a 2-layer MLP (128x784 -> 256 relu -> 10, cross-entropy);
+layer_norm over 512x1024; softmax cross-entropy over 4096x1000. Also per workload:
+cold compile (empty cache, first call, fresh process), warm start (new process,
+filled cache) and peak traced memory of compiled vs eager.
+
+Run: python bench/bench_compiled.py [--backend c|interpret] [--repeat N] [--only NAME ...]
+"""
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+import tracemalloc
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Callable
+
+import numpy as np
+
+import gradgen
+
+# Only numpy and gradgen are imported at module level: the cold/warm-start children run
+# this file, and importing torch/jax there would inflate "time from process start".
+REPO = Path(__file__).resolve().parent.parent
+F32 = np.float32
+
+
+# ------------------------------------------------------------------ workloads
+
+def _ops(lib: Any) -> SimpleNamespace:
+    """The few operations the losses use, from gradgen or torch (same API)."""
+    F = lib.nn.functional
+    return SimpleNamespace(tanh=lib.tanh, sigmoid=lib.sigmoid, exp=lib.exp, relu=F.relu,
+                           cross_entropy=F.cross_entropy,
+                           layer_norm=lambda x, w, b: F.layer_norm(x, (x.shape[-1],), w, b))
+
+
+def _jax_ops() -> SimpleNamespace:
+    import jax
+    import jax.numpy as jnp
+
+    def cross_entropy(z, t):
+        return -jnp.take_along_axis(jax.nn.log_softmax(z, axis=-1), t[:, None], 1).mean()
+
+    def layer_norm(x, w, b):
+        mu = x.mean(-1, keepdims=True)
+        var = ((x - mu) ** 2).mean(-1, keepdims=True)
+        return (x - mu) * jax.lax.rsqrt(var + 1e-5) * w + b
+
+    return SimpleNamespace(tanh=jnp.tanh, sigmoid=jax.nn.sigmoid, exp=jnp.exp,
+                           relu=jax.nn.relu, cross_entropy=cross_entropy, layer_norm=layer_norm)
+
+
+def seed_loss(o, x):
+    return ((x + 2) * (x + 2) * 3).mean()
+
+
+def chain_loss(o, x, w, b):
+    return (o.tanh(x * w + b) * o.sigmoid(x) + o.exp(-x * x)).sum()
+
+
+def mlp_loss(o, x, w1, b1, w2, b2, t):
+    return o.cross_entropy(o.relu(x @ w1 + b1) @ w2 + b2, t)
+
+
+def layer_norm_loss(o, x, w, b):
+    return o.layer_norm(x, w, b).sum()
+
+
+def ce_loss(o, z, t):
+    return o.cross_entropy(z, t)
+
+
+def seed_numpy(x):
+    y = x + F32(2)
+    _ = (y * y * F32(3)).mean()
+    return [y * F32(6.0 / x.size)]
+
+
+def chain_numpy(x, w, b):
+    t = np.tanh(x * w + b)
+    s = F32(1) / (F32(1) + np.exp(-x))
+    e = np.exp(-x * x)
+    _ = (t * s + e).sum()
+    ga = s * (F32(1) - t * t)
+    gx = ga * w + t * s * (F32(1) - s) - F32(2) * x * e
+    return [gx, ga * x, ga]
+
+
+def _softmax_ce(z, t):
+    """(loss, gradient wrt z) of mean cross-entropy, by hand."""
+    rows = np.arange(len(t))
+    zs = z - z.max(1, keepdims=True)
+    ez = np.exp(zs)
+    s = ez.sum(1, keepdims=True)
+    loss = (np.log(s[:, 0]) - zs[rows, t]).mean()
+    gz = ez / s
+    gz[rows, t] -= F32(1)
+    gz *= F32(1.0 / len(t))
+    return loss, gz
+
+
+def mlp_numpy(x, w1, b1, w2, b2, t):
+    pre = x @ w1 + b1
+    h = np.maximum(pre, F32(0))
+    _, gz = _softmax_ce(h @ w2 + b2, t)
+    gh = gz @ w2.T
+    gh *= pre > 0
+    return [x.T @ gh, gh.sum(0), h.T @ gz, gz.sum(0)]
+
+
+def layer_norm_numpy(x, w, b):
+    xc = x - x.mean(1, keepdims=True)
+    rstd = F32(1) / np.sqrt((xc * xc).mean(1, keepdims=True) + F32(1e-5))
+    xhat = xc * rstd
+    _ = (xhat * w + b).sum()
+    d = x.shape[1]
+    gx = rstd * (w - w.mean() - xhat * ((xhat @ w)[:, None] / F32(d)))
+    return [gx, xhat.sum(0), np.full_like(b, x.shape[0])]
+
+
+def ce_numpy(z, t):
+    return [_softmax_ce(z, t)[1]]
+
+
+@dataclass
+class Workload:
+    name: str
+    loss: Callable            # loss(ops, *inputs) -> scalar
+    make: Callable            # make(rng) -> list of numpy inputs (float32; int64 targets)
+    argnums: tuple[int, ...]  # the differentiated inputs
+    numpy: Callable           # numpy(*inputs) -> gradients, forward and backward by hand
+
+
+def _f(rng, *shape, scale=1.0):
+    return (rng.standard_normal(shape) * scale).astype(F32)
+
+
+WORKLOADS = [
+    Workload("seed 2x2", seed_loss, lambda r: [np.ones((2, 2), F32)], (0,), seed_numpy),
+    Workload("chain 1024x1024", chain_loss, lambda r: [_f(r, 1024, 1024) for _ in range(3)],
+             (0, 1, 2), chain_numpy),
+    Workload("chain 64x64", chain_loss, lambda r: [_f(r, 64, 64) for _ in range(3)],
+             (0, 1, 2), chain_numpy),
+    Workload("MLP 128x784-256-10", mlp_loss,
+             lambda r: [_f(r, 128, 784), _f(r, 784, 256, scale=0.05), _f(r, 256, scale=0.05),
+                        _f(r, 256, 10, scale=0.05), _f(r, 10, scale=0.05),
+                        r.integers(0, 10, 128)], (1, 2, 3, 4), mlp_numpy),
+    Workload("layer_norm 512x1024", layer_norm_loss,
+             lambda r: [_f(r, 512, 1024), _f(r, 1024), _f(r, 1024)], (0, 1, 2), layer_norm_numpy),
+    Workload("softmax CE 4096x1000", ce_loss,
+             lambda r: [_f(r, 4096, 1000), r.integers(0, 1000, 4096)], (0,), ce_numpy),
+]
+BY_NAME = {w.name: w for w in WORKLOADS}
+
+
+# ------------------------------------------------------------------ runners (each returns grads)
+
+def _tensors(lib: Any, w: Workload, arrays: list, requires_grad: bool) -> list:
+    out = []
+    for i, a in enumerate(arrays):
+        t = lib.tensor(a.copy())
+        out.append(t.requires_grad_() if requires_grad and i in w.argnums else t)
+    return out
+
+
+def backward_runner(fn: Callable, tensors: list, argnums: tuple[int, ...]) -> Callable:
+    """fn(*tensors).backward(), the PyTorch way: gradgen eager/compiled, torch eager/compiled."""
+    diff = [tensors[i] for i in argnums]
+
+    def run():
+        for t in diff:
+            t.grad = None
+        fn(*tensors).backward()
+        return [t.grad for t in diff]
+    return run
+
+
+def _compile(fn: Callable, backend: str | None) -> Any:
+    return gradgen.compile(fn) if backend is None else gradgen.compile(fn, backend=backend)
+
+
+def gradgen_loss(w: Workload) -> Callable:
+    o = _ops(gradgen)
+    return lambda *a: w.loss(o, *a)
+
+
+def make_compiled(w: Workload, arrays: list, variant: str, backend: str | None):
+    """(compiled function, runner) for variant "fn" (compile + .backward()) or "vg"."""
+    loss = gradgen_loss(w)
+    if variant == "fn":
+        cf = _compile(loss, backend)
+        return cf, backward_runner(cf, _tensors(gradgen, w, arrays, True), w.argnums)
+    cf = _compile(gradgen.value_and_grad(loss, argnums=w.argnums), backend)
+    plain = _tensors(gradgen, w, arrays, False)
+    return cf, lambda: cf(*plain)[1]
+
+
+def _short(text: str, n: int = 160) -> str:
+    """One line of at most n characters (reasons may hold multi-line array reprs)."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= n else text[:n - 1] + "…"
+
+
+def _fallback_of(cf: Any, caught: list) -> str | None:
+    reason = getattr(cf, "fallback_reason", None)
+    if reason is not None:
+        return _short(f"{type(reason).__name__}: {reason}", 300)
+    for m in caught:
+        if "falling back to eager" in str(m.message):
+            return _short(m.message, 300)
+    return None
+
+
+def columns(w: Workload, arrays: list, backend: str | None, peers: dict) -> dict:
+    """name -> runner, or the string reason it is unavailable."""
+    cols: dict[str, Any] = {}
+    cols["gradgen eager"] = backward_runner(gradgen_loss(w), _tensors(gradgen, w, arrays, True),
+                                            w.argnums)
+    for variant, label in (("fn", "compile(fn) + backward"), ("vg", "compile(value_and_grad)")):
+        try:
+            cols[label] = make_compiled(w, arrays, variant, backend)
+        except Exception as err:  # the C backend may not be wired yet: report, keep going
+            cols[label] = f"{type(err).__name__}: {err}"
+    cols["hand numpy"] = lambda: w.numpy(*arrays)
+    torch, jax = peers.get("torch"), peers.get("jax")
+    if torch is None:
+        cols["PyTorch eager"] = cols["torch.compile"] = "not installed or --no-peers"
+    else:
+        tloss = lambda *a, _o=_ops(torch): w.loss(_o, *a)  # noqa: E731
+        tt = lambda: [torch.from_numpy(a.copy()).requires_grad_(i in w.argnums)  # noqa: E731
+                      for i, a in enumerate(arrays)]
+        cols["PyTorch eager"] = backward_runner(tloss, tt(), w.argnums)
+        cols["torch.compile"] = backward_runner(torch.compile(tloss), tt(), w.argnums)
+    if jax is None:
+        cols["jax.jit(value_and_grad)"] = "not installed or --no-peers"
+    else:
+        jf = jax.jit(jax.value_and_grad(lambda *a, _o=_jax_ops(): w.loss(_o, *a), w.argnums))
+        ja = [jax.numpy.asarray(a) for a in arrays]
+        cols["jax.jit(value_and_grad)"] = lambda: jax.block_until_ready(jf(*ja)[1])
+    return cols
+
+
+def _np(g: Any) -> np.ndarray:
+    if hasattr(g, "detach"):
+        g = g.detach()
+    return np.asarray(g.numpy() if hasattr(g, "numpy") else g)
+
+
+def check(name: str, col: str, got: list, ref: list) -> str | None:
+    """None if `got` matches the gradgen eager gradients, else a one-line description."""
+    try:
+        assert len(got) == len(ref), f"{len(got)} gradients, expected {len(ref)}"
+        for k, (g, r) in enumerate(zip(got, ref)):
+            g, r = _np(g), _np(r)
+            assert g.shape == r.shape, f"gradient {k}: shape {g.shape}, expected {r.shape}"
+            scale = float(np.abs(r).max()) if r.size else 1.0
+            np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-5 * max(scale, 1e-3),
+                                       err_msg=f"gradient {k}")
+    except AssertionError as err:
+        return _short(err, 300)
+    return None
+
+
+# ------------------------------------------------------------------ measurement
+
+def time_workload(w: Workload, backend: str | None, peers: dict, repeat: int,
+                  median_time: Callable) -> tuple[dict, list[str]]:
+    """Cells of one table row and the notes (mismatches, fallbacks) to print under it."""
+    arrays = w.make(np.random.default_rng(0))
+    cells, notes = {}, []
+    cols = columns(w, arrays, backend, peers)
+    ref = [_np(g) for g in cols["gradgen eager"]()]
+    for col, entry in cols.items():
+        if isinstance(entry, str):
+            cells[col] = f"n/a ({_short(entry, 80)})"
+            continue
+        cf, run = entry if isinstance(entry, tuple) else (None, entry)
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                run()  # first call: traces/compiles
+                got = run()
+            fell = _fallback_of(cf, caught) if cf is not None else None
+            if fell:
+                cells[col] = "n/a (eager fallback)"
+                notes.append(f"{w.name} / {col}: fell back to eager: {fell}")
+                continue
+            bad = check(w.name, col, list(got), ref)
+            t = median_time(run, repeat)
+        except Exception as err:
+            cells[col] = f"n/a ({_short(f'{type(err).__name__}: {err}', 80)})"
+            continue
+        if bad:
+            notes.append(f"GRADIENT MISMATCH {w.name} / {col} vs gradgen eager: {bad}")
+        cells[col] = fmt(t) + (" ✗" if bad else "")
+    return cells, notes
+
+
+def first_call_child(name: str, variant: str, backend: str | None) -> None:
+    """In a fresh process: time the first compiled call (forward + backward), print JSON."""
+    w = BY_NAME[name]
+    arrays = w.make(np.random.default_rng(0))
+    t0 = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            cf, run = make_compiled(w, arrays, variant, backend)
+            run()
+            err = _fallback_of(cf, caught)
+        except Exception as e:
+            err = _short(f"{type(e).__name__}: {e}")
+    t1 = time.perf_counter()
+    print(json.dumps({"first_call": t1 - t0, "end": time.time(), "error": err}))
+
+
+def startup(w: Workload, variant: str, backend: str | None, cache_root: Path) -> tuple[str, str]:
+    """(cold first call with an empty cache, warm start: new process with the filled cache)."""
+    cache = cache_root / "bench" / f"{w.name.split()[0]}-{w.name.split()[-1]}-{variant}"
+    shutil.rmtree(cache, ignore_errors=True)
+    cache.mkdir(parents=True, mode=0o700)
+    env = dict(os.environ, GRADGEN_CACHE_DIR=str(cache))
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--first-call", w.name, variant]
+    cmd += ["--backend", backend] if backend else []
+    out = []
+    for _ in ("cold", "warm"):
+        launched = time.time()
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+        lines = proc.stdout.strip().splitlines()
+        if proc.returncode or not lines:
+            last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            return (f"n/a (child failed: {_short(last, 80)})",) * 2
+        r = json.loads(lines[-1])
+        if r["error"]:
+            return ("n/a (eager fallback, see above)",) * 2
+        out.append((r["first_call"], r["end"] - launched))
+    (cold, _), (warm_call, warm_total) = out
+    return fmt(cold), f"{fmt(warm_call)} first call, {fmt(warm_total)} from process start"
+
+
+def peak_memory(w: Workload, backend: str | None) -> tuple[str, str, str]:
+    """tracemalloc peaks of one steady-state iteration: eager, compiled(fn); and what the
+    compiled function keeps between calls (workspace, programs). numpy allocations are
+    traced; memory malloc'ed inside C kernels is not."""
+    arrays = w.make(np.random.default_rng(0))
+    eager = backward_runner(gradgen_loss(w), _tensors(gradgen, w, arrays, True), w.argnums)
+    tracemalloc.start()
+    try:
+        e_peak = _iteration_peak(eager)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            base = tracemalloc.get_traced_memory()[0]
+            try:
+                cf, run = make_compiled(w, arrays, "fn", backend)
+                run()
+                run()
+            except Exception as err:
+                return fmt_bytes(e_peak), f"n/a ({type(err).__name__})", "n/a"
+            if _fallback_of(cf, []):
+                return fmt_bytes(e_peak), "n/a (eager fallback)", "n/a"
+            kept = tracemalloc.get_traced_memory()[0] - base
+            c_peak = _iteration_peak(run)
+    finally:
+        tracemalloc.stop()
+    return fmt_bytes(e_peak), fmt_bytes(c_peak), fmt_bytes(kept)
+
+
+def _iteration_peak(run: Callable) -> int:
+    run()
+    base = tracemalloc.get_traced_memory()[0]
+    tracemalloc.reset_peak()
+    run()
+    return tracemalloc.get_traced_memory()[1] - base
+
+
+# ------------------------------------------------------------------ report
+
+def fmt(t: float) -> str:
+    if t >= 1:
+        return f"{t:.2f} s"
+    return f"{t * 1e6:.1f} µs" if t < 1e-3 else f"{t * 1e3:.2f} ms"
+
+
+def fmt_bytes(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n / 1024:.0f} KiB"
+
+
+def machine(peers: dict, backend: str | None) -> str:
+    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if ln.startswith("model name")), platform.processor() or "unknown CPU") \
+        if Path("/proc/cpuinfo").exists() else platform.processor()
+    gg_threads = gradgen.get_num_threads() if hasattr(gradgen, "get_num_threads") else "?"
+    backend = backend or inspect.signature(gradgen.compile).parameters["backend"].default
+    torch, jax = peers.get("torch"), peers.get("jax")
+    return (f"{time.strftime('%Y-%m-%d %H:%M')}; {platform.platform()}; {cpu}; "
+            f"{os.cpu_count()} CPUs; gradgen {gradgen.__version__} backend="
+            f"{backend} threads={gg_threads}; numpy {np.__version__}"
+            + (f"; torch {torch.__version__} threads={torch.get_num_threads()}" if torch else "")
+            + (f"; jax {jax.__version__}" if jax else "") + _load())
+
+
+def _load() -> str:
+    """The 1-minute load average: above ~0.5 on this 2-core machine, timings are contended."""
+    return f"; load average {os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else ""
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def load_peers(skip: bool) -> dict:
+    peers: dict[str, Any] = {}
+    if skip:
+        return peers
+    try:
+        import torch
+        torch.set_num_threads(2)
+        peers["torch"] = torch
+    except ImportError:
+        pass
+    try:
+        import jax
+        peers["jax"] = jax
+    except ImportError:
+        pass
+    return peers
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--backend", choices=("c", "interpret"), default=None,
+                    help="gradgen.compile backend (default: gradgen.compile's default)")
+    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--only", nargs="*", help="workload names (prefix match)", default=None)
+    ap.add_argument("--cache-dir", type=Path, default=REPO / "build" / "cache")
+    ap.add_argument("--no-peers", action="store_true", help="skip PyTorch and JAX")
+    ap.add_argument("--no-startup", action="store_true", help="skip cold/warm start and memory")
+    ap.add_argument("--first-call", nargs=2, metavar=("WORKLOAD", "VARIANT"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.first_call:
+        return first_call_child(*args.first_call, args.backend)
+    os.environ["GRADGEN_CACHE_DIR"] = str(args.cache_dir)
+    args.cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    from eager_overhead import median_time  # bench/ is sys.path[0] when run as a script
+
+    peers = load_peers(args.no_peers)
+    work = [w for w in WORKLOADS if not args.only or any(w.name.startswith(o) for o in args.only)]
+    print(f"# gradgen compiled benchmark\n\n{machine(peers, args.backend)}\n")
+    print("Forward + backward per iteration, float32, median of "
+          f"{args.repeat} repeats. ✗ = gradients disagree with gradgen eager.\n")
+    rows, notes, header = [], [], None
+    for w in work:
+        cells, n = time_workload(w, args.backend, peers, args.repeat, median_time)
+        header = header or list(cells)
+        rows.append([w.name] + [cells[c] for c in header])
+        notes += n
+        print(f"  ... {w.name} done", file=sys.stderr, flush=True)
+    print(table(["workload"] + header, rows))
+    print(f"\n(after the timings{_load()})\n")
+    for n in notes:
+        print(f"- {n}")
+    if args.no_startup:
+        return
+    print("\n## Compile latency (fresh process per cell; cache in "
+          f"{args.cache_dir / 'bench'})\n")
+    srows = []
+    for w in work:
+        fn_cold, fn_warm = startup(w, "fn", args.backend, args.cache_dir)
+        vg_cold, vg_warm = startup(w, "vg", args.backend, args.cache_dir)
+        srows.append([w.name, fn_cold, fn_warm, vg_cold, vg_warm])
+    print(table(["workload", "cold compile(fn) (+backward)", "warm start compile(fn)",
+                 "cold compile(value_and_grad)", "warm start compile(value_and_grad)"], srows))
+    print("\n## Peak memory per iteration (tracemalloc: numpy and Python allocations)\n")
+    mrows = [[w.name, *peak_memory(w, args.backend)] for w in work]
+    print(table(["workload", "gradgen eager peak", "compile(fn) peak",
+                 "compile(fn) kept between calls"], mrows))
+
+
+if __name__ == "__main__":
+    main()

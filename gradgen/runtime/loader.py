@@ -28,6 +28,8 @@ their pointers are converted once and a kernel call is just ``fn(p0, p1, p2, n)`
 """
 from __future__ import annotations
 
+import os
+
 from pathlib import Path
 from typing import Any, Callable
 
@@ -66,6 +68,10 @@ class LoadedModule:
         self.key: str | None = None          # set by the cache
         self.cache_path: Path | None = None  # the cache entry directory, set by the cache
         self.ffi = cffi.FFI()
+        # libgomp reads its settings once, when the first kernel module pulls it in. Its
+        # default (active) waiting keeps idle worker threads spinning between kernels, which
+        # on a 2-core machine steals the cores numpy's BLAS and the next kernel need.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         try:
             self.ffi.cdef(declarations)
             self.lib = self.ffi.dlopen(str(self.path))

@@ -81,9 +81,11 @@ _CPU = device()
 class Tensor:
     """A multi-dimensional array that records operations for automatic differentiation."""
 
-    # _view_fn: for a view (``_base`` set), its base's grad_fn when the view was taken.
+    # _view_op: for a differentiable view, [base, view steps, made in grad mode, version] --
+    # how to replay it from its base once a write made it stale (see record.refresh_view).
+    # _view_fn: for an alias a custom Function returned, its base's grad_fn at the time.
     __slots__ = ("_data", "_requires_grad", "_grad_fn", "_grad", "_version", "_base", "_view_fn",
-                 "_accumulator", "_retains_grad", "__weakref__")
+                 "_view_op", "_accumulator", "_retains_grad", "__weakref__")
     # numpy must defer to our reflected operators (ndarray + Tensor -> Tensor.__radd__).
     __array_ufunc__ = None
 
@@ -102,6 +104,7 @@ class Tensor:
         t._grad = None
         t._version = counter
         t._base = None
+        t._view_op = None
         t._accumulator = None
         t._retains_grad = False
 
@@ -162,6 +165,8 @@ class Tensor:
     # ------------------------------------------------------------ autograd state
     @property
     def requires_grad(self) -> bool:
+        if self._view_op is not None:
+            _record.refresh_view(self)  # a view of a base written in place since
         return self._requires_grad
 
     @requires_grad.setter
@@ -186,12 +191,16 @@ class Tensor:
 
     @property
     def grad_fn(self) -> Node | None:
+        if self._view_op is not None:
+            _record.refresh_view(self)
         fn = self._grad_fn
         # A multi-output custom Function routes each output through a hidden selector node.
         return getattr(fn, "_visible", fn)
 
     @property
     def is_leaf(self) -> bool:
+        if self._view_op is not None:
+            _record.refresh_view(self)
         return self._grad_fn is None
 
     @property
@@ -267,6 +276,8 @@ class Tensor:
                  create_graph: bool = False, inputs: Any = None) -> None:
         """Accumulate the gradient of this tensor into the ``.grad`` of graph leaves."""
         from .autograd.functional_api import backward  # noqa: PLC0415
+        if self._view_op is not None:
+            _record.refresh_view(self)
         backward(self, gradient, retain_graph, create_graph, inputs=inputs)
 
     def detach(self) -> "Tensor":

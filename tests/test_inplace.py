@@ -730,15 +730,20 @@ def test_gradchecked_functions_are_valid_pytorch(fn) -> None:
 # ---------------------------------------------------------------- views, overlap
 
 
-def test_in_place_on_a_view_that_requires_grad_is_not_supported_yet() -> None:
+def test_in_place_on_a_view_that_requires_grad_rebases_the_base() -> None:
+    # PyTorch's CopySlices (more cases in test_inplace_views.py).
     x = gg.ones(2, 3, requires_grad=True)
-    v = transpose(x * 1, perm=(1, 0))
-    with pytest.raises(NotImplementedError, match="CopySlices"):
-        v.add_(1)
+    y = x * 1
+    v = transpose(y, perm=(1, 0))
+    v.add_(1)
+    assert v.grad_fn.name() == "AsStridedBackward0" and y.grad_fn.name() == "torch::autograd::CopySlices"
+    assert y.tolist() == [[2.0] * 3] * 2 and ver(y) == 1
     base = gg.zeros(2, 3)
-    with pytest.raises(NotImplementedError, match="CopySlices"):
-        reshape(base, shape=(6,)).add_(gg.ones(6, requires_grad=True))
-    assert ver(base) == 0
+    w = gg.ones(6, requires_grad=True)
+    reshape(base, shape=(6,)).add_(w)
+    assert ver(base) == 1 and base.grad_fn.name() == "torch::autograd::CopySlices"
+    (base * 2).sum().backward()
+    assert w.grad.tolist() == [2.0] * 6
     with gg.no_grad():  # nothing is recorded: allowed, and the base sees it
         transpose(x, perm=(1, 0)).mul_(3)
     assert x.tolist() == [[3.0] * 3] * 2 and ver(x) == 1

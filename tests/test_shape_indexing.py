@@ -570,6 +570,24 @@ def test_setitem_into_detached_alias() -> None:
     assert x.tolist()[0] == 4.0 and x.is_leaf
 
 
+def test_setitem_into_a_view_rebases_its_base() -> None:
+    # PyTorch's CopySlices on the base, the view's grad_fn replayed (see test_inplace_views.py).
+    x = gg.zeros(3, requires_grad=True)
+    h = x * 1
+    v = h[:2]
+    v[0] = 1.0
+    assert h.tolist() == [1.0, 0.0, 0.0] and h._version.value == 1
+    assert h.grad_fn.name() == "torch::autograd::CopySlices" and v.grad_fn.name() == "AsStridedBackward0"
+    h.sum().backward()
+    assert x.grad.tolist() == [0.0, 1.0, 1.0]
+    z = gg.zeros(3, 2)
+    w = gg.ones((), requires_grad=True)
+    z[0][0] = w
+    assert z.grad_fn.name() == "torch::autograd::CopySlices" and z.requires_grad
+    (z * 5).sum().backward()
+    assert w.grad.item() == 5.0
+
+
 # (setup returning (tensor, index, value), exception, message)
 SETITEM_ERRORS = [
     (lambda: (gg.zeros(3, requires_grad=True), 0, 1.0), RuntimeError,
@@ -580,10 +598,6 @@ SETITEM_ERRORS = [
      "a leaf Variable that requires grad is being used in an in-place operation."),
     (lambda: (gg.zeros(3, requires_grad=True)[:2], 0, 1.0), RuntimeError,
      "a view of a leaf Variable that requires grad is being used in an in-place operation."),
-    (lambda: ((gg.zeros(3, requires_grad=True) * 1)[:2], 0, 1.0), NotImplementedError,
-     "in-place writes into views of tensors that require grad are not supported yet"),
-    (lambda: (gg.zeros(3, 2)[0], 0, gg.ones((), requires_grad=True)), NotImplementedError,
-     "in-place writes into views"),
     (lambda: (gg.zeros(3, 4), 0, gg.ones(5)), RuntimeError,
      "The expanded size of the tensor (4) must match the existing size (5) at non-singleton "
      "dimension 0.  Target sizes: [4].  Tensor sizes: [5]"),

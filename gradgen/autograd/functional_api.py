@@ -1,12 +1,13 @@
 """``backward`` and ``autograd.grad``: argument checking in PyTorch's words, then the engine."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from .engine import execute
 from .node import Node
+from .record import refresh_view
 
 
 def _as_tuple(x: Any) -> tuple:
@@ -40,6 +41,8 @@ def _make_grads(outputs: tuple, grads: tuple, is_grads_batched: bool = False) ->
 
 
 def _root(t: Any, i: int) -> Node:
+    if t._view_op is not None:
+        refresh_view(t)  # a stale view backpropagates through its base's current history
     if t._grad_fn is not None:
         return t._grad_fn
     if t._requires_grad:
@@ -48,6 +51,8 @@ def _root(t: Any, i: int) -> Node:
 
 
 def _target(t: Any) -> Node:
+    if t._view_op is not None:
+        refresh_view(t)
     if not t._requires_grad:
         raise RuntimeError("One of the differentiated Tensors does not require grad")
     return t._grad_fn if t._grad_fn is not None else t._get_accumulator()

@@ -4,6 +4,9 @@
 output, and when grad mode is on and an operand requires grad, records a
 ``PrimNode`` holding exactly what the primitive's VJP rule needs. While a trace
 is active (``gradgen.trace``), every application is also reported to the tracer.
+A view primitive's output shares its operand's memory and version counter and
+remembers how to be replayed from its base; a view whose base was written in place
+since is replayed when next used (``refresh_view``), as PyTorch regenerates it.
 """
 from __future__ import annotations
 
@@ -47,6 +50,9 @@ def bind(prim: Primitive, args: tuple, params: dict) -> Any:
         ta = type(a)
         if ta is Tensor:
             datas.append(a._data)
+            vo = a._view_op
+            if vo is not None and vo[3] != a._version.value and _state.enabled:
+                refresh_view(a)  # written in place since its grad_fn was made: maybe stale
             if a._requires_grad:
                 record = True
         elif ta is np.ndarray:
@@ -81,8 +87,16 @@ def bind(prim: Primitive, args: tuple, params: dict) -> Any:
     t._grad = None
     t._version = counter or _VersionCounter()
     t._base = base
-    if base is not None:
-        t._view_fn = base._grad_fn
+    if base is not None and prim.vjp is not None:
+        # A differentiable view: remember how to replay it from its base (see refresh_view).
+        vo = a0._view_op
+        step = (prim, params, datas[0].shape)
+        if vo is None or a0._base is None:  # a0 is the base (flip() copies: not a view)
+            t._view_op = [a0, (step,), _state.enabled, counter.value]
+        else:
+            t._view_op = [vo[0], vo[1] + (step,), vo[2] and _state.enabled, counter.value]
+    else:
+        t._view_op = None
     t._accumulator = None
     t._retains_grad = False
     if record and prim.vjp is not None and _state.enabled and out.dtype.kind == "f":
@@ -93,11 +107,45 @@ def bind(prim: Primitive, args: tuple, params: dict) -> Any:
     return t
 
 
-STALE_VIEW_MESSAGE = (
-    "a view was used after the tensor it views was modified by an in-place operation that "
-    "autograd recorded, so the view's autograd history is stale. PyTorch rebuilds it (CopySlices); "
-    "gradgen does not yet: take the view again after the in-place operation, or clone() it "
-    "before.")
+# A differentiable view's ``_view_op`` is [base, steps, made in grad mode, version]: the base
+# is the first tensor up the chain that is not a differentiable view (a detach() result is
+# one); each step is (prim, params, operand shape) -- enough to replay the view on the base's
+# current history (PyTorch's view replay) and to run the steps' VJP rules backwards (a write
+# through the view, PyTorch's CopySlices); the version is the shared version counter's value
+# when the view's grad_fn was made: a write since may have given the base a new history.
+_AS_STRIDED = node_class("AsStridedBackward0")  # PyTorch's name for a replayed view's node
+
+
+def refresh_view(t: Any) -> None:
+    """Rebuild a stale view's grad_fn by replaying its steps on its base's current history.
+
+    Like PyTorch, a view whose storage was written in place since its grad_fn was made
+    (into the base or through any view of it) gets a new grad_fn lazily, when next used,
+    named AsStridedBackward0, if its base requires grad. Views made under no_grad keep what
+    they have (PyTorch refuses to write through them).
+    """
+    vo = t._view_op
+    if vo is None or t._base is None or vo[3] == t._version.value:
+        return
+    root, steps, tracked, _ = vo
+    vo[3] = t._version.value
+    if not tracked or not root._requires_grad:
+        return
+    old = t._grad_fn
+    prev, tr = _state.enabled, tracer[0]
+    _state.enabled, tracer[0] = True, None  # a backward graph only: a trace sees the write itself
+    try:
+        y = root
+        for prim, params, _ in steps:
+            y = bind(prim, (y,), params)
+    finally:
+        _state.enabled, tracer[0] = prev, tr
+    new = y._grad_fn
+    new.__class__ = _AS_STRIDED
+    if old is not None and old._retains is not None:
+        new._retains, old._retains = old._retains, None
+    t._grad_fn = new
+    t._requires_grad = True
 
 
 def _record_node(prim: Primitive, args: tuple, params: dict, t: Any, out: np.ndarray) -> None:
@@ -107,8 +155,6 @@ def _record_node(prim: Primitive, args: tuple, params: dict, t: Any, out: np.nda
     needs = []
     for a in args:
         if type(a) is Tensor and a._requires_grad:
-            if a._base is not None and a._base._grad_fn is not a._view_fn:
-                raise RuntimeError(STALE_VIEW_MESSAGE)
             nexts.append(a._grad_fn if a._grad_fn is not None else a._get_accumulator())
             needs.append(True)
         else:

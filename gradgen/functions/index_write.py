@@ -4,10 +4,11 @@ The index is parsed as for reading (``indexing._parse``). Writes go straight int
 the numpy storage; when autograd is recording, the new value of the tensor is also
 recorded functionally -- ``select`` between the old value and the written values
 scattered into place -- and the tensor's grad_fn is rebased onto that node
-(PyTorch's CopySlices). While tracing, the same composite is what the program sees
-(positions and mask are computed from the index tensors there, so they stay
-variables); with duplicate indices the traced write sums the duplicates where eager
-keeps the last one.
+(PyTorch's CopySlices); when the tensor is itself a view, the write goes on to its
+base through ``inplace.write_through_view``. While tracing, the same composite is
+what the program sees (positions and mask are computed from the index tensors
+there, so they stay variables); with duplicate indices the traced write sums the
+duplicates where eager keeps the last one.
 """
 from __future__ import annotations
 
@@ -16,17 +17,19 @@ from typing import Any
 import numpy as np
 
 from ..autograd.grad_mode import _state
-from ..autograd.node import _LEGACY_TYPE, node_class, rename
+from ..autograd.node import _LEGACY_TYPE, rename
+from ..autograd.record import refresh_view
 from ..ops import elementwise as E
 from ..ops.indexing import scatter_add
 from ..ops.shape import broadcast_in_dim, reshape
 from ..tensor import Tensor
 from ._operands import cast
 from .indexing import _Index, _check_advanced, _data, _parse, _result_shape, _tracing, getitem
-from .inplace_checks import LEAF_MESSAGE, OVERLAP_MESSAGE, PARTIAL_MESSAGE
+from .inplace import COPY_SLICES, base_alias, qualified, write_through_view
+from .inplace_checks import (LEAF_MESSAGE, OVERLAP_MESSAGE, PARTIAL_MESSAGE, VIEW_OF_LEAF_MESSAGE,
+                             check_view_write)
 from .shape import _fmt, expanded_shape
 
-_VIEW_OF_LEAF = "a view of a leaf Variable that requires grad is being used in an in-place operation."
 _SHORT = {"float32": "Float", "float64": "Double", "int64": "Long", "int32": "Int", "bool": "Bool"}
 
 
@@ -65,18 +68,12 @@ def _broadcasts_to(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
     return all(a in (1, b) for a, b in zip(reversed(shape), reversed(target)))
 
 
-def _check_recordable(self: Tensor, ix: _Index) -> None:
-    """PyTorch's errors for in-place writes autograd cannot record (and ours for views)."""
-    if self._grad_fn is None and self._requires_grad:
-        raise RuntimeError(_VIEW_OF_LEAF if ix.viewed else LEAF_MESSAGE)
-    base = self._base
-    if base is not None and not (self._grad_fn is None and self._data is base._data):  # detach()
-        if base._grad_fn is None and base._requires_grad:
-            raise RuntimeError(_VIEW_OF_LEAF)
-        raise NotImplementedError(
-            "gradgen: in-place writes into views of tensors that require grad are not supported "
-            "yet (autograd would have to rebase the base tensor's graph); write through the base "
-            "tensor instead, or clone() the view first")
+def _check_recordable(self: Tensor, ix: _Index, recording: bool) -> None:
+    """PyTorch's errors for in-place writes autograd cannot record (grad mode is on)."""
+    if recording and self._grad_fn is None and self._requires_grad:
+        raise RuntimeError(VIEW_OF_LEAF_MESSAGE if ix.viewed else LEAF_MESSAGE)
+    if self._view_op is not None and self._base is not None:
+        check_view_write(self, recording)
 
 
 def _write(region: np.ndarray, adv: Any, v: Any, value: Any) -> None:
@@ -120,11 +117,17 @@ def setitem(self: Tensor, index: Any, value: Any) -> None:
     else:
         target, adv = tuple(ix.shape), Ellipsis
     v = _value_data(self, value, ix, target)
-    recording = _state.enabled and (self._requires_grad or (isinstance(value, Tensor) and value._requires_grad))
-    if recording:
-        _check_recordable(self, ix)
+    recording = False
+    if _state.enabled:
+        for t in (self, value):  # stale views: their requires_grad and grad_fn are rebuilt first
+            if isinstance(t, Tensor) and t._view_op is not None:
+                refresh_view(t)
+        recording = self._requires_grad or (isinstance(value, Tensor) and value._requires_grad)
+        _check_recordable(self, ix, recording)
     tracing = _tracing()
     old = _old_value(self, tracing) if recording or tracing else None
+    view = old is not None and self._view_op is not None and self._base is not None
+    old_base = base_alias(self, tracing) if view else None
     basic = tuple(ix.np_basic) + (Ellipsis,)
     _write(self._data[basic], adv, v, value)
     self._version.value += 1
@@ -133,7 +136,9 @@ def setitem(self: Tensor, index: Any, value: Any) -> None:
         if tracing:
             from ..ir.trace import traced_inplace  # noqa: PLC0415
             traced_inplace(self, new)
-        if new._grad_fn is not None:
+        if view:  # self is a view: PyTorch's CopySlices on its base, self's grad_fn replayed
+            write_through_view(self, new, old_base, tracing)
+        elif new._grad_fn is not None:
             _rebase(self, new._grad_fn, _write_name(self, ix, value))
 
 
@@ -180,18 +185,13 @@ def _new_value(self: Tensor, old: Tensor, index: Any, basic: tuple, adv: Any, va
     return E.select(mask, placed, old)
 
 
-def _qualified(name: str) -> type:
-    # PyTorch's C++-only nodes print as <CopySlices object ...> but name() gives the C++ name.
-    return type(name, (node_class(name),), {"__slots__": (), "name": lambda self: "torch::autograd::" + name})
-
-
-_COPY_SLICES, _COPY_BACKWARDS = _qualified("CopySlices"), _qualified("CopyBackwards")
+_COPY_BACKWARDS = qualified("CopyBackwards")
 
 
 def _write_name(self: Tensor, ix: _Index, value: Any) -> Any:
     """PyTorch's grad_fn after the write: IndexPut, Fill (whole tensor, one value), Copy*."""
     if ix.viewed:
-        return _COPY_SLICES  # the write went through a view: PyTorch rebases the base
+        return COPY_SLICES  # the write went through a view: PyTorch rebases the base
     if ix.advs:
         return "IndexPutBackward0"
     one_value = not isinstance(value, Tensor) or not value._data.ndim

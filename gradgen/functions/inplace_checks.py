@@ -1,8 +1,9 @@
 """PyTorch's refusals of in-place writes, with its words: the checks and their messages.
 
-Writing in place is refused into a leaf that requires grad while grad mode is on,
-into a broadcast (expanded) tensor, and from an operand that partly overlaps the
-target; an argument of the wrong type gets PyTorch's ``TypeError`` text. Shared by
+Writing in place is refused into a leaf that requires grad while grad mode is on
+(also through a view of one, and through any view made under no_grad), into a
+broadcast (expanded) tensor, and from an operand that partly overlaps the target;
+an argument of the wrong type gets PyTorch's ``TypeError`` text. Shared by
 the in-place operations (``inplace``) and by ``__setitem__`` (``index_write``).
 """
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd.grad_mode import _state
+from ..autograd.record import refresh_view
 from ..dtypes import bool_, float32, float64, int32, int64
 from ..tensor import Tensor
 
@@ -22,11 +24,13 @@ OVERLAP_MESSAGE = ("unsupported operation: more than one element of the written-
 PARTIAL_MESSAGE = ("unsupported operation: some elements of the input tensor and the written-to "
                    "tensor refer to a single memory location. Please clone() the tensor before "
                    "performing the operation.")
-VIEW_MESSAGE = (
-    "gradgen does not support in-place operations yet on a view when autograd records them (the "
-    "view requires grad, or the value written does): PyTorch would rebase the base tensor's "
-    "history with CopySlices, which gradgen does not implement. Use the out-of-place operation, "
-    "clone() the view first, or write under torch.no_grad() if no gradient should flow.")
+VIEW_OF_LEAF_MESSAGE = ("a view of a leaf Variable that requires grad is being used in an in-place "
+                        "operation.")
+NO_GRAD_VIEW_MESSAGE = (
+    "A view was created in no_grad mode and is being modified inplace with grad mode enabled. "
+    "Given that this use case is ambiguous and error-prone, it is forbidden. You can clarify your "
+    "code by moving both the view and the inplace either both inside the no_grad block (if you "
+    "don't want the inplace to be tracked) or both outside (if you want the inplace to be tracked).")
 
 _TYPE_NAMES = {float32: "Float", float64: "Double", int64: "Long", int32: "Int", bool_: "Bool"}
 # clamp_ with Python-number bounds names the target type as C++ does.
@@ -38,14 +42,20 @@ def _prepare(self: Tensor, inputs: tuple, overlap: bool = True) -> bool:
     """PyTorch's checks on an in-place write into ``self``; returns whether autograd records it."""
     recording = False
     if _state.enabled:
+        view = self._view_op is not None and self._base is not None
+        if view:
+            refresh_view(self)  # a stale view's requires_grad and grad_fn are rebuilt first
+        for t in inputs:
+            if type(t) is Tensor and t._view_op is not None:
+                refresh_view(t)
         if self._requires_grad:
             if self._grad_fn is None:
                 raise RuntimeError(LEAF_MESSAGE)
             recording = True
         else:
             recording = any(type(t) is Tensor and t._requires_grad for t in inputs)
-        if recording and self._base is not None and not _detached(self):
-            raise NotImplementedError(VIEW_MESSAGE)
+        if view:
+            check_view_write(self, recording)
     data = self._data
     if overlap and not data.flags.c_contiguous and _internal_overlap(data):
         raise RuntimeError(OVERLAP_MESSAGE)
@@ -59,10 +69,13 @@ def _prepare(self: Tensor, inputs: tuple, overlap: bool = True) -> bool:
     return recording
 
 
-def _detached(t: Tensor) -> bool:
-    # ``x.detach()`` shares x's very array: a view autograd does not track (PyTorch's
-    # non-differentiable view), so writing into it rebases only the detached tensor.
-    return t._grad_fn is None and t._data is t._base._data
+def check_view_write(view: Tensor, recording: bool) -> None:
+    """PyTorch's refusals of a write through a differentiable view (grad mode is on)."""
+    base, _, made_in_grad_mode, _ = view._view_op
+    if not made_in_grad_mode and (recording or base._requires_grad):
+        raise RuntimeError(NO_GRAD_VIEW_MESSAGE)
+    if recording and base._grad_fn is None and base._requires_grad:
+        raise RuntimeError(VIEW_OF_LEAF_MESSAGE)
 
 
 def _internal_overlap(a: np.ndarray) -> bool:

@@ -110,6 +110,47 @@ def reduction_combine(e: Eqn, acc: str, x: str) -> str:
     return e.prim.c_lowering["combine"].format(acc=acc, x=x)
 
 
+def accumulators(e: Eqn, name: str) -> list[dict]:
+    """The accumulators of reduction ``e``, the first named ``name``: ``{name, ctype, init, op,
+    merge}`` each -- ``op`` is the ``omp simd reduction`` operator (None: not vectorizable),
+    ``merge`` combines two partial accumulators (``{acc}``, ``{x}``). A float max/min also
+    keeps a NaN flag ``<name>n`` (its facet's ``"nan": "any"``): NaN never enters the
+    compare/select accumulator, so that one vectorizes, and the flag makes the result NaN."""
+    low = e.prim.c_lowering
+    accs = [{"name": name, "ctype": accumulator_type(e), "init": reduction_identity(e),
+             "op": low.get("simd"), "merge": low["combine"]}]
+    if has_nan_flag(e):
+        flag_t = "int32_t" if e.inputs[0].aval.dtype.short == "f32" else "int64_t"
+        accs.append({"name": name + "n", "ctype": flag_t, "init": "0", "op": "|",
+                     "merge": "({acc} | {x})"})
+    return accs
+
+
+def has_nan_flag(e: Eqn) -> bool:
+    """Whether reduction ``e`` tracks NaN in a separate flag accumulator."""
+    return e.prim.c_lowering.get("nan") == "any" and e.inputs[0].aval.dtype.is_floating_point
+
+
+def reduction_updates(e: Eqn, name: str, x: str) -> list[dict]:
+    """Statements (``set``) folding element ``x`` into the accumulators of :func:`accumulators`
+    (``name`` may be an lvalue such as ``acc0[j]``; the flag is then ``acc0n[j]``)."""
+    out = [{"kind": "set", "name": name, "expr": reduction_combine(e, name, x)}]
+    if has_nan_flag(e):
+        flag = _flag(name)
+        out.append({"kind": "set", "name": flag, "expr": f"({flag} | ({x} != {x}))"})
+    return out
+
+
+def reduction_result(e: Eqn, name: str) -> str:
+    """The reduction's value from its accumulators (before the cast to the output type)."""
+    return f"({_flag(name)} ? NAN : {name})" if has_nan_flag(e) else name
+
+
+def _flag(name: str) -> str:
+    base, sep, rest = name.partition("[")
+    return f"{base}n{sep}{rest}"
+
+
 def simd_libm(expressions: Sequence[str]) -> list[dict]:
     """Declarations ``{name, ret, args}`` of the vectorizable libm functions called."""
     used = sorted({m for text in expressions for m in _CALL.findall(text) if m in SIMD_LIBM})

@@ -71,10 +71,18 @@ def access_strides(view_shape, strides, domain) -> tuple[int, ...]:
 def coalesce(extents: list[int], accesses: list[list[int]], split: int):
     """Drop size-1 axes and merge neighbours every access walks contiguously (not across
     ``split``, the kept/reduced boundary). Returns extents, accesses, new split."""
+    groups = [int(a >= split) for a in range(len(extents))]
+    ext, acc, new_groups = coalesce_groups(extents, accesses, groups)
+    return ext, acc, sum(1 for g in new_groups if g == 0)
+
+
+def coalesce_groups(extents: list[int], accesses: list[list[int]], groups: list[int]):
+    """:func:`coalesce` with axes in labelled groups (loops of one group are adjacent):
+    axes merge only within a group. Returns extents, accesses and each loop's group."""
     keep = [a for a in range(len(extents)) if extents[a] != 1]
-    ext, acc, new_split = [], [[] for _ in accesses], 0
+    ext, acc, out_groups = [], [[] for _ in accesses], []
     for a in keep:
-        mergeable = ext and (a < split) == (prev < split) and all(
+        mergeable = ext and groups[a] == out_groups[-1] and all(
             st[-1] == s[a] * extents[a] for st, s in zip(acc, accesses))
         if mergeable:
             ext[-1] *= extents[a]
@@ -84,9 +92,8 @@ def coalesce(extents: list[int], accesses: list[list[int]], split: int):
             ext.append(extents[a])
             for st, s in zip(acc, accesses):
                 st.append(s[a])
-            new_split += a < split
-        prev = a
-    return ext, acc, new_split
+            out_groups.append(groups[a])
+    return ext, acc, out_groups
 
 
 def index(strides: Sequence[int]) -> str:
@@ -96,4 +103,4 @@ def index(strides: Sequence[int]) -> str:
 
 
 __all__ = ["contiguous", "numel", "kept_axes", "rows", "kept_pattern", "same_walk", "row_access",
-           "access_strides", "coalesce", "index"]
+           "access_strides", "coalesce", "coalesce_groups", "index"]

@@ -17,7 +17,7 @@ array numpy returned; either is correct.
 """
 from __future__ import annotations
 
-from .schedule import Buffer, HostOp, Kernel, Schedule, View
+from .steps import Buffer, Kernel, Schedule, View
 
 ALIGN = 64  # bytes: a cache line, and AVX-512's natural alignment
 

@@ -4,9 +4,10 @@ The templates own the C skeleton (includes, signatures, loop nests, pragmas);
 this module computes what goes into them: loop extents after merging axes that
 every access walks contiguously, index arithmetic for each strided access, and
 the per-element expressions of :mod:`gradgen.codegen.clower`. Elementwise
-kernels and one-pass reductions render here; row-wise kernels (passes over each
-row, per-row scalars between them) get their context from
-:mod:`gradgen.codegen.rowwise` and render through ``rowwise.c.jinja``.
+kernels render here; one-pass reductions (row, column-block and chunked forms) get
+their context from :mod:`gradgen.codegen.reductions` (``reduction.c.jinja``), and
+row-wise kernels (passes over each row, per-row scalars between them) from
+:mod:`gradgen.codegen.rowwise` (``rowwise.c.jinja``).
 
 Names: a value ``%12`` of the IR (as printed with numbers only) is ``v12`` in C,
 the buffer holding it ``p12``; accumulators are ``acc0``...; kernels keep their
@@ -24,9 +25,9 @@ from .. import __version__
 from .._resources import templates_dir
 from ..ir.core import Eqn, Literal, Program, Var
 from ..ir.printer import print_program
-from . import clower, rowwise
+from . import clower, reductions, rowwise
 from .layout import numel, access_strides as _access_strides, coalesce as _coalesce, index as _index
-from .schedule import Kernel, Schedule, View, contiguous
+from .schedule import Kernel, Schedule, contiguous
 
 # Loops over at least this many elements run on all threads (OpenMP); below it the
 # fork/join costs more than it saves.
@@ -127,50 +128,30 @@ class _KernelText:
                 "buffers": [ins[q["name"]] if q["const"] else outs[q["name"]] for q in params]}
 
     def body(self) -> dict:
-        """The loop nest of an elementwise kernel or a one-pass reduction."""
+        """The loop nest of an elementwise kernel (one-pass reductions: :mod:`.reductions`)."""
         k = self.k
+        if reductions.is_reduction_kernel(k.eqns):
+            return reductions.body(self)
         dom = k.domain
-        red = k.red_axes or ()
-        order = [a for a in range(len(dom)) if a not in red] + list(red)
-        reductions = [e for e in k.eqns if clower.is_reduction(e)]
-        red_outs = {e.out for e in reductions}
         loads = sorted(k.loads.items(), key=lambda kv: self.key(kv[0]))
-        stores = sorted(((v, b) for v, b in k.stores.items() if v not in red_outs),
-                        key=lambda vb: self.num[vb[0]])
+        stores = sorted(k.stores.items(), key=lambda vb: self.num[vb[0]])
         accesses = [_access_strides(view.shape, view.strides, dom) for _, view in loads]
         accesses += [contiguous(dom) for _ in stores]
-        kept_shape = tuple(dom[a] for a in range(len(dom)) if a not in red)
-        kept_strides = dict(zip([a for a in range(len(dom)) if a not in red], contiguous(kept_shape)))
-        accesses += [tuple(kept_strides.get(a, 0) for a in range(len(dom))) for _ in reductions]
-        ext, acc, split = _coalesce([dom[a] for a in order],
-                                    [[s[a] for a in order] for s in accesses], len(dom) - len(red))
+        ext, acc, _ = _coalesce(list(dom), [list(s) for s in accesses], len(dom))
         loops = [{"var": f"i{j}", "extent": n} for j, n in enumerate(ext)]
         idx = [_index(s) for s in acc]
         body = [{"kind": "let", "ctype": clower.ctype(v.aval.dtype), "name": self.v(v),
                  "expr": f"{self.p(view.buffer)}[{idx[j]}]"} for j, (v, view) in enumerate(loads)]
-        accs, finals, simd_red = [], [], []
         for e in k.eqns:
-            if e in reductions:
-                name = f"acc{len(accs)}"
-                accs.append({"name": name, "ctype": clower.accumulator_type(e),
-                             "init": clower.reduction_identity(e)})
-                body.append({"kind": "set", "name": name,
-                             "expr": clower.reduction_combine(e, name, self.v(e.inputs[0]))})
-                simd_red.append({"op": e.prim.c_lowering["simd"], "name": name})
-                finals.append({"ptr": self.p(k.stores[e.out]), "ctype": clower.ctype(e.out.aval.dtype),
-                               "index": idx[len(loads) + len(stores) + len(finals)], "value": name})
-            else:
-                body.append({"kind": "let", "ctype": clower.ctype(e.out.aval.dtype),
-                             "name": self.v(e.out),
-                             "expr": clower.elementwise(e, [self.v(a) for a in e.inputs])})
+            body.append({"kind": "let", "ctype": clower.ctype(e.out.aval.dtype),
+                         "name": self.v(e.out),
+                         "expr": clower.elementwise(e, [self.v(a) for a in e.inputs])})
         for j, (v, buf) in enumerate(stores):
             body.append({"kind": "store", "ptr": self.p(buf), "index": idx[len(loads) + j],
                          "value": self.v(v)})
-        return {"template": "reduction.c.jinja" if reductions else "elementwise.c.jinja",
-                "kind": "reduction" if reductions else "elementwise",
-                "outer": loops[:split], "inner": loops[split:], "body": body, "accs": accs,
-                "finals": finals, "parallel": numel(dom) >= PARALLEL_MIN and split > 0,
-                "simd_reduction": simd_red if all(r["op"] for r in simd_red) else None,
+        return {"template": "elementwise.c.jinja", "kind": "elementwise", "outer": loops,
+                "inner": [], "body": body, "accs": [], "finals": [],
+                "parallel": numel(dom) >= PARALLEL_MIN and bool(loops), "simd_reduction": None,
                 "params_in": [view.buffer for _, view in loads],
                 "params_out": list(k.stores.values())}
 

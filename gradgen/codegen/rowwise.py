@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from ..ir.core import Eqn, Var
 from . import clower
 from .layout import access_strides, coalesce, contiguous, index, kept_pattern, numel, row_access
-from .schedule import Kernel
+from .steps import Kernel
 
 # Row-wise kernels over at least this many elements run their rows on all threads.
 PARALLEL_MIN = 1 << 15
@@ -125,7 +125,6 @@ def body(kt) -> dict:
     k: Kernel = kt.k
     pl = plan(k)
     dom, red = k.domain, k.red_axes or ()
-    num = kt.num
     elem_loads = sorted({v for p in pl.passes for v in p.loads}, key=kt.key)
     row_loads = sorted(pl.row_loads, key=kt.key)
     stores = sorted(k.stores, key=kt.key)
@@ -167,11 +166,10 @@ def body(kt) -> dict:
                 ph["body"].append(let(e))
             elif e in p.reductions:
                 name = accs[id(e)] = f"acc{len(accs)}"
-                ph["accs"].append({"name": name, "ctype": clower.accumulator_type(e),
-                                   "init": clower.reduction_identity(e)})
-                ph["body"].append({"kind": "set", "name": name,
-                                   "expr": clower.reduction_combine(e, name, kt.v(e.inputs[0]))})
-                ops.append({"op": e.prim.c_lowering["simd"], "name": name})
+                for a in clower.accumulators(e, name):
+                    ph["accs"].append(a)
+                    ops.append({"op": a["op"], "name": a["name"]})
+                ph["body"] += clower.reduction_updates(e, name, kt.v(e.inputs[0]))
         ph["body"] += [store(v) for v in sorted(p.stores, key=kt.key)]
         if ops and all(o["op"] for o in ops):
             ph["simd_reduction"] = ops
@@ -183,7 +181,8 @@ def body(kt) -> dict:
             if kind == "final":
                 out.append({"kind": "let", "ctype": clower.ctype(x.out.aval.dtype),
                             "name": kt.v(x.out),
-                            "expr": f"({clower.ctype(x.out.aval.dtype)}){accs[id(x)]}"})
+                            "expr": f"({clower.ctype(x.out.aval.dtype)})"
+                                    f"{clower.reduction_result(x, accs[id(x)])}"})
             elif kind == "eqn":
                 out.append(let(x))
             else:

@@ -62,13 +62,17 @@ reduce_max = defprim("reduce_max", lambda x, axes: np.max(x, axis=axes),
                      _reduce_rule("reduce_max", True), _extremum_vjp, "AmaxBackward0",
                      save_inputs=True, save_output=True)
 # NaN wins, as in numpy (the comparison alone would drop a NaN after the first element).
-reduce_max.c_lowering = {"reduce": "reduction.c.jinja", "identity": "lowest", "simd": None,
-                         "combine": "(({x} > {acc} || {x} != {x}) ? {x} : {acc})"}
+# max/min: a compare/select accumulator that a NaN never enters (so `omp simd
+# reduction(max:...)` vectorizes it) plus, for floats, a NaN flag ("nan": "any"):
+# the result is NaN when any element is, as numpy's. Which zero a -0.0/+0.0 tie
+# gives is unspecified, as in numpy (whose answer depends on the element positions).
+reduce_max.c_lowering = {"reduce": "reduction.c.jinja", "identity": "lowest", "simd": "max",
+                         "combine": "(({x} > {acc}) ? {x} : {acc})", "nan": "any"}
 reduce_min = defprim("reduce_min", lambda x, axes: np.min(x, axis=axes),
                      _reduce_rule("reduce_min", True), _extremum_vjp, "AminBackward0",
                      save_inputs=True, save_output=True)
-reduce_min.c_lowering = {"reduce": "reduction.c.jinja", "identity": "highest", "simd": None,
-                         "combine": "(({x} < {acc} || {x} != {x}) ? {x} : {acc})"}
+reduce_min.c_lowering = {"reduce": "reduction.c.jinja", "identity": "highest", "simd": "min",
+                         "combine": "(({x} < {acc}) ? {x} : {acc})", "nan": "any"}
 
 
 def _prod_vjp(g, ins, out, needs, axes):

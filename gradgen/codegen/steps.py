@@ -1,0 +1,103 @@
+"""The kernel schedule's data model: buffers, strided views of them, kernels, host ops, and
+the schedule holding them in run order (built by :mod:`gradgen.codegen.schedule`, its memory
+planned by :mod:`gradgen.codegen.memory`, rendered by :mod:`gradgen.codegen.render`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..ir.core import Eqn, Literal, Program, Var
+from .layout import contiguous, numel, rows
+
+
+@dataclass(eq=False)
+class Buffer:
+    """Storage for one value: a program input (``index``), a constant (``value``) or a temporary."""
+
+    var: Var
+    kind: str  # "input" | "const" | "temp"
+    index: int | None = None
+    value: np.ndarray | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class View:
+    """A value read from ``buffer`` at element ``strides`` (0 = broadcast)."""
+
+    buffer: Buffer
+    shape: tuple[int, ...]
+    strides: tuple[int, ...]
+
+    @property
+    def is_whole(self) -> bool:
+        """Whether the view is the buffer itself (same shape, row-major)."""
+        return self.shape == self.buffer.var.aval.shape and self.strides == contiguous(self.shape)
+
+
+@dataclass(eq=False)
+class Kernel:
+    """One fused loop nest over ``domain``; ``red_axes`` set when it reduces."""
+
+    domain: tuple[int, ...]
+    red_axes: tuple[int, ...] | None = None
+    eqns: list[Eqn] = field(default_factory=list)
+    loads: dict[Var, View] = field(default_factory=dict)
+    stores: dict[Var, Buffer] = field(default_factory=dict)
+    consts: dict[Var, Literal] = field(default_factory=dict)  # splat operands -> their scalar
+    name: str = ""
+    # Per-row values (reduction results, equations over them, their broadcasts back over
+    # the domain): C scalars per row, see gradgen.codegen.layout.
+    row_values: set[Var] = field(default_factory=set)
+
+    def is_row_shaped(self, v: Var) -> bool:
+        """Whether per-row value ``v`` has one element per row (else: a broadcast of one)."""
+        return numel(v.aval.shape) == rows(self.domain, self.red_axes)
+
+
+@dataclass(eq=False)
+class HostOp:
+    """One equation run by numpy between kernels: operands are views or rank-0 literals."""
+
+    eqn: Eqn
+    inputs: list
+    output: Buffer
+    name: str = ""
+
+
+Step = Kernel | HostOp
+
+
+@dataclass
+class Schedule:
+    """Kernels and host ops in run order, with where each program output lives."""
+
+    program: Program
+    steps: list[Step]
+    inputs: list[Buffer]
+    outputs: list  # View or Literal per program output
+    numbers: dict[Var, int]  # printed number of every value: %12 <-> v12 / p12
+    order: dict[int, int]    # id(eqn) -> position in the program (synthetic copies last)
+    # The memory plan (gradgen.codegen.memory): temporaries -> workspace slot, slot bytes.
+    # Buffers absent from ``slots`` (inputs, constants, outputs) are not workspace.
+    slots: dict[Buffer, int] = field(default_factory=dict)
+    slot_sizes: list[int] = field(default_factory=list)
+
+    @property
+    def kernels(self) -> list[Kernel]:
+        return [s for s in self.steps if isinstance(s, Kernel)]
+
+    @property
+    def slot_offsets(self) -> list[int]:
+        """Byte offset of each slot in one workspace block (64-byte aligned)."""
+        from .memory import offsets  # noqa: PLC0415  (memory imports this module)
+        return offsets(self.slot_sizes)
+
+    @property
+    def workspace_bytes(self) -> int:
+        """Bytes of the one workspace block holding every slot."""
+        return sum(self.slot_sizes)
+
+
+__all__ = ["Buffer", "View", "Kernel", "HostOp", "Step", "Schedule"]

@@ -38,7 +38,7 @@ def _sum_vjp(g, ins, out, needs, axes):
     return (_restore(g, ins[0], axes),)
 
 
-reduce_sum = defprim("reduce_sum", lambda x, axes: np.sum(x, axis=axes), _reduce_rule("reduce_sum"),
+reduce_sum = defprim("reduce_sum", lambda x, axes: np.add.reduce(x, axis=axes), _reduce_rule("reduce_sum"),
                      _sum_vjp, "SumBackward1")
 # C lowering: the reduction template, the combiner over the accumulator {acc} and the
 # element {x}, the identity ("lowest"/"highest" are the dtype's extremes) and the
@@ -58,7 +58,7 @@ def _extremum_vjp(g, ins, out, needs, axes):
     return (select(hit, _restore(div(g, count), x, axes), 0.0),)
 
 
-reduce_max = defprim("reduce_max", lambda x, axes: np.max(x, axis=axes),
+reduce_max = defprim("reduce_max", lambda x, axes: np.maximum.reduce(x, axis=axes),
                      _reduce_rule("reduce_max", True), _extremum_vjp, "AmaxBackward0",
                      save_inputs=True, save_output=True)
 # NaN wins, as in numpy (the comparison alone would drop a NaN after the first element).
@@ -68,7 +68,7 @@ reduce_max = defprim("reduce_max", lambda x, axes: np.max(x, axis=axes),
 # gives is unspecified, as in numpy (whose answer depends on the element positions).
 reduce_max.c_lowering = {"reduce": "reduction.c.jinja", "identity": "lowest", "simd": "max",
                          "combine": "(({x} > {acc}) ? {x} : {acc})", "nan": "any"}
-reduce_min = defprim("reduce_min", lambda x, axes: np.min(x, axis=axes),
+reduce_min = defprim("reduce_min", lambda x, axes: np.minimum.reduce(x, axis=axes),
                      _reduce_rule("reduce_min", True), _extremum_vjp, "AminBackward0",
                      save_inputs=True, save_output=True)
 reduce_min.c_lowering = {"reduce": "reduction.c.jinja", "identity": "highest", "simd": "min",
@@ -93,7 +93,7 @@ def _prod_vjp(g, ins, out, needs, axes):
     return (mul(_restore(g, x, axes), rest),)
 
 
-reduce_prod = defprim("reduce_prod", lambda x, axes: np.prod(x, axis=axes),
+reduce_prod = defprim("reduce_prod", lambda x, axes: np.multiply.reduce(x, axis=axes),
                       _reduce_rule("reduce_prod"), _prod_vjp, "ProdBackward1", save_inputs=True)
 reduce_prod.c_lowering = {"reduce": "reduction.c.jinja", "combine": "({acc} * {x})",
                           "identity": "1", "simd": "*", "f32_acc": "double"}

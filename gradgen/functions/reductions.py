@@ -159,6 +159,7 @@ class _ValuesIndices(tuple):
 
     __slots__ = ()
     _kind = ""
+    _fields = ("values", "indices")  # namedtuple protocol: rebuilt field by field after tracing
 
     def __new__(cls, values: Tensor, indices: Tensor) -> "_ValuesIndices":
         return tuple.__new__(cls, (values, indices))

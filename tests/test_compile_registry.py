@@ -1,0 +1,359 @@
+"""Every registry primitive and every front-end/composite corpus case, compiled to C, equals eager.
+
+Issue 4's acceptance: ``gradgen.compile(fn, fullgraph=True)`` (any fallback is an error) runs each
+entry of ``PRIMITIVE_CASES`` and ``COMPOSITE_CASES`` (tests/test_corpus.py) in float32 and float64,
+twice with fresh inputs of the same signature (the second call runs the compiled kernels), and
+its forward outputs and the leaf gradients of ``.backward()`` on a weighted scalar reduction of
+the outputs match eager's (float64 rtol 1e-10; float32 rtol 1e-5, 1e-4 when the programs reduce;
+NaN/inf positions and the sign of zeros equal). ``compile(value_and_grad(loss))`` of the same
+reduction must give the same value and gradients. The elementwise primitives also run on inputs
+holding NaN, +-inf and -0.0.
+
+Compile latency dominates (about 0.2 s per module), so cases are checked in groups: one compiled
+function runs a whole group (the weighted reduction is its one differentiable output; see Group),
+and each case's test reads its slice of the group's results. A
+group that cannot be compiled as a whole (fallback, trace error) is not a verdict on its cases:
+each of its cases then compiles on its own, and reports its own error. Cases marked ``xfail``
+always run on their own, so a known failure never hides the others.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import gradgen as gg
+from gradgen import compile, value_and_grad
+from gradgen.ad import vjp
+from gradgen.ad.reverse import active_outputs
+from gradgen.ir.printer import print_program
+from gradgen.ir.trace import trace
+from gradgen.ir.tree import flatten
+
+from test_compile_c import HAS_CC, Counter, _close, _rtol
+from test_corpus import COMPOSITE_CASES, PRIMITIVE_CASES, _fresh, make_args
+
+pytestmark = [pytest.mark.cc, pytest.mark.skipif(not HAS_CC, reason="no C compiler")]
+
+GROUP_SIZE = 40
+DTYPES = {"f64": np.float64, "f32": np.float32}
+
+# Elementwise primitives, also run on inputs with NaN, +-inf and -0.0 (the "/special" variants).
+# convert/int is left out: a NaN or inf cast to int64 is undefined behaviour in C and
+# platform-specific in numpy, so there is no eager answer to match.
+_ELEMENTWISE = {"neg", "exp", "log", "log1p", "expm1", "sqrt", "sin", "cos", "tanh", "logistic",
+                "erf", "abs", "sign", "add", "sub", "mul", "div", "pow", "max", "min", "lt", "le",
+                "gt", "ge", "eq", "ne", "and", "or", "not", "select", "convert", "stop_gradient"}
+_SPECIAL = np.array([np.nan, np.inf, -np.inf, -0.0, 0.0, 1.0, -1.0, 0.5, -2.5, 3.0, 1e-3, -0.25])
+
+# Cases that may fall back to eager for a documented data-dependent reason (boolean masks,
+# random numbers): compiled with fullgraph=False, checked for equality all the same.
+DATA_DEPENDENT: dict[str, str] = {}
+
+# name -> reason: known failures. These run alone unless listed in XFAIL_IN_GROUP (failures
+# that only show when the case shares a compiled module with other cases).
+_POW_HALF = ("C lowering of pow(x, 0.5) (the VJP of pow(x, 1.5)) calls C pow, which gives +inf at "
+             "x=-inf and +0.0 at x=-0.0; eager np.power gives nan and -0.0 (numpy computes the 0.5 "
+             "exponent as sqrt). Seen when the case is compiled together with another 3x4 case "
+             "(e.g. prim:max); alone it matches")
+XFAIL: dict[str, str] = {"prim:pow/literal/special": _POW_HALF}
+XFAIL_IN_GROUP = {"prim:pow/literal/special"}
+
+
+def _cases() -> list[tuple[str, object, tuple, bool]]:
+    out = []
+    for name, fn, specs, _ in PRIMITIVE_CASES:
+        out.append(("prim:" + name, fn, specs, False))
+        if name.split("/")[0] in _ELEMENTWISE and name != "convert/int":
+            out.append(("prim:" + name + "/special", fn, specs, True))
+    out += [("fn:" + name, fn, specs, False) for name, fn, specs, _ in COMPOSITE_CASES]
+    return out
+
+
+CASES = _cases()
+BY_NAME = {c[0]: c for c in CASES}
+assert len(BY_NAME) == len(CASES), "case names must be unique"
+
+
+def _args(specs: tuple, dtype: type, seed: int, special: bool) -> list:
+    """make_args' tensors; with ``special``, float operands hold NaN/inf/-0.0 (each operand
+    rolled differently, so special values meet each other and ordinary ones)."""
+    args = make_args(specs, dtype, seed)
+    if not special:
+        return args
+    out = []
+    for k, a in enumerate(args):
+        if isinstance(a, gg.Tensor) and a.is_floating_point():
+            vals = np.roll(_SPECIAL, k * (5 if seed == 0 else 3))
+            vals = np.resize(vals, a.shape) if a.ndim else vals[:1].reshape(())
+            a = gg.from_numpy(vals.astype(dtype))
+        out.append(a)
+    return out
+
+
+def _weights(outs: list, seed: int) -> list:
+    """Fixed random weights for the floating outputs: the scalar loss is sum((o * w).sum())."""
+    rng = np.random.default_rng(1000 + seed)
+    return [gg.from_numpy(rng.standard_normal(o.shape).astype(o.numpy(force=True).dtype))
+            if o.is_floating_point() else None for o in outs]
+
+
+def _loss(outs: list, weights: list):
+    terms = [(o * w).sum() for o, w in zip(outs, weights) if w is not None]
+    return sum(terms[1:], terms[0]) if terms else None
+
+
+def _reduces(fn, args: list) -> bool:
+    """Whether the forward or gradient program reduces (the float32 tolerance is 1e-4 then)."""
+    xs = _fresh(args)
+    program = trace(fn, *xs)
+    ins = flatten(tuple(args))[0]
+    wrt = tuple(k for k, t in enumerate(ins) if t.is_floating_point())
+    seeds = tuple(k for k, d in enumerate(active_outputs(program, wrt)) if d)
+    text = print_program(program) + (print_program(vjp(program, wrt, seeds)) if seeds else "")
+    return any(w in text for w in ("reduce_", "matmul"))
+
+
+class Result:
+    """One case on one input set: outputs, leaf grads (None where eager leaves them None), loss."""
+
+    def __init__(self, outs, grads, loss) -> None:
+        self.outs, self.grads, self.loss = outs, grads, loss
+
+
+def _numpy(t):
+    return None if t is None else t.detach().numpy().copy()
+
+
+def _eager(fn, args: list, seed: int) -> tuple[Result, list]:
+    xs = _fresh(args)
+    leaves = [t for t in flatten(tuple(xs))[0] if t.is_floating_point()]
+    outs = flatten((fn(*xs),))[0]
+    weights = _weights(outs, seed)
+    loss = _loss(outs, weights)
+    if loss is not None and loss.requires_grad:
+        loss.backward()
+    return Result([_numpy(o) for o in outs], [_numpy(x.grad) for x in leaves], _numpy(loss)), weights
+
+
+# ---------------------------------------------------------------- running a group of cases
+
+class Group:
+    """Cases run as one compiled function of all their inputs (and loss weights).
+
+    The function returns ``(loss, per-case losses, outputs)`` with only ``loss``
+    differentiable: each compiled output gets its own grad_fn, and a backward call
+    per output accumulates gradients that eager computes in one piece (see
+    ``test_multi_output_backward``), so a group returning every case's outputs
+    would test that accumulation instead of each case's own gradients.
+    """
+
+    def __init__(self, names: list[str], dtype: type, fullgraph: bool = True) -> None:
+        self.names, self.dtype, self.fullgraph = names, dtype, fullgraph
+        self.error: Exception | None = None
+        self.results: dict[str, list] = {n: [] for n in names}  # per seed: (want, got, vg)
+        self.fallback = None
+
+    def _body(self, arity: list[int], counts: list[int]):
+        fns = [BY_NAME[n][1] for n in self.names]
+        n_in = sum(arity)
+
+        def loss(*flat_and_weights):
+            flat, ws = flat_and_weights[:n_in], list(flat_and_weights[n_in:])
+            per, outs, pos = [], [], 0
+            for f, n in zip(fns, arity):
+                o = flatten((f(*flat[pos:pos + n]),))[0]
+                w = [ws.pop(0) if t.is_floating_point() else None for t in o]
+                term = _loss(o, w)
+                per.append(term if term is not None else gg.zeros((), dtype=self.dtype))
+                outs += o
+                pos += n
+            return sum(per[1:], per[0]), (tuple(per), tuple(outs))
+        return loss
+
+    def run(self) -> "Group":
+        try:
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore", RuntimeWarning)
+                self._run()
+        except Exception as err:  # noqa: BLE001 -- reported by the cases' tests
+            self.error = err
+        return self
+
+    def _run(self) -> None:
+        cf = vg = body = None
+        for seed in (0, 1):
+            per = [_args(BY_NAME[n][2], self.dtype, seed, BY_NAME[n][3]) for n in self.names]
+            flat = [a for args in per for a in args]
+            wants, weights = zip(*[_eager(BY_NAME[n][1], a, seed) for n, a in zip(self.names, per)])
+            ws = [w for ws_ in weights for w in ws_ if w is not None]
+            if cf is None:
+                body = Counter(self._body([len(a) for a in per], [len(w.outs) for w in wants]))
+
+                def detached(*a, body=body):
+                    total, (losses, outs) = body(*a)
+                    return total, tuple(t.detach() for t in losses), tuple(t.detach() for t in outs)
+                cf = compile(detached, fullgraph=self.fullgraph)
+                floats = tuple(k for k, t in enumerate(flat) if t.is_floating_point())
+                vg = compile(value_and_grad(body, argnums=floats, has_aux=True),
+                             fullgraph=self.fullgraph)
+            gots = self._compiled(cf, flat, ws, per, wants)
+            vgs = self._value_and_grad(vg, flat, ws, per, wants)
+            for n, w, g, v in zip(self.names, wants, gots, vgs):
+                self.results[n].append((w, g, v))
+        self.fallback = cf.fallback_reason or vg.fallback_reason
+        if self.fallback is None:
+            assert body.calls == 2, "a second call re-ran the function's Python"
+
+    @staticmethod
+    def _split(items: list, per: list, wants: list) -> list:
+        """Per-case slices of the flat outputs (one slice per case, as many as eager gave)."""
+        out, pos = [], 0
+        for want in wants:
+            out.append(items[pos:pos + len(want.outs)])
+            pos += len(want.outs)
+        return out
+
+    def _compiled(self, cf, flat, ws, per, wants) -> list[Result]:
+        xs = _fresh(flat)
+        total, losses, outs = cf(*xs, *ws)
+        if total.requires_grad:
+            total.backward()
+        res, start = [], 0
+        for args, o, loss in zip(per, self._split(list(outs), per, wants), losses):
+            leaves = [t for t in xs[start:start + len(args)] if t.is_floating_point()]
+            res.append(Result([_numpy(t) for t in o], [_numpy(x.grad) for x in leaves], _numpy(loss)))
+            start += len(args)
+        return res
+
+    def _value_and_grad(self, vg, flat, ws, per, wants) -> list[Result]:
+        (total, (losses, outs)), grads = vg(*[t.detach() for t in flat], *ws)
+        res, gi = [], 0
+        for args, o, loss in zip(per, self._split(list(outs), per, wants), losses):
+            nf = sum(t.is_floating_point() for t in args)
+            res.append(Result([_numpy(t) for t in o], [_numpy(g) for g in grads[gi:gi + nf]],
+                              _numpy(loss)))
+            gi += nf
+        return res
+
+
+def _groups() -> dict[str, tuple[int, list[str]]]:
+    """Case name -> (group index, members): cases in CASES order, GROUP_SIZE at a time; xfail and
+    data-dependent cases alone."""
+    alone = (set(XFAIL) - XFAIL_IN_GROUP) | set(DATA_DEPENDENT)
+    plain = [n for n, *_ in CASES if n not in alone]
+    out = {}
+    chunks = [plain[k:k + GROUP_SIZE] for k in range(0, len(plain), GROUP_SIZE)]
+    chunks += [[n] for n, *_ in CASES if n in alone]
+    for k, members in enumerate(chunks):
+        for n in members:
+            out[n] = (k, members)
+    return out
+
+
+GROUPS = _groups()
+_DONE: dict[tuple, Group] = {}
+
+
+def _group_for(name: str, dtype: type) -> Group:
+    k, members = GROUPS[name]
+    key = (k, dtype)
+    if key not in _DONE:
+        _DONE[key] = Group(members, dtype, fullgraph=name not in DATA_DEPENDENT).run()
+    group = _DONE[key]
+    if group.error is not None and len(members) > 1:
+        # The group as a whole did not compile: the case on its own gives its own verdict.
+        key = (name, dtype)
+        if key not in _DONE:
+            _DONE[key] = Group([name], dtype).run()
+        group = _DONE[key]
+    return group
+
+
+# ---------------------------------------------------------------- comparison
+
+def _same(got, want, reduces: bool, what: str) -> None:
+    """allclose at the tolerance of the result's own dtype (convert changes it), equal NaN/inf
+    positions, and equal signs of zeros (-0.0 behaves as in eager)."""
+    if want is None or got is None:
+        assert got is None and want is None, f"{what}: got {got!r}, eager {want!r}"
+        return
+    _close(got, want, _rtol(want.dtype.type, reduces), what)
+    if want.dtype.kind == "f":
+        zero = want == 0
+        np.testing.assert_array_equal(np.signbit(got[zero]), np.signbit(want[zero]),
+                                      err_msg=f"{what}: sign of zeros")
+
+
+def _check(group: Group, name: str, dtype: type) -> None:
+    if group.error is not None:
+        raise group.error
+    if group.fallback is not None and name not in DATA_DEPENDENT:
+        raise AssertionError(f"fell back to eager: {group.fallback}")
+    fn, specs, special = BY_NAME[name][1:]
+    with np.errstate(all="ignore"):
+        reduces = _reduces(fn, _args(specs, dtype, 0, special))
+    for seed, (want, got, vg) in enumerate(group.results[name]):
+        for k, (g, w) in enumerate(zip(got.outs, want.outs, strict=True)):
+            _same(g, w, reduces, f"call {seed}: output {k}")
+        _same(got.loss, want.loss, True, f"call {seed}: loss")
+        for k, (g, w) in enumerate(zip(got.grads, want.grads, strict=True)):
+            _same(g, w, reduces, f"call {seed}: .grad of leaf {k}")
+        for k, (g, w) in enumerate(zip(vg.outs, want.outs, strict=True)):
+            _same(g, w, reduces, f"call {seed}: value_and_grad aux output {k}")
+        _same(vg.loss, want.loss, True, f"call {seed}: value_and_grad value")
+        for k, (g, w) in enumerate(zip(vg.grads, want.grads, strict=True)):
+            w = np.zeros_like(g) if w is None else w  # value_and_grad materializes zeros
+            _same(g, w, reduces, f"call {seed}: value_and_grad gradient {k}")
+
+
+def _params() -> list:
+    out = []
+    for name, *_ in CASES:
+        marks = [pytest.mark.xfail(strict=True, reason=XFAIL[name])] if name in XFAIL else []
+        out.append(pytest.param(name, id=name, marks=marks))
+    return out
+
+
+@pytest.mark.parametrize("dtype", list(DTYPES.values()), ids=list(DTYPES))
+@pytest.mark.parametrize("name", _params())
+def test_compiled_equals_eager(name: str, dtype: type) -> None:
+    _check(_group_for(name, dtype), name, dtype)
+
+
+def test_every_case_is_in_the_sweep() -> None:
+    names = {n for n, *_ in CASES}
+    assert {"prim:" + n for n, *_ in PRIMITIVE_CASES} <= names
+    assert {"fn:" + n for n, *_ in COMPOSITE_CASES} <= names
+    assert all(n in names for n in XFAIL) and all(n in names for n in DATA_DEPENDENT)
+
+
+# ---------------------------------------------------------------- multi-output compiled functions
+# The group functions above return one differentiable output; these check what a function with
+# several outputs does on its own.
+
+@pytest.mark.xfail(strict=True, reason="each output of a compiled call has its own grad_fn, and "
+                   "each runs the whole backward program with zero cotangents for the other "
+                   "outputs (gradgen/ad/compiled.py, _Saved.backward): 0 * inf = nan is "
+                   "accumulated into .grad (eager: inf), -0.0 + 0.0 loses the sign, and a leaf "
+                   "reached only through an unused output gets a .grad (eager: None)")
+def test_multi_output_backward() -> None:
+    cf = compile(lambda x, y: (gg.exp(x), -y), fullgraph=True)
+    x = gg.tensor([float("inf"), 1.0], dtype=gg.float64, requires_grad=True)
+    y = gg.tensor([1.0, 2.0], dtype=gg.float64, requires_grad=True)
+    a, b = cf(x, y)
+    (a.sum() + b.sum()).backward()
+    assert np.isinf(x.grad.numpy()[0]), x.grad  # eager: inf, 2.7183
+    x.grad = y.grad = None
+    a, b = cf(x, y)
+    b.sum().backward()
+    assert x.grad is None, x.grad  # eager: None
+
+
+def test_namedtuple_output() -> None:
+    cf = compile(lambda x: gg.max(x, dim=1), fullgraph=True)
+    x = gg.randn(3, 4, dtype=gg.float64)
+    got, want = cf(x), gg.max(x, dim=1)
+    np.testing.assert_array_equal(got.values.numpy(), want.values.numpy())
+    np.testing.assert_array_equal(got.indices.numpy(), want.indices.numpy())

@@ -383,3 +383,181 @@ def test_cache_reused_by_a_new_process_without_compiler(tmp_path, private_cache)
     assert second.returncode == 0, second.stderr
     assert second.stdout == first.stdout
     assert not log.exists(), "the C compiler was invoked: " + log.read_text()
+
+
+# ---------------------------------------------------------------- the lean call path
+
+def _both_fns(body):
+    """compile(fn) and compile(value_and_grad(fn)) of the same Python, counting its runs."""
+    return compile(body), compile(value_and_grad(body))
+
+
+FAST_MISSES = [  # (name, how the second call differs from the first; the fast key must miss)
+    ("dtype", lambda x: x.double(), None),
+    ("shape", lambda x: gg.ones(2, 3), None),
+    ("requires_grad", lambda x: x.clone().requires_grad_(), None),
+    ("grad mode", lambda x: x, "no_grad"),
+    ("threads", lambda x: x, "threads"),
+]
+
+
+@cc
+@pytest.mark.cc
+@pytest.mark.parametrize("name,change,context", FAST_MISSES, ids=[m[0] for m in FAST_MISSES])
+@pytest.mark.parametrize("kind", ["compile", "value_and_grad"])
+def test_fast_key_misses(name, change, context, kind) -> None:
+    """All-tensor calls take the one-lookup path; any change the guards name must miss it."""
+    body = Counter(lambda x: (gg.tanh(x) * x).sum())
+    cf = compile(body) if kind == "compile" else compile(value_and_grad(body))
+    x = gg.tensor([[0.5, -1.0], [2.0, 0.25], [1.5, -0.5]])
+    cf(x), cf(x * 2)
+    assert body.calls == 1 and len(cf._cache.fast) == 1     # second call: a fast hit
+    y = change(x)
+    old = gg.get_num_threads()
+    try:
+        if context == "no_grad":
+            with gg.no_grad():
+                out = cf(y)
+        elif context == "threads":
+            gg.set_num_threads(1 if old != 1 else 2)
+            out = cf(y)
+        else:
+            out = cf(y)
+    finally:
+        gg.set_num_threads(old)
+    assert body.calls == 2 and len(cf.inspect()) == 2 and len(cf._cache.fast) == 2
+    value = out if kind == "compile" else out[0]
+    want = (np.tanh(y.detach().numpy()) * y.detach().numpy()).sum()
+    np.testing.assert_allclose(value.detach().numpy(), want, rtol=1e-6)
+    assert value.dtype == y.dtype
+    if kind == "compile":
+        assert (out.grad_fn is not None) == (y.requires_grad and context != "no_grad")
+
+
+@cc
+@pytest.mark.cc
+def test_fast_path_equals_general_path() -> None:
+    """The same specialization reached with all-tensor arguments (fast key) and with a
+    non-tensor argument (flattened key) gives equal results, gradients and grad_fns."""
+    fn = lambda x, w, s=1.0: (gg.tanh(x * w) * s).sum(1)  # noqa: E731
+    cf = compile(fn)
+    rng = np.random.default_rng(3)
+    xs = [gg.from_numpy(rng.standard_normal((3, 4))).requires_grad_() for _ in range(2)]
+    for _ in range(2):
+        fast = cf(*xs)
+        general = cf(*xs, 1.0)
+        np.testing.assert_array_equal(fast.detach().numpy(), general.detach().numpy())
+        (g1,) = eager_grad(fast.sum(), [xs[0]])
+        (g2,) = eager_grad(general.sum(), [xs[0]])
+        np.testing.assert_array_equal(g1.numpy(), g2.numpy())
+    assert len(cf.inspect()) == 2 and len(cf._cache.fast) == 1
+
+
+@cc
+@pytest.mark.cc
+def test_fast_path_value_and_grad_variants() -> None:
+    """argnums as int and tuple, has_aux, grad (no value), a non-contiguous argument, and
+    results that later calls do not overwrite."""
+    loss = lambda x, w: ((x * w).sum(), x * 2)  # noqa: E731
+    x = gg.from_numpy(np.arange(6.0).reshape(2, 3))
+    wt = gg.from_numpy(np.arange(6.0).reshape(3, 2)).t()   # not C-contiguous
+    f_int = compile(value_and_grad(loss, argnums=1, has_aux=True))
+    f_tup = compile(grad(loss, argnums=(0, 1), has_aux=True))
+    for _ in range(3):
+        (v, aux), g = f_int(x, wt)
+        (gx, gw), aux2 = f_tup(x, wt)
+        assert v.item() == float((x.numpy() * wt.numpy()).sum())
+        np.testing.assert_array_equal(g.numpy(), x.numpy())
+        np.testing.assert_array_equal(gx.numpy(), wt.numpy())
+        np.testing.assert_array_equal(gw.numpy(), x.numpy())
+        np.testing.assert_array_equal(aux.numpy(), 2 * x.numpy())
+        np.testing.assert_array_equal(aux2.numpy(), 2 * x.numpy())
+    keep = g.numpy().copy()
+    f_int(x * 3, wt)
+    np.testing.assert_array_equal(g.numpy(), keep)
+    assert f_int.fallback_reason is None and f_tup.fallback_reason is None
+
+
+@cc
+@pytest.mark.cc
+def test_fast_path_value_and_grad_stays_differentiable() -> None:
+    """With grad mode on and an argument requiring grad, the results keep their graph on
+    every call (the fast key fixes that, the general path computes it)."""
+    vg = compile(value_and_grad(lambda x: (x * x * x).sum()))
+    x = gg.tensor([1.0, 2.0], requires_grad=True)
+    for _ in range(2):
+        v, g = vg(x)
+        assert g.grad_fn is not None
+        (h,) = eager_grad(g.sum(), [x])
+        assert h.tolist() == [6.0, 12.0]
+    with gg.no_grad():
+        v, g = vg(x)
+    assert g.grad_fn is None and g.tolist() == [3.0, 12.0]
+
+
+@cc
+@pytest.mark.cc
+def test_fast_path_captured_tensor_guard() -> None:
+    """A captured tensor changing identity, dtype or requires_grad retraces, also on the fast
+    path; swapping it back does not run a stale specialization."""
+    w = gg.ones(3)
+    body = Counter(lambda x: (x * w).sum())
+    cf = compile(body)
+    vg = compile(value_and_grad(body))
+    x = gg.ones(3)
+    assert cf(x).item() == 3.0 and cf(x).item() == 3.0 and vg(x)[0].item() == 3.0
+    assert body.calls == 2
+    w.requires_grad_()
+    assert cf(x).item() == 3.0 and body.calls == 3 and cf(x).grad_fn is not None
+    v, g = vg(x)
+    assert body.calls == 4 and g.tolist() == [1.0, 1.0, 1.0]
+    w.requires_grad_(False)
+    assert cf(x).grad_fn is None and body.calls == 5
+
+
+@cc
+@pytest.mark.cc
+def test_fast_path_residuals_still_guard_inplace_writes() -> None:
+    """Saved inputs are version-checked at backward (fast path, fresh residuals)."""
+    cf = compile(lambda x: (x * x).sum())
+    x = gg.tensor([1.0, 2.0], requires_grad=True)
+    cf(x)
+    y = x.detach().clone().requires_grad_()
+    leaf = y * 1
+    out = cf(leaf)
+    leaf.add_(1)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        out.backward()
+
+
+def test_disable_switch_read_on_every_call(monkeypatch) -> None:
+    body = Counter(lambda x: x + 1)
+    cf = compile(body, backend="interpret")
+    cf(gg.ones(2)), cf(gg.ones(2))
+    assert body.calls == 1
+    monkeypatch.setenv("GRADGEN_DISABLE_COMPILE", "1")
+    cf(gg.ones(2))
+    assert body.calls == 2
+    monkeypatch.setenv("GRADGEN_DISABLE_COMPILE", "0")
+    cf(gg.ones(2))
+    assert body.calls == 2
+
+
+@cc
+@pytest.mark.cc
+def test_executor_bind_and_owned_outputs() -> None:
+    """Executable.bind keeps an input as a persistent buffer; ``owned`` marks outputs made
+    fresh by each call (an input returned as an output is not owned)."""
+    from gradgen.ir.trace import trace
+    from gradgen.runtime.executor import build_programs
+    program = trace(lambda x, y: (x, gg.exp(x) * y, (x * y).sum()), gg.ones(2, 3), gg.ones(2, 3))
+    (ex,) = build_programs([program], 1).executables
+    assert ex.owned == (False, True, True)
+    a, b = np.arange(6.0, dtype=np.float32).reshape(2, 3), np.full((2, 3), 2.0, np.float32)
+    bound = ex.bind({1: b})
+    for got in (ex(a, b), bound(a)):
+        np.testing.assert_allclose(got[1], np.exp(a) * 2, rtol=1e-6)
+        assert got[2] == pytest.approx(30.0)
+    first, second = bound(a), bound(a.T.copy().T)  # a non-contiguous input is copied
+    assert first[1] is not second[1]
+    np.testing.assert_allclose(second[1], np.exp(a) * 2, rtol=1e-6)

@@ -7,6 +7,12 @@ it captured (closures, module weights) keep their identity, shapes, dtypes and
 requires_grad flags. A cache may hold at most ``limit`` signatures; a new one past
 it raises :class:`SpecializationLimit`. When tracing or compiling fails,
 :class:`Fallback` keeps the reason (per signature, too) and warns once per function.
+
+Calls whose positional arguments are all tensors (the common case) also have a
+*fast key*, :func:`fast_signature`: the same facts (each tensor's shape, dtype and
+requires_grad flag, grad mode) computed in one pass without flattening. A
+:class:`TraceCache` indexes its entries by fast key too, so such a call finds its
+entry with one dictionary lookup.
 """
 from __future__ import annotations
 
@@ -44,6 +50,22 @@ def _signature(flat: tuple[list, tuple]) -> tuple:
             _state.enabled)
 
 
+def fast_signature(args: tuple) -> tuple | None:
+    """The fast key of a call whose positional arguments are all tensors, else None.
+
+    It holds what :func:`signature` holds for such a call -- the argument count (the
+    structure), each tensor's shape, dtype and requires_grad flag, and grad mode -- so two
+    calls share a fast key exactly when they share a signature.
+    """
+    sig = []
+    for a in args:
+        if not isinstance(a, Tensor):
+            return None
+        d = a._data
+        sig.append((d.shape, d.dtype, a._requires_grad))
+    return (tuple(sig), _state.enabled)
+
+
 def captured_guard(program: Program) -> tuple:
     """Identity, shape, dtype and requires_grad of each captured tensor (its data by reference)."""
     return tuple((id(t), t._data.shape, t._data.dtype, t._requires_grad)
@@ -61,11 +83,22 @@ def inputs_of(program: Program, args: tuple, leaves: list | None = None) -> list
     return leaves + captured if captured else leaves
 
 
+def guard_holds(program: Program, guard: tuple) -> bool:
+    """Whether the tensors ``program`` captured still match ``guard`` (:func:`captured_guard`)."""
+    return not program.meta["captured"] or captured_guard(program) == guard
+
+
 class TraceCache:
-    """Per-signature entries of one function, retraced when a captured tensor changes type."""
+    """Per-signature entries of one function, retraced when a captured tensor changes type.
+
+    ``fast`` maps a fast key (see :func:`fast_signature`) to ``(program, guard, runner)``:
+    the entry of the signature it stands for, with a runner made from the entry's value
+    once. A caller finding a fast hit must still check ``guard_holds(program, guard)``.
+    """
 
     def __init__(self, build: Callable[[Program], Any], limit: int | None = None) -> None:
         self.entries: dict[tuple, tuple[Program, tuple, Any]] = {}
+        self.fast: dict[tuple, tuple[Program, tuple, Any]] = {}
         self.build = build
         self.limit = limit
         self.retraces = 0  # captured-tensor guard failures (entry rebuilt in place)
@@ -80,9 +113,11 @@ class TraceCache:
         hit = self.entries.get(key)
         if hit is not None:
             program, guard, value = hit
-            if captured_guard(program) == guard:
+            if guard_holds(program, guard):
                 return program, value
             self.retraces += 1
+            # The entry is rebuilt: fast keys standing for it are stale.
+            self.fast = {k: v for k, v in self.fast.items() if v[0] is not program}
         elif self.limit is not None and len(self.entries) >= self.limit:
             raise SpecializationLimit(
                 f"the specialization limit ({self.limit}) is reached: this call's signature "
@@ -92,6 +127,12 @@ class TraceCache:
         value = (build or self.build)(program)
         self.entries[key] = (program, captured_guard(program), value)
         return program, value
+
+    def index_fast(self, fast_key: tuple, key: tuple, runner: Any) -> None:
+        """Let ``fast_key`` find ``key``'s entry (just returned by :meth:`get`), running it
+        with ``runner``."""
+        program, guard, _ = self.entries[key]
+        self.fast[fast_key] = (program, guard, runner)
 
 
 class Fallback:
@@ -113,5 +154,5 @@ class Fallback:
                           UserWarning, stacklevel=self.stacklevel)
 
 
-__all__ = ["signature", "TraceCache", "Fallback", "inputs_of", "captured_guard",
-           "SpecializationLimit"]
+__all__ = ["signature", "fast_signature", "TraceCache", "Fallback", "inputs_of",
+           "captured_guard", "guard_holds", "SpecializationLimit"]

@@ -21,6 +21,7 @@ from ..autograd.grad_mode import _state
 from ..autograd.node import FREED_MESSAGE, Node, modified_message
 from ..ir.core import Literal, Program, Var
 from ..ir.interpreter import run
+from ..ir.tree import unflatten
 from ..tensor import Tensor
 from .evaluate import evaluate
 from .partition import partition
@@ -30,6 +31,9 @@ Optimizer = Callable[[Program], Program]
 Runner = Callable[..., list]
 # ``lower(programs)`` -> an object whose ``executables`` run each program on numpy arrays.
 Lower = Callable[[list], Any]
+# How a call makes output k a tensor: wrap the fresh array, return input i, repeat output i,
+# copy the array, or check it first (it may be shared with an input or another output).
+_WRAP, _INPUT, _REPEAT, _COPY, _CHECK = range(5)
 
 
 def _interpreter(program: Program) -> Runner:
@@ -67,6 +71,10 @@ class CompiledEntry:
             [_interpreter(p) for p in programs]
         self.run_forward: Runner = runners[0]
         self.run_backward: Runner | None = runners[1] if len(runners) > 1 else None
+        self._plan_call()
+        # Cotangents of the seeds a backward call does not get: zeros of these (shape, dtype).
+        self._zero_cts = [(program.outputs[k].aval.shape, program.outputs[k].aval.dtype.np)
+                          for k in self.seeds]
 
     def _plan_outputs(self) -> None:
         """Decide, per output, whether it is an input returned as is, a repeat, or needs a copy."""
@@ -92,19 +100,57 @@ class CompiledEntry:
             self._joint = self._optimize(vjp(self.program, self.wrt, self.seeds))
         return self._joint
 
+    def _plan_call(self) -> None:
+        """Per output, how a call turns the forward's array into a tensor; decided once."""
+        owned = getattr(self.run_forward, "owned", None)  # the C executor's fresh outputs
+        self._out_plan: list[tuple[int, int | None]] = []
+        for k in range(self.n_outputs):
+            if self.identity[k] is not None:
+                self._out_plan.append((_INPUT, self.identity[k]))
+            elif self.repeat[k] is not None:
+                self._out_plan.append((_REPEAT, self.repeat[k]))
+            elif owned is not None and owned[k]:  # made by this call, returned once: no check
+                self._out_plan.append((_COPY if self.copy[k] else _WRAP, None))
+            else:
+                self._out_plan.append((_CHECK, None))
+        # Residuals the executor made fresh cannot share memory with any tensor of the call.
+        self.fresh_residuals = owned is not None and all(owned[self.n_outputs:])
+        self._nodes = [(pos, k) for pos, k in enumerate(self.seeds)
+                       if self.identity[k] is None and self.repeat[k] is None]
+        tree = self.program.meta["out_tree"]
+        self._single = tree[1] if tree[0] == "leaf" else None
+
+    def run_args(self, args: tuple) -> Any:
+        """Run on all-tensor positional ``args`` (plus the captured tensors); see :meth:`call`."""
+        captured = self.program.meta["captured"]
+        return self.call(list(args) + captured if captured else list(args))
+
+    def call(self, inputs: list[Tensor]) -> Any:
+        """Run on ``inputs`` and return the outputs in the structure ``fn`` returned them."""
+        outs = self(inputs)
+        if self._single is not None:
+            return outs[self._single]
+        return unflatten(self.program.meta["out_tree"], outs)
+
     def __call__(self, inputs: list[Tensor]) -> list[Tensor]:
         arrays = [t._data for t in inputs]
         results = self.run_forward(*arrays)
         outs: list[Tensor] = []
-        for k, arr in enumerate(results[:self.n_outputs]):
-            if self.identity[k] is not None:
-                outs.append(inputs[self.identity[k]])
-            elif self.repeat[k] is not None:
-                outs.append(outs[self.repeat[k]])
+        make = Tensor._make
+        for (how, i), arr in zip(self._out_plan, results):
+            if how == _WRAP:
+                outs.append(make(arr))
+            elif how == _INPUT:
+                outs.append(inputs[i])
+            elif how == _REPEAT:
+                outs.append(outs[i])
+            elif how == _COPY:
+                outs.append(make(np.array(arr)))
             else:
+                k = len(outs)
                 if self.copy[k] or not arr.flags.writeable or _aliases(arr, arrays):
                     arr = np.array(arr)
-                outs.append(Tensor._make(arr))
+                outs.append(make(arr))
         if self.backward is not None:
             self._attach(inputs, outs, results[self.n_outputs:])
         return outs
@@ -113,9 +159,7 @@ class CompiledEntry:
         saved = _Saved(self, inputs, outs, residuals)
         nexts = tuple(inputs[i]._grad_fn if inputs[i]._grad_fn is not None
                       else inputs[i]._get_accumulator() for i in self.wrt)
-        for pos, k in enumerate(self.seeds):
-            if self.identity[k] is not None or self.repeat[k] is not None:
-                continue
+        for pos, k in self._nodes:
             node = CompiledFunctionBackward(nexts)
             node._saved = saved
             node._index = pos
@@ -143,6 +187,9 @@ class _Saved:
         # Tensors whose memory the backward reads: an in-place write to one of them
         # before backward must raise, as in eager mode.
         guards = [(inputs[i], inputs[i]._version.value) for i in entry.saved_inputs]
+        self.guards = guards
+        if entry.fresh_residuals:
+            return
         tensors = list(inputs) + outs
         owned = {id(t._data) for t in tensors}
         # A residual can share memory with a tensor only if it is that tensor's array or a view.
@@ -151,7 +198,6 @@ class _Saved:
             for t in tensors:
                 if any(np.may_share_memory(t._data, r) for r in shared):
                     guards.append((t, t._version.value))
-        self.guards = guards
 
     def backward(self, index: int, grad: Tensor) -> tuple:
         if self.residuals is None:
@@ -162,9 +208,8 @@ class _Saved:
         entry = self.entry
         if _state.enabled:  # create_graph=True: run the gradient program on tensors
             return self._differentiable(index, grad)
-        cts = [grad._data if pos == index else np.zeros(entry.program.outputs[k].aval.shape,
-                                                        entry.program.outputs[k].aval.dtype.np)
-               for pos, k in enumerate(entry.seeds)]
+        cts = [grad._data if pos == index else np.zeros(shape, dt)
+               for pos, (shape, dt) in enumerate(entry._zero_cts)]
         saved = [self.inputs[i]._data for i in entry.saved_inputs]
         grads = entry.run_backward(*saved, *self.residuals, *cts)
         return tuple(None if z else Tensor._make(g) for g, z in zip(grads, entry.zero_grads))
@@ -200,4 +245,67 @@ class CompiledFunctionBackward(Node):
             self._saved.release()
 
 
-__all__ = ["CompiledEntry", "CompiledFunctionBackward"]
+
+
+
+class GradRunner:
+    """A compiled ``value_and_grad`` program bound to one fast key (all-tensor arguments).
+
+    Everything the guards fix is decided once: whether the call must stay differentiable
+    (then it runs ``slow``, the general path), where each argument's gradient sits among the
+    program's outputs, which outputs may need a copy, and the cotangent of ones, held as a
+    persistent buffer of the C executable.
+    """
+
+    def __init__(self, program: Program, gp: Any, args: tuple, nums: tuple[int, ...],
+                 spec: tuple, slow: Callable[[tuple], Any]) -> None:
+        _, self.argnums, self.has_aux, self.with_value = spec
+        self.program, self.gp, self.slow = program, gp, slow
+        self.captured = program.meta["captured"]
+        # The fast key and the captured guard fix every requires_grad flag (and grad mode).
+        requires = [t._requires_grad for t in self.captured] + [a._requires_grad for a in args]
+        grad_of: dict[int, list[int]] = {}
+        for j, k in enumerate(gp.wrt):
+            grad_of.setdefault(program.meta["argnums"][k], []).append(gp.n_out + j)
+        self.positions = [grad_of[i][0] for i in nums if len(grad_of.get(i, ())) == 1]
+        self.differentiable = _state.enabled and any(requires) \
+            or len(self.positions) != len(nums)  # (a tensor argument without one gradient)
+        ct = np.ones(gp.ct.shape, gp.ct.dtype.np)
+        run, n_in = gp.run_joint, len(gp.joint.inputs)
+        bind = getattr(run, "bind", None)
+        if bind is not None:
+            self.run = bind({n_in - 1: ct})
+        else:
+            self.run = lambda *arrays: run(*arrays, np.ones(ct.shape, ct.dtype))
+        owned = getattr(run, "owned", None) or (False,) * len(gp.joint.outputs)
+        # Outputs returned as shared arrays (constants, inputs) are copied; others are
+        # checked unless the executor made them for this call alone.
+        self.plan = [_COPY if k in gp.shared else _WRAP if owned[k] else _CHECK
+                     for k in range(len(gp.joint.outputs))]
+
+    def __call__(self, args: tuple) -> Any:
+        if self.differentiable:
+            return self.slow(args)
+        arrays = [t._data for t in args]
+        if self.captured:
+            arrays += [t._data for t in self.captured]
+        results, seen = [], set()
+        make = Tensor._make
+        for how, a in zip(self.plan, self.run(*arrays)):
+            if how == _COPY:
+                a = np.array(a)
+            elif how == _CHECK:
+                if id(a) in seen or a.base is not None or not a.flags.writeable:
+                    a = np.array(a)
+                seen.add(id(a))
+            results.append(make(a))
+        gp = self.gp
+        value = results[gp.loss]
+        if self.has_aux:
+            value = (value, unflatten(self.program.meta["out_tree"], results[:gp.n_out])[1])
+        grads = results[self.positions[0]] if isinstance(self.argnums, int) else \
+            tuple(results[p] for p in self.positions)
+        if self.with_value:
+            return value, grads
+        return (grads, value[1]) if self.has_aux else grads
+__all__ = ["CompiledEntry", "CompiledFunctionBackward", "GradRunner"]

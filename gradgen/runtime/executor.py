@@ -5,13 +5,21 @@ into one C module -- one compiler run, one cache entry -- and returns one
 :class:`Executable` per program. An executable is called with numpy arrays (one
 per program input) and returns one array per program output.
 
+Everything that does not change between calls is decided once, when the
+executable is built: each buffer's place in a per-call array list, the
+persistent arrays and their cffi pointers, which buffers get a fresh array per
+call, and one flat list of steps (a kernel with the getter of its pointer
+arguments, or a host-op closure). A call then converts only the pointers of its
+own arrays (inputs and fresh outputs) and runs the steps.
+
 Memory: temporaries that no output refers to live in a *workspace* allocated
-once and kept between calls, so their cffi pointers are converted once; constant
-buffers likewise. Arrays that leave the call (program outputs, including the
-residuals a forward program hands to its backward) are allocated fresh on every
-call, so nothing returned is ever overwritten by a later call. Input arrays are
-passed by pointer (made C-contiguous first if needed). Values do not yet share
-workspace storage by lifetime (no memory planner): each temporary has its own.
+once and kept between calls (one block carved by the schedule's memory plan
+when it has one), so their pointers are converted once; constant buffers
+likewise. Arrays that leave the call (program outputs, including the residuals a
+forward program hands to its backward) are allocated fresh on every call, so
+nothing returned is ever overwritten by a later call. Input arrays are passed by
+pointer (made C-contiguous first if needed). :meth:`Executable.bind` fixes
+inputs that never change (a cotangent of ones) as persistent buffers.
 
 Host ops (matmul, indexing, argmax, ... -- every equation the schedule does not
 put in a kernel, including any primitive without a C lowering) run between
@@ -22,10 +30,13 @@ An executable's workspace makes it non-reentrant: one call at a time.
 """
 from __future__ import annotations
 
+import copy
 import hashlib
+from collections import Counter
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -37,7 +48,7 @@ from .cache import get_or_build
 from .loader import LoadedModule
 from .threads import apply_to_openmp
 
-_KERNEL, _HOST = 0, 1
+_ALIGN = 64  # bytes: the workspace block starts on a cache line
 
 
 class LoweringError(RuntimeError):
@@ -55,110 +66,203 @@ class NativeBuild:
     schedules: list[Schedule] = field(default_factory=list)
 
 
+def _converter(module: LoadedModule | None) -> Callable | None:
+    """``convert(ctype, array, False)`` -> a cffi pointer to the array's data (C-contiguous only).
+
+    The backend's function takes a ctype object as is; ``FFI.from_buffer`` adds a Python-level
+    call that re-checks its type argument on every call.
+    """
+    if module is None:
+        return None
+    backend = getattr(module.ffi, "_backend", None)
+    return getattr(backend, "from_buffer", None) or module.ffi.from_buffer
+
+
+class _Slots:
+    """Each buffer's index into the per-call lists, and what is fixed at that index."""
+
+    def __init__(self, sched: Schedule, module: LoadedModule | None) -> None:
+        self.module = module
+        self.index: dict[Any, int] = {}
+        self.template: list[Any] = []   # per-slot persistent array (workspace, consts)
+        self.pointers: list[Any] = []   # per-slot cffi pointer when fixed
+        self.ctype: list[Any] = []      # per-slot cffi array type
+        self.fresh: list[tuple] = []    # (slot, shape, dtype) allocated per call: kernel outputs
+        self.leaving = {o.buffer for o in sched.outputs if isinstance(o, View)}
+        self.host_outs = {s.output for s in sched.steps if isinstance(s, HostOp)}
+        self.block = _workspace_block(sched)
+        for b in sched.inputs:
+            self.slot(b)
+
+    def slot(self, buf) -> int:
+        s = self.index.get(buf)
+        if s is not None:
+            return s
+        s = self.index[buf] = len(self.template)
+        aval = buf.var.aval
+        ffi = self.module.ffi if self.module is not None else None
+        self.ctype.append(ffi.typeof(f"{CTYPES[aval.dtype.short]}[]") if ffi is not None else None)
+        arr = None
+        if buf.kind == "const":
+            arr = np.ascontiguousarray(buf.value, dtype=aval.dtype.np)
+        elif buf.kind != "input" and buf not in self.leaving and buf not in self.host_outs:
+            arr = self.block(buf)  # a workspace temporary: allocated once
+        elif buf.kind != "input" and buf not in self.host_outs:
+            self.fresh.append((s, tuple(aval.shape), aval.dtype.np))
+        self.template.append(arr)
+        self.pointers.append(self.module.pointer(arr) if arr is not None and
+                             self.module is not None else None)
+        return s
+
+
+def _workspace_block(sched: Schedule) -> Callable:
+    """``array_of(buffer)`` for workspace temporaries: views into one block when the schedule
+    has a memory plan (temporaries with disjoint lifetimes share a slot), else one array each."""
+    slots = getattr(sched, "slots", None) or {}
+    if not slots:
+        return lambda buf: np.empty(buf.var.aval.shape, buf.var.aval.dtype.np)
+    offsets = sched.slot_offsets
+    raw = np.empty(sched.workspace_bytes + _ALIGN, np.uint8)
+    start = -raw.ctypes.data % _ALIGN
+
+    def array_of(buf) -> np.ndarray:
+        if buf not in slots:
+            return np.empty(buf.var.aval.shape, buf.var.aval.dtype.np)
+        aval = buf.var.aval
+        at = start + offsets[slots[buf]]
+        return raw[at:at + aval.size * aval.dtype.itemsize].view(aval.dtype.np).reshape(aval.shape)
+    return array_of
+
+
+def _kernel_args(slots: list[int]) -> Callable[[list], tuple]:
+    """A getter of a kernel's pointer arguments from the per-call pointer list."""
+    if len(slots) == 1:
+        (only,) = slots
+        return lambda ptrs: (ptrs[only],)
+    return itemgetter(*slots)
+
+
+def _getter(slots: list[int]) -> Callable[[list], list]:
+    """``take(mem)`` -> ``[mem[s] for s in slots]``, in one C-level call."""
+    if not slots:
+        return lambda mem: []
+    if len(slots) == 1:
+        (only,) = slots
+        return lambda mem: [mem[only]]
+    get = itemgetter(*slots)
+    return lambda mem: list(get(mem))
+
+
+def _host_step(step: HostOp, slots: _Slots, ctype: Any, convert: Callable | None) -> Callable:
+    """The closure running one host op: the primitive's numpy implementation on (views of)
+    the buffers; its result is made an owned C-contiguous array of the output's dtype."""
+    impl, params = step.eqn.prim.impl, step.eqn.params
+    out, dt = slots.slot(step.output), step.output.var.aval.dtype.np
+    ins = [(None, a.value) if isinstance(a, Literal) else
+           (slots.slot(a.buffer), None if a.is_whole else
+            (a.shape, tuple(s * a.buffer.var.aval.dtype.itemsize for s in a.strides)))
+           for a in step.inputs]
+    strided = np.lib.stride_tricks.as_strided
+
+    def run(mem: list, ptrs: list) -> None:
+        vals = [how if s is None else mem[s] if how is None else
+                strided(mem[s], how[0], how[1], writeable=False) for s, how in ins]
+        arr = np.asarray(impl(*vals, **params))
+        # A result that is a view (of an input or of the workspace), an operand itself or
+        # read-only is copied: outputs must own their memory, and kernels read it flat.
+        if (arr.base is not None or arr.dtype != dt or not arr.flags.c_contiguous
+                or not arr.flags.writeable or any(arr is v for v in vals)):
+            arr = np.array(arr, dtype=dt, order="C")
+        mem[out] = arr
+        if ctype is not None:
+            ptrs[out] = convert(ctype, arr, False)
+    return run
+
+
 class Executable:
-    """One scheduled program bound to its loaded kernels; call it with numpy arrays."""
+    """One scheduled program bound to its loaded kernels; call it with numpy arrays.
+
+    ``owned[k]`` says that output ``k`` is always an array made by this call and returned
+    once (no input, no other output): the caller may keep it without a copy.
+    """
 
     def __init__(self, sched: Schedule, module: LoadedModule | None, prefix: str,
                  args: dict[str, list]) -> None:
         self.schedule = sched
         self.n_inputs = len(sched.inputs)
-        slot: dict[Any, int] = {b: i for i, b in enumerate(sched.inputs)}
-        out_bufs = {o.buffer for o in sched.outputs if isinstance(o, View)}
-        ffi = module.ffi if module is not None else None
-        self._ffi = ffi
-        template: list[Any] = [None] * self.n_inputs   # per-slot array (workspace, consts)
-        pointers: list[Any] = [None] * self.n_inputs   # per-slot cffi pointer when fixed
-        self._fresh: list[tuple[int, tuple, np.dtype]] = []  # slots allocated per call
-        self._ctype: list[str] = []
-
-        def slot_of(buf) -> int:
-            if buf in slot:
-                return slot[buf]
-            s = slot[buf] = len(template)
-            aval = buf.var.aval
-            if buf.kind == "const":
-                arr = np.ascontiguousarray(buf.value, dtype=aval.dtype.np)
-                template.append(arr)
-                pointers.append(module.pointer(arr) if module is not None else None)
-            elif buf in out_bufs or buf in host_outs:
-                template.append(None)
-                pointers.append(None)
-                if buf not in host_outs:
-                    self._fresh.append((s, tuple(aval.shape), aval.dtype.np))
-            else:  # a workspace temporary: allocated once, pointer converted once
-                arr = np.empty(aval.shape, aval.dtype.np)
-                template.append(arr)
-                pointers.append(module.pointer(arr))
-            return s
-
-        host_outs = {s.output for s in sched.steps if isinstance(s, HostOp)}
-        for b in sched.inputs:
-            slot_of(b)
-        self._plan: list[tuple] = []
-        self._dynamic_read: set[int] = set()  # slots whose pointer is made per call
-        for step in sched.steps:
-            if isinstance(step, Kernel):
-                fn = module.functions[prefix + step.name]
-                slots = [slot_of(b) for b in args[prefix + step.name]]
-                self._plan.append((_KERNEL, fn, slots))
-            else:
-                ins = [(None, a.value) if isinstance(a, Literal) else
-                       (slot_of(a.buffer), None if a.is_whole else
-                        (a.shape, tuple(s * a.buffer.var.aval.dtype.itemsize for s in a.strides)))
-                       for a in step.inputs]
-                out = slot_of(step.output)
-                self._plan.append((_HOST, step.eqn, ins, out, step.output.var.aval.dtype.np))
-        self._ctype = [None] * len(template)
-        for b, s in slot.items():
-            self._ctype[s] = f"{CTYPES[b.var.aval.dtype.short]}[]"
-        for op in self._plan:
-            if op[0] == _KERNEL:
-                self._dynamic_read.update(s for s in op[2] if pointers[s] is None)
-        self._template = template
-        self._pointers = pointers
+        self._convert = convert = _converter(module)
+        slots = _Slots(sched, module)
+        kernel_slots = [[slots.slot(b) for b in args[prefix + step.name]]
+                        if isinstance(step, Kernel) else None for step in sched.steps]
+        dynamic = {s for ks in kernel_slots if ks for s in ks if slots.pointers[s] is None}
+        # Steps: (kernel, getter of its pointers) or (host closure, None).
+        self._steps: list[tuple[Callable, Callable | None]] = [
+            (module.functions[prefix + step.name], _kernel_args(ks)) if ks is not None else
+            (_host_step(step, slots, slots.ctype[slots.slot(step.output)]
+                        if slots.slot(step.output) in dynamic else None, convert), None)
+            for step, ks in zip(sched.steps, kernel_slots)]
+        self._inputs = [(s, slots.ctype[s] if s in dynamic else None)
+                        for s in range(self.n_inputs)]
+        self._fresh = [(s, shape, dt, slots.ctype[s] if s in dynamic else None)
+                       for s, shape, dt in slots.fresh]
         self._outputs = [(None, np.asarray(o.value)) if isinstance(o, Literal) else
-                         (slot_of(o.buffer), o.buffer.kind == "const") for o in sched.outputs]
-        self._pre = sorted(s for s in self._dynamic_read if s < self.n_inputs
-                           or any(s == f[0] for f in self._fresh))
+                         (slots.slot(o.buffer), o.buffer.kind == "const") for o in sched.outputs]
+        self._template = slots.template
+        self._pointers = slots.pointers
+        self._ctype = slots.ctype
+        self._module = module
+        # Outputs that are all plain buffers (no literal, no constant to copy): one getter.
+        plain = [s for s, const in self._outputs if s is not None and const is False]
+        self._take = _getter(plain) if len(plain) == len(self._outputs) else None
+        uses = Counter(s for s, const in self._outputs if s is not None and not const)
+        self.owned = tuple(s is None or const or (s >= self.n_inputs and uses[s] == 1)
+                           for s, const in self._outputs)
+
+    def bind(self, fixed: dict[int, np.ndarray]) -> "Executable":
+        """This executable with inputs ``fixed`` (position -> array) held as persistent buffers:
+        their pointers are converted once, and the result is called with the other inputs only,
+        in order. The arrays are copied (C-contiguous, the input's dtype) and only ever read."""
+        new = copy.copy(self)
+        new._template, new._pointers = list(self._template), list(self._pointers)
+        for i, arr in fixed.items():
+            aval = self.schedule.inputs[i].var.aval
+            arr = np.array(arr, dtype=aval.dtype.np, order="C")
+            new._template[i] = arr
+            if self._module is not None and self._inputs[i][1] is not None:
+                new._pointers[i] = self._module.pointer(arr)
+        new._inputs = [(s, ct) for s, ct in self._inputs if s not in fixed]
+        return new
 
     def __call__(self, *arrays: np.ndarray) -> list[np.ndarray]:
-        mem = list(self._template)
-        for i, a in enumerate(arrays):
-            mem[i] = a if a.flags.c_contiguous else np.ascontiguousarray(a)
-        for s, shape, dt in self._fresh:
-            mem[s] = np.empty(shape, dt)
-        ptrs = list(self._pointers)
-        ffi = self._ffi
-        for s in self._pre:
-            ptrs[s] = ffi.from_buffer(self._ctype[s], mem[s])
-        for op in self._plan:
-            if op[0] == _KERNEL:
-                op[1](*[ptrs[s] for s in op[2]])
+        convert = self._convert
+        mem = self._template.copy()
+        ptrs = self._pointers.copy()
+        for (s, ct), a in zip(self._inputs, arrays):
+            if ct is None:
+                if not a.flags.c_contiguous:
+                    a = np.ascontiguousarray(a)
             else:
-                self._host(op, mem, ptrs)
+                try:
+                    ptrs[s] = convert(ct, a, False)
+                except ValueError:  # not C-contiguous (numpy refuses a flat buffer): copy it
+                    a = np.ascontiguousarray(a)
+                    ptrs[s] = convert(ct, a, False)
+            mem[s] = a
+        empty = np.empty
+        for s, shape, dt, ct in self._fresh:
+            arr = mem[s] = empty(shape, dt)
+            if ct is not None:
+                ptrs[s] = convert(ct, arr, False)
+        for fn, get in self._steps:
+            if get is None:
+                fn(mem, ptrs)
+            else:
+                fn(*get(ptrs))
+        if self._take is not None:
+            return self._take(mem)
         # Literal and constant outputs are copied: the caller owns every array it gets.
         return [np.array(v) if s is None else (mem[s].copy() if v else mem[s])
                 for s, v in self._outputs]
-
-    def _host(self, op: tuple, mem: list, ptrs: list) -> None:
-        _, eqn, ins, out, dt = op
-        vals = []
-        for s, how in ins:
-            if s is None:
-                vals.append(how)
-            elif how is None:
-                vals.append(mem[s])
-            else:
-                vals.append(np.lib.stride_tricks.as_strided(mem[s], how[0], how[1], writeable=False))
-        arr = np.asarray(eqn.prim.impl(*vals, **eqn.params))
-        # A result that is a view (of an input or of the workspace) or an operand itself is
-        # copied: outputs must own their memory, and kernels read it through a flat pointer.
-        if (arr.base is not None or arr.dtype != dt or not arr.flags.c_contiguous
-                or any(arr is v for v in vals)):
-            arr = np.array(arr, dtype=dt, order="C")
-        mem[out] = arr
-        if out in self._dynamic_read:
-            ptrs[out] = self._ffi.from_buffer(self._ctype[out], arr)
 
 
 def _check_dtypes(program: Program) -> None:

@@ -90,8 +90,7 @@ def _run(fn, args, cts_seed=7):
 
 # Corpus programs the C generator currently refuses (they still run correctly, eagerly):
 # a non-scalar constant operand of a fused kernel (KeyError on a Literal in the renderer).
-KNOWN_FALLBACKS: set[str] = {"mlp_ce", "log_softmax_nll", "gather_scatter", "masked_fill",
-                             "classifier_F"}
+KNOWN_FALLBACKS: set[str] = set()
 
 
 @cc

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..ir.core import Eqn, Var
+from ..ir.core import Eqn, Literal, Var
 from . import clower
 from .layout import access_strides, coalesce, contiguous, index, kept_pattern, numel, row_access
 from .steps import Kernel
@@ -110,6 +110,10 @@ def _close(k: Kernel, p: Pass, made: dict) -> None:
     stack = [e.inputs[0] for e in p.reductions] + list(p.stores)
     while stack:
         v = stack.pop()
+        if isinstance(v, Literal):
+            if v in k.loads:  # an array constant is read from its buffer like any load
+                need.add(v)
+            continue
         if not isinstance(v, Var) or v in need or v in k.row_values:
             continue
         need.add(v)

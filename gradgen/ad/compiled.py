@@ -4,12 +4,17 @@ A :class:`CompiledEntry` is built once per input signature from the traced
 program: the forward program (outputs plus residuals) and, when some input
 requires grad, the backward program. Calling it runs the forward program (in the
 interpreter, or through the executables a ``lower`` function built, e.g. C
-kernels) and gives each differentiable output a :class:`CompiledFunctionBackward`
-node whose ``apply`` runs the backward program on the saved residuals, so the
-ordinary engine (``loss.backward()``) fills the leaves' ``.grad`` as eagerly.
-With ``create_graph=True`` the backward instead evaluates the joint gradient
-program on tensors (eager primitives, recorded on the tape), so second
-derivatives are those of eager mode.
+kernels) and gives the call one :class:`CompiledFunctionBackward` node whose
+``apply`` runs the backward program on the saved residuals, so the ordinary
+engine (``loss.backward()``) fills the leaves' ``.grad`` as eagerly. The
+backward program runs once per backward pass with every output's cotangent
+(zeros for outputs no gradient reached): a single differentiable output has the
+node as its grad_fn; with several, each gets a hidden selector that deposits its
+gradient in the node's slot, exactly as for a multi-output custom
+``autograd.Function`` (see gradgen/autograd/function.py). With
+``create_graph=True`` the backward instead evaluates the joint gradient program
+on tensors (eager primitives, recorded on the tape), so second derivatives are
+those of eager mode.
 """
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ..autograd.function import _OutputSelector
 from ..autograd.grad_mode import _state
 from ..autograd.node import FREED_MESSAGE, Node, modified_message
 from ..ir.core import Literal, Program, Var
@@ -117,6 +123,8 @@ class CompiledEntry:
         self.fresh_residuals = owned is not None and all(owned[self.n_outputs:])
         self._nodes = [(pos, k) for pos, k in enumerate(self.seeds)
                        if self.identity[k] is None and self.repeat[k] is None]
+        # One differentiable output: the node is its grad_fn, no selector (the fast path).
+        self._only = self._nodes[0][0] if len(self._nodes) == 1 else None
         tree = self.program.meta["out_tree"]
         self._single = tree[1] if tree[0] == "leaf" else None
 
@@ -156,16 +164,19 @@ class CompiledEntry:
         return outs
 
     def _attach(self, inputs: list[Tensor], outs: list[Tensor], residuals: list) -> None:
-        saved = _Saved(self, inputs, outs, residuals)
+        if not self._nodes:
+            return
         nexts = tuple(inputs[i]._grad_fn if inputs[i]._grad_fn is not None
                       else inputs[i]._get_accumulator() for i in self.wrt)
+        node = CompiledFunctionBackward(nexts)
+        node._init(self, inputs, outs, residuals)
+        if self._only is not None:
+            out = outs[self._nodes[0][1]]
+            out._grad_fn = node
+            out._requires_grad = True
+            return
         for pos, k in self._nodes:
-            node = CompiledFunctionBackward(nexts)
-            node._saved = saved
-            node._index = pos
-            node._freed = False
-            saved.live += 1
-            outs[k]._grad_fn = node
+            outs[k]._grad_fn = _OutputSelector(node, pos)
             outs[k]._requires_grad = True
 
 
@@ -173,21 +184,27 @@ def _aliases(arr: np.ndarray, arrays: list) -> bool:
     return arr.base is not None and any(np.may_share_memory(arr, a) for a in arrays)
 
 
-class _Saved:
-    """What one compiled call keeps for its backward, shared by its outputs' nodes."""
+class CompiledFunctionBackward(Node):
+    """The grad_fn of a compiled call's outputs: runs the backward program (named as in PyTorch).
 
-    __slots__ = ("entry", "inputs", "residuals", "guards", "live")
+    One node per call. It receives a single output's gradient directly, or, with
+    several differentiable outputs, a 0-d token from each output's selector, which
+    has put that output's gradient in ``_slots`` (as for a multi-output Function).
+    """
 
-    def __init__(self, entry: CompiledEntry, inputs: list[Tensor], outs: list[Tensor],
-                 residuals: list) -> None:
-        self.entry = entry
-        self.inputs = inputs
-        self.residuals = residuals
-        self.live = 0
+    __slots__ = ("_entry", "_inputs", "_residuals", "_guards", "_only", "_slots")
+
+    def _init(self, entry: CompiledEntry, inputs: list[Tensor], outs: list[Tensor],
+              residuals: list) -> None:
+        self._entry = entry
+        self._inputs = inputs
+        self._residuals = residuals
+        self._only = entry._only
+        self._slots = [None] * len(entry.seeds) if entry._only is None else None
         # Tensors whose memory the backward reads: an in-place write to one of them
         # before backward must raise, as in eager mode.
         guards = [(inputs[i], inputs[i]._version.value) for i in entry.saved_inputs]
-        self.guards = guards
+        self._guards = guards
         if entry.fresh_residuals:
             return
         tensors = list(inputs) + outs
@@ -199,53 +216,35 @@ class _Saved:
                 if any(np.may_share_memory(t._data, r) for r in shared):
                     guards.append((t, t._version.value))
 
-    def backward(self, index: int, grad: Tensor) -> tuple:
-        if self.residuals is None:
+    def apply(self, grad: Any) -> tuple:
+        if self._only is not None:
+            cts: list = [None] * len(self._entry.seeds)
+            cts[self._only] = grad
+        else:  # taken first, so a failing pass leaves no stale gradient behind
+            cts, self._slots = self._slots, [None] * len(self._slots)
+        if self._residuals is None:
             raise RuntimeError(FREED_MESSAGE)
-        for t, v in self.guards:
+        for t, v in self._guards:
             if t._version.value != v:
                 raise RuntimeError(modified_message(t, v))
-        entry = self.entry
+        entry = self._entry
         if _state.enabled:  # create_graph=True: run the gradient program on tensors
-            return self._differentiable(index, grad)
-        cts = [grad._data if pos == index else np.zeros(shape, dt)
-               for pos, (shape, dt) in enumerate(entry._zero_cts)]
-        saved = [self.inputs[i]._data for i in entry.saved_inputs]
-        grads = entry.run_backward(*saved, *self.residuals, *cts)
+            return self._differentiable(cts)
+        arrays = [np.zeros(shape, dt) if g is None else g._data
+                  for g, (shape, dt) in zip(cts, entry._zero_cts)]
+        saved = [self._inputs[i]._data for i in entry.saved_inputs]
+        grads = entry.run_backward(*saved, *self._residuals, *arrays)
         return tuple(None if z else Tensor._make(g) for g, z in zip(grads, entry.zero_grads))
 
-    def _differentiable(self, index: int, grad: Tensor) -> tuple:
-        entry = self.entry
-        cts = [grad if pos == index else
-               Tensor._make(np.zeros(entry.program.outputs[k].aval.shape,
-                                     entry.program.outputs[k].aval.dtype.np))
-               for pos, k in enumerate(entry.seeds)]
-        results = evaluate(entry.joint, *self.inputs, *cts)[entry.n_outputs:]
+    def _differentiable(self, cts: list) -> tuple:
+        entry = self._entry
+        cts = [Tensor._make(np.zeros(shape, dt)) if g is None else g
+               for g, (shape, dt) in zip(cts, entry._zero_cts)]
+        results = evaluate(entry.joint, *self._inputs, *cts)[entry.n_outputs:]
         return tuple(None if z else g for g, z in zip(results, entry.zero_grads))
 
     def release(self) -> None:
-        self.live -= 1
-        if self.live <= 0:
-            self.residuals = None
-
-
-class CompiledFunctionBackward(Node):
-    """The grad_fn of a compiled call's output: runs the backward program (named as in PyTorch)."""
-
-    __slots__ = ("_saved", "_index", "_freed")
-
-    def apply(self, grad: Any) -> tuple:
-        if self._freed:
-            raise RuntimeError(FREED_MESSAGE)
-        return self._saved.backward(self._index, grad)
-
-    def release(self) -> None:
-        if not self._freed:
-            self._freed = True
-            self._saved.release()
-
-
-
+        self._residuals = None
 
 
 class GradRunner:

@@ -19,6 +19,7 @@ from .autograd.grad_mode import _state
 from .autograd.node import AccumulateGrad, Node, _RemovableHandle
 from .autograd import record as _record
 from .autograd.record import untraceable
+from .shape_types import _CPU, Size, device
 
 _NONLEAF_GRAD_WARNING = (
     "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
@@ -35,47 +36,6 @@ class _VersionCounter:
 
     def __init__(self) -> None:
         self.value = 0
-
-
-class Size(tuple):
-    """A tensor's shape: a tuple that prints as ``torch.Size([2, 2])``."""
-
-    def __repr__(self) -> str:
-        return f"torch.Size([{', '.join(map(str, self))}])"
-
-    __str__ = __repr__
-
-    def numel(self) -> int:
-        n = 1
-        for s in self:
-            n *= s
-        return n
-
-
-class device:
-    """The device a tensor lives on; gradgen tensors live on the CPU."""
-
-    type = "cpu"
-    index = None
-
-    def __init__(self, spec: Any = "cpu") -> None:
-        if str(spec).split(":")[0] != "cpu":
-            raise RuntimeError(f"gradgen runs on the CPU only; got device {spec!r}")
-
-    def __repr__(self) -> str:
-        return "device(type='cpu')"
-
-    def __str__(self) -> str:
-        return "cpu"
-
-    def __eq__(self, other: Any) -> bool:
-        return isinstance(other, device) or other == "cpu"
-
-    def __hash__(self) -> int:
-        return hash("cpu")
-
-
-_CPU = device()
 
 
 class Tensor:
@@ -342,7 +302,7 @@ class Tensor:
         if self._data.size != 1:
             raise RuntimeError(f"{what} value of Tensor with more than one value is ambiguous"
                                if what == "Boolean" else
-                               f"only one element tensors can be converted to Python scalars")
+                               "only one element tensors can be converted to Python scalars")
         return self._data.reshape(()).item()
 
     def __bool__(self) -> bool:

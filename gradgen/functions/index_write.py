@@ -5,7 +5,7 @@ the numpy storage; when autograd is recording, the new value of the tensor is al
 recorded functionally -- ``select`` between the old value and the written values
 scattered into place -- and the tensor's grad_fn is rebased onto that node
 (PyTorch's CopySlices); when the tensor is itself a view, the write goes on to its
-base through ``inplace.write_through_view``. While tracing, the same composite is
+base through ``view_writes.write_through_view``. While tracing, the same composite is
 what the program sees (positions and mask are computed from the index tensors
 there, so they stay variables); with duplicate indices the traced write sums the
 duplicates where eager keeps the last one.
@@ -25,7 +25,7 @@ from ..ops.shape import broadcast_in_dim, reshape
 from ..tensor import Tensor
 from ._operands import cast
 from .indexing import _Index, _check_advanced, _data, _parse, _result_shape, _tracing, getitem
-from .inplace import COPY_SLICES, base_alias, qualified, write_through_view
+from .view_writes import COPY_SLICES, base_alias, qualified, write_through_view
 from .inplace_checks import (LEAF_MESSAGE, OVERLAP_MESSAGE, PARTIAL_MESSAGE, VIEW_OF_LEAF_MESSAGE,
                              check_view_write)
 from .shape import _fmt, expanded_shape

@@ -9,12 +9,7 @@ history is rebased onto the result's node; the operation then reads the
 target's old value through a fresh copy, so a node that saves it saves the
 value before the write. Nothing is copied when nothing is recorded.
 
-A write through a differentiable view is PyTorch's CopySlices: the base's new value
-is recorded as ``select(mask, Vᵀ(result), base)``, where Vᵀ runs the VJP rules of
-the view's steps backwards (slice -> pad, transpose -> transpose, ...) and the mask
-marks the elements the view covers; the base is rebased onto that node and the
-view's grad_fn is replayed from it (``AsStridedBackward0``). Other views of the base
-become stale and are replayed when next used (``record.refresh_view``).
+A write through a differentiable view is recorded by ``view_writes`` (PyTorch's CopySlices).
 
 What PyTorch refuses, and the words it says it with, are in ``inplace_checks``.
 """
@@ -26,10 +21,9 @@ from typing import Any, Callable
 import numpy as np
 
 from ..autograd import record
-from ..autograd.node import PrimNode, modified_message, node_class
+from ..autograd.node import PrimNode, modified_message
 from ..dtypes import bool_
 from ..ops import elementwise as P
-from ..ops.registry import Aval
 from ..ops.shape import broadcast_in_dim
 from ..tensor import Tensor
 from . import math as M
@@ -37,16 +31,8 @@ from ._operands import broadcast_shapes
 from .inplace_checks import (_C_TYPE_NAMES, _NUMBERS, _TYPE_NAMES, _check_overload,
                              _check_tensor_or_number, _dims, _prepare)
 from .math import _named
+from .view_writes import base_alias, set_history, write_through_view
 
-
-def qualified(name: str) -> type:
-    """A node class for a PyTorch C++-only node: prints as <CopySlices object ...>, while its
-    name() is the C++ name (torch::autograd::CopySlices)."""
-    return type(name, (node_class(name),),
-                {"__slots__": (), "name": lambda self: "torch::autograd::" + name})
-
-
-COPY_SLICES = qualified("CopySlices")
 
 _TRUE = np.asarray(True)
 
@@ -153,64 +139,6 @@ def _adopt(self: Tensor, result: Tensor, grad_name: str | None, guard: bool) -> 
     elif guard:
         _guard(self, node)
     return node
-
-
-def set_history(self: Tensor, node: Any) -> None:
-    """Make ``node`` self's grad_fn; a retained gradient moves along."""
-    if self._retains_grad:
-        old = self._grad_fn
-        if old is not None and old._retains is not None:
-            old._retains = None
-        node._retains = weakref.ref(self)
-    self._grad_fn = node
-    self._requires_grad = True
-
-
-# ---------------------------------------------------------------- writes through views
-
-
-def base_alias(view: Tensor, tracing: bool) -> Tensor:
-    """The view's base before a write through the view: same memory and history, own counter.
-
-    The select recording the write saves only its mask, so the alias's values are never read
-    by a backward; a trace is told (before the write) that it holds the base's value.
-    """
-    base = view._view_op[0]
-    t = Tensor._make(base._data, base._grad_fn)
-    t._requires_grad = base._requires_grad
-    if tracing:
-        from ..ir.trace import traced_inplace  # noqa: PLC0415
-        traced_inplace(t, base)
-    return t
-
-
-def write_through_view(view: Tensor, result: Tensor, old_base: Tensor, tracing: bool) -> None:
-    """PyTorch's CopySlices: record the base's new value after ``view`` was overwritten by ``result``.
-
-    The values are already in memory; this records ``select(mask, Vᵀ(result), old base)``,
-    rebases the base onto it and replays the view's grad_fn on the base's new history.
-    """
-    base, steps = view._view_op[:2]
-    dt = view.dtype
-    g = result
-    prev, record.tracer[0] = record.tracer[0], None
-    try:  # the mask is a constant: Vᵀ(ones) is nonzero exactly where the view reads the base
-        m = Tensor._make(np.ones(view._data.shape, dt.np))
-        for prim, params, shape in reversed(steps):
-            m = prim.vjp(m, (Aval(shape, dt),), None, (True,), **params)[0]
-        mask = m._data != 0
-    finally:
-        record.tracer[0] = prev
-    for prim, params, shape in reversed(steps):
-        g = prim.vjp(g, (Aval(shape, dt),), None, (True,), **params)[0]
-    new = P.select(mask, g, old_base)
-    if tracing:
-        from ..ir.trace import traced_inplace  # noqa: PLC0415
-        traced_inplace(base, new)
-    if new._grad_fn is not None:
-        new._grad_fn.__class__ = COPY_SLICES
-        set_history(base, new._grad_fn)
-        record.refresh_view(view)
 
 
 def _guard(self: Tensor, node: Any) -> None:

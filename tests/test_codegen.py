@@ -15,7 +15,7 @@ import pytest
 import gradgen as gg
 from gradgen.ad import partition, vjp
 from gradgen.codegen import HostOp, Kernel, View, build_schedule, render_module
-from gradgen.codegen.clower import constant
+from gradgen.codegen.clower import buffer_ctype, constant
 from gradgen.dtypes import bool_, float32, float64, int32, int64
 from gradgen.ir.builder import Builder
 from gradgen.ir.interpreter import run
@@ -189,10 +189,7 @@ def execute(compiled, name: str, inputs: list) -> list:
             args = []
             for buf in module.args[prefix + step.name]:
                 arr = np.ascontiguousarray(buf.value) if buf.kind == "const" else mem[buf]
-                ct = {"bool": "bool"}.get(buf.var.aval.dtype.short)
-                ctype = ct or {"f32": "float", "f64": "double", "i32": "int32_t",
-                               "i64": "int64_t"}[buf.var.aval.dtype.short]
-                args.append(ffi.from_buffer(f"{ctype}[]", arr))
+                args.append(ffi.from_buffer(f"{buffer_ctype(buf.var.aval.dtype)}[]", arr))
             getattr(lib, prefix + step.name)(*args)
         else:
             ins = [_array(a, mem) if isinstance(a, View) else a.value for a in step.inputs]
@@ -308,7 +305,7 @@ GOLDEN_C = '''
  *   %8:f64[2] = reduce_sum[axes=(1,)] %7  # m.py:10
  * Source lines: m.py:7, m.py:8, m.py:9, m.py:10
  */
-void kernel_0(const double *restrict p0, const double *restrict p1, const bool *restrict p2, double *restrict p7, double *restrict p8)
+void kernel_0(const double *restrict p0, const double *restrict p1, const uint8_t *restrict p2, double *restrict p7, double *restrict p8)
 {
     for (int64_t i0 = 0; i0 < 2; i0++) {
         double acc0 = 0;
@@ -319,7 +316,7 @@ void kernel_0(const double *restrict p0, const double *restrict p1, const bool *
             const bool v6 = p2[i0 + i1 * 2];
             const double v4 = (v0 - v3);
             const double v5 = ((v4 > -0x0.0p+0 || v4 != v4) ? v4 : -0x0.0p+0);
-            const double v7 = (v6 ? v5 : ((double)INFINITY));
+            const double v7 = gg_select_double(v6, v5, ((double)INFINITY));
             acc0 = (acc0 + v7);
             p7[i0 * 3 + i1] = v7;
         }

@@ -18,7 +18,7 @@ import gradgen as gg
 import gradgen.nn.functional as F
 from gradgen.ad import partition, vjp
 from gradgen.codegen import HostOp, Kernel, View, build_schedule, render_module
-from gradgen.codegen.clower import CTYPES
+from gradgen.codegen.clower import buffer_ctype
 from gradgen.dtypes import float64
 from gradgen.ir.builder import Builder
 from gradgen.ir.interpreter import run
@@ -27,7 +27,7 @@ from gradgen.passes.pipeline import optimize
 
 CC = shutil.which("cc") or shutil.which("gcc")
 FLAGS = ["-O2", "-shared", "-fPIC", "-std=gnu11", "-fno-math-errno", "-ffp-contract=off",
-         "-fopenmp"]
+         "-fopenmp-simd", "-DGRADGEN_THREADS", "-pthread"]
 RNG = np.random.default_rng(1)
 
 
@@ -129,7 +129,9 @@ def compiled(tmp_path_factory):
     import cffi
     ffi = cffi.FFI()
     ffi.cdef(module.cdef)
-    return ffi, ffi.dlopen(str(lib)), module, dict(zip(names, scheds))
+    lib = ffi.dlopen(str(lib))
+    lib.gg_set_num_threads(2)  # the parallel rows (softmax_big) run on the thread pool
+    return ffi, lib, module, dict(zip(names, scheds))
 
 
 def _strided(view: View, base: np.ndarray) -> np.ndarray:
@@ -163,7 +165,7 @@ def execute(compiled, name: str, inputs: list) -> list:
         if isinstance(step, Kernel):
             for buf in step.stores.values():
                 mem.pop(buf, None)
-            args = [ffi.from_buffer(f"{CTYPES[b.var.aval.dtype.short]}[]", array(b))
+            args = [ffi.from_buffer(f"{buffer_ctype(b.var.aval.dtype)}[]", array(b))
                     for b in module.args[prefix + step.name]]
             getattr(lib, prefix + step.name)(*args)
         else:

@@ -41,6 +41,13 @@ def ctype(d: dtype) -> str:
     return CTYPES[d.short]
 
 
+def buffer_ctype(d: dtype) -> str:
+    """The C element type of a buffer of dtype ``d``: booleans are read and written as uint8_t
+    (numpy stores them as bytes 0/1), because gcc does not vectorize loops that load ``_Bool``
+    from memory; values in C scalars stay ``bool``."""
+    return "uint8_t" if d.short == "bool" else CTYPES[d.short]
+
+
 def constant(value: Any, d: dtype) -> str:
     """``value`` as an exact C constant of dtype ``d`` (hex floats; INFINITY/NAN)."""
     v = np.asarray(value).reshape(())[()]

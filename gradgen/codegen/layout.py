@@ -11,6 +11,10 @@ from __future__ import annotations
 
 from typing import Sequence
 
+# A kernel over at least this many elements splits its outermost parallel loop among the
+# module's threads (templates/threadpool.c.jinja); below it the hand-off costs more than it saves.
+PARALLEL_MIN = 1 << 15
+
 
 def contiguous(shape: Sequence[int]) -> tuple[int, ...]:
     """Row-major element strides of ``shape``."""

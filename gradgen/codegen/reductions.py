@@ -11,9 +11,9 @@ three loop forms, all rendered by ``reduction.c.jinja``:
   Each output still accumulates its elements in order, one at a time.
 - ``chunks``: a whole-array reduction over at least ``CHUNK_MIN`` elements. The
   outermost reduced loop is cut into chunks whose count and size depend on the shape
-  only; each chunk reduces into its own partial (the chunks run in parallel under
-  OpenMP), then the partials combine in chunk order. The result is therefore the same
-  bit for bit on any number of threads, and with or without OpenMP.
+  only; each chunk reduces into its own partial (the chunks are split among the
+  threads), then the partials combine in chunk order. The result is therefore the same
+  bit for bit on any number of threads.
 
 float32 sums and products accumulate in double in every form; float max/min keep a NaN
 flag beside a vectorizable compare/select accumulator (see :func:`clower.accumulators`).
@@ -22,10 +22,9 @@ from __future__ import annotations
 
 from ..ir.core import Eqn
 from . import clower
-from .layout import access_strides, coalesce_groups, contiguous, index, kept_axes, kept_pattern, numel
+from .layout import (PARALLEL_MIN, access_strides, coalesce_groups, contiguous, index, kept_axes,
+                     kept_pattern, numel)
 
-# Kernels over at least this many elements run on all threads (OpenMP).
-PARALLEL_MIN = 1 << 15
 CHUNK_MIN = 1 << 15      # whole-array reductions this large are split into chunks
 CHUNK = 1 << 14          # elements per chunk, at least
 MAX_CHUNKS = 256         # partials kept on the stack: chunks grow for larger arrays
@@ -119,6 +118,7 @@ def body(kt) -> dict:
         rest = numel([lp["extent"] for lp in inner[1:]])
         per = -(-max(CHUNK, -(-numel(dom) // MAX_CHUNKS)) // rest)  # outer iterations per chunk
         ctx["chunk"] = {"size": per, "count": -(-inner[0]["extent"] // per)}
+        ctx["partials"] = [{"ctype": a["ctype"], "name": a["name"] + "_p"} for a in accs]
     return {**ctx, "outer": outer, "inner": inner}
 
 
@@ -127,5 +127,5 @@ def is_reduction_kernel(eqns: list[Eqn]) -> bool:
     return any(clower.is_reduction(e) for e in eqns)
 
 
-__all__ = ["body", "is_reduction_kernel", "PARALLEL_MIN", "CHUNK_MIN", "CHUNK", "MAX_CHUNKS",
+__all__ = ["body", "is_reduction_kernel", "CHUNK_MIN", "CHUNK", "MAX_CHUNKS",
            "COLUMN_BLOCK"]

@@ -26,12 +26,10 @@ from .._resources import templates_dir
 from ..ir.core import Eqn, Literal, Program, Var
 from ..ir.printer import print_program
 from . import clower, reductions, rowwise
-from .layout import numel, access_strides as _access_strides, coalesce as _coalesce, index as _index
+from .layout import PARALLEL_MIN, numel
+from .layout import access_strides as _access_strides, coalesce as _coalesce, index as _index
 from .schedule import Kernel, Schedule, contiguous
 
-# Loops over at least this many elements run on all threads (OpenMP); below it the
-# fork/join costs more than it saves.
-PARALLEL_MIN = 1 << 15
 _SAFE = re.compile(r"[^A-Za-z0-9_.:-]")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _env: list[jinja2.Environment] = []
@@ -114,9 +112,9 @@ class _KernelText:
         k = self.k
         ins = {self.p(b): b for b in ins}
         outs = {self.p(b): b for b in outs}
-        params = [{"ctype": clower.ctype(b.var.aval.dtype), "name": n, "const": True}
+        params = [{"ctype": clower.buffer_ctype(b.var.aval.dtype), "name": n, "const": True}
                   for n, b in sorted(ins.items(), key=lambda nb: self.num[nb[1].var])]
-        params += [{"ctype": clower.ctype(b.var.aval.dtype), "name": n, "const": False}
+        params += [{"ctype": clower.buffer_ctype(b.var.aval.dtype), "name": n, "const": False}
                    for n, b in sorted(outs.items(), key=lambda nb: self.num[nb[1].var])]
         eqn_lines = [self.lines.get(id(e)) or f"(copy of {self.v(e.inputs[0]).replace('v', '%', 1)})"
                      for e in k.eqns]

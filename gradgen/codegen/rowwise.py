@@ -25,11 +25,9 @@ from dataclasses import dataclass, field
 
 from ..ir.core import Eqn, Literal, Var
 from . import clower
-from .layout import access_strides, coalesce, contiguous, index, kept_pattern, numel, row_access
+from .layout import (PARALLEL_MIN, access_strides, coalesce, contiguous, index, kept_pattern, numel,
+                     row_access)
 from .steps import Kernel
-
-# Row-wise kernels over at least this many elements run their rows on all threads.
-PARALLEL_MIN = 1 << 15
 
 
 @dataclass
@@ -206,4 +204,4 @@ def body(kt) -> dict:
             "params_out": list(k.stores.values())}
 
 
-__all__ = ["Plan", "Pass", "plan", "body", "is_simple", "reductions", "PARALLEL_MIN"]
+__all__ = ["Plan", "Pass", "plan", "body", "is_simple", "reductions"]

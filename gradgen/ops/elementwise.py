@@ -237,7 +237,7 @@ select = defprim("select", np.where, _select_rule,
                                              select(ins[0], g, 0.0) if needs[1] else None,
                                              select(ins[0], 0.0, g) if needs[2] else None),
                  "WhereBackward0", save_inputs=True, saved_for=lambda n: (True, False, False))
-select.c_lowering = {"expr": "({0} ? {1} : {2})"}
+select.c_lowering = {"expr": "gg_select_{t}({0}, {1}, {2})"}  # see templates/module.c.jinja
 
 # ---------------------------------------------------------------- dtype and gradient flow
 

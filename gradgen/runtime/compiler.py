@@ -3,8 +3,8 @@
 The compiler is run directly (argument list, no shell), not through setuptools: building one small
 C file with ``gcc -O3 -shared`` takes about 0.05 s against 0.5 s through cffi's API mode.
 
-What the compiler *is* (its path, ``--version`` line, and whether OpenMP and glibc's vector math
-library link) feeds the cache key, so it is worked out once per process and also remembered on
+What the compiler *is* (its path, ``--version`` line, and whether POSIX threads and glibc's vector
+math library link) feeds the cache key, so it is worked out once per process and also remembered on
 disk beside the cache, keyed by the compiler file's identity: a new process that finds its kernels
 in the cache never runs the compiler at all, not even ``cc --version``.
 """
@@ -24,12 +24,17 @@ from pathlib import Path
 # -ffp-contract=off: eager numpy never fuses a*b+c into an FMA, so neither may we (results must match
 # eager bit for bit where eager is exact). -fno-math-errno + -fopenmp-simd let gcc call libmvec's
 # vector exp/log/tanh for `#pragma omp simd` loops without -ffast-math (NaN/inf/-0.0 stay IEEE).
+# Not -fno-trapping-math: it lets gcc turn (double)(int64_t)x into trunc(x), which keeps the sign
+# of a zero the integer conversion drops (float selects are bitwise blends instead, see
+# templates/module.c.jinja, so they vectorize under -ftrapping-math).
 BASE_FLAGS: tuple[str, ...] = (
     "-O3", "-march=native", "-fPIC", "-shared", "-std=c11",
     "-fno-math-errno", "-fopenmp-simd", "-ffp-contract=off",
 )
 
-_PROBE_OPENMP = "#include <omp.h>\nint gradgen_probe(void) { return omp_get_max_threads(); }\n"
+_PROBE_PTHREAD = ("#include <pthread.h>\n"
+                  "static void *run(void *a) { return a; }\n"
+                  "int gradgen_probe(void) { pthread_t t; return pthread_create(&t, 0, run, 0); }\n")
 _PROBE_MVEC = "int gradgen_probe(void) { return 0; }\n"
 
 
@@ -56,7 +61,7 @@ class CompilerInfo:
 
     argv: tuple[str, ...]  # resolved program path first, then any extra words from CC
     version: str           # first line of `--version`
-    openmp: bool           # `-fopenmp` compiles and links
+    pthread: bool          # `-pthread` compiles and links (the kernels' thread pool)
     mvec: bool             # `-lmvec` (glibc's vector math) links
 
     @property
@@ -64,10 +69,11 @@ class CompilerInfo:
         return self.argv[0]
 
     def flags(self, threads: int) -> list[str]:
-        """Compile flags for a build running ``threads`` threads."""
+        """Compile flags for a build running ``threads`` threads: more than one turns on the
+        modules' thread pool (``templates/threadpool.c.jinja``); one builds it out entirely."""
         flags = list(BASE_FLAGS)
-        if threads > 1 and self.openmp:
-            flags.append("-fopenmp")
+        if threads > 1 and self.pthread:
+            flags += ["-DGRADGEN_THREADS", "-pthread"]
         return flags
 
     def libs(self) -> list[str]:
@@ -105,7 +111,7 @@ def find_compiler(memo_dir: Path | None = None) -> CompilerInfo:
 
     ``memo_dir`` is a private directory where the identity is remembered, keyed by the
     compiler file's path, inode, size and mtime and the host CPU, so later processes skip
-    running ``--version`` and the OpenMP/libmvec probes.
+    running ``--version`` and the pthread/libmvec probes.
 
     Example:
         >>> find_compiler().flags(1)[:2]
@@ -165,9 +171,9 @@ def _identify(argv: tuple[str, ...]) -> CompilerInfo:
             f"{proc.stderr.strip()[:200]}"
         )
     with ThreadPoolExecutor(2) as pool:  # the two probes are independent: run them side by side
-        openmp = pool.submit(_probe, argv, _PROBE_OPENMP, ["-fopenmp"], [])
+        pthread = pool.submit(_probe, argv, _PROBE_PTHREAD, ["-pthread"], [])
         mvec = pool.submit(_probe, argv, _PROBE_MVEC, [], ["-lm", "-lmvec"])
-        return CompilerInfo(tuple(argv), lines[0].strip(), openmp.result(), mvec.result())
+        return CompilerInfo(tuple(argv), lines[0].strip(), pthread.result(), mvec.result())
 
 
 def _probe(argv: tuple[str, ...], source: str, flags: list[str], libs: list[str]) -> bool:
@@ -195,7 +201,7 @@ def _load_memo(argv: tuple[str, ...], memo_dir: Path | None) -> CompilerInfo | N
         return None
     try:
         data = json.loads((memo_dir / f"{_fingerprint(argv)}.json").read_text())
-        info = CompilerInfo(tuple(data["argv"]), data["version"], data["openmp"], data["mvec"])
+        info = CompilerInfo(tuple(data["argv"]), data["version"], data["pthread"], data["mvec"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return info if info.argv == argv and isinstance(info.version, str) else None

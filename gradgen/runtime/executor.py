@@ -41,12 +41,11 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..codegen import HostOp, Kernel, Schedule, View, build_schedule, render_module
-from ..codegen.clower import CTYPES
+from ..codegen.clower import CTYPES, buffer_ctype
 from ..ir.core import Literal, Program
 from ..ir.printer import print_program
 from .cache import get_or_build
 from .loader import LoadedModule
-from .threads import apply_to_openmp
 
 _ALIGN = 64  # bytes: the workspace block starts on a cache line
 
@@ -101,7 +100,7 @@ class _Slots:
         s = self.index[buf] = len(self.template)
         aval = buf.var.aval
         ffi = self.module.ffi if self.module is not None else None
-        self.ctype.append(ffi.typeof(f"{CTYPES[aval.dtype.short]}[]") if ffi is not None else None)
+        self.ctype.append(ffi.typeof(f"{buffer_ctype(aval.dtype)}[]") if ffi is not None else None)
         arr = None
         if buf.kind == "const":
             arr = np.ascontiguousarray(buf.value, dtype=aval.dtype.np)
@@ -295,8 +294,9 @@ def build_programs(programs: Sequence[Program], threads: int) -> NativeBuild:
         return NativeBuild([Executable(s, None, p, module_text.args)
                             for s, p in zip(scheds, prefixes)], None, schedules=scheds)
     module = get_or_build(module_text.source, module_text.cdef, threads)
-    if threads > 1:
-        apply_to_openmp()
+    set_threads = module.functions.get("gg_set_num_threads")  # present when a loop is parallel
+    if set_threads is not None:
+        set_threads(threads)
     execs = [Executable(s, module, p, module_text.args) for s, p in zip(scheds, prefixes)]
     return NativeBuild(execs, module_text.source, module.cache_path, module.key, scheds)
 

@@ -28,8 +28,6 @@ their pointers are converted once and a kernel call is just ``fn(p0, p1, p2, n)`
 """
 from __future__ import annotations
 
-import os
-
 from pathlib import Path
 from typing import Any, Callable
 
@@ -42,7 +40,7 @@ _POINTER = {
     np.dtype(np.int64): "int64_t *",
     np.dtype(np.int32): "int32_t *",
     np.dtype(np.uint8): "uint8_t *",
-    np.dtype(np.bool_): "_Bool *",
+    np.dtype(np.bool_): "uint8_t *",  # kernels take booleans as bytes (see clower.buffer_ctype)
 }
 _ARRAY = {dt: ct.replace(" *", "[]") for dt, ct in _POINTER.items()}
 
@@ -68,10 +66,6 @@ class LoadedModule:
         self.key: str | None = None          # set by the cache
         self.cache_path: Path | None = None  # the cache entry directory, set by the cache
         self.ffi = cffi.FFI()
-        # libgomp reads its settings once, when the first kernel module pulls it in. Its
-        # default (active) waiting keeps idle worker threads spinning between kernels, which
-        # on a 2-core machine steals the cores numpy's BLAS and the next kernel need.
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         try:
             self.ffi.cdef(declarations)
             self.lib = self.ffi.dlopen(str(self.path))

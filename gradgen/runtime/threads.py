@@ -1,14 +1,13 @@
 """How many threads compiled kernels use: ``gradgen.set_num_threads(n)`` / ``get_num_threads()``.
 
 The default is the number of CPUs this process may run on (``os.sched_getaffinity``).
-The setting is part of every kernel cache key (a build for one thread has no OpenMP at
-all), so changing it makes the next compiled call load or build the matching binary.
-Kernels built with OpenMP share the process's OpenMP runtime (libgomp); its thread
-count is set to ours whenever we load such a module or the setting changes.
+The setting is part of every kernel cache key and of each compiled function's guards (a
+build for one thread has no threads at all), so changing it makes the next compiled call
+load or build the matching binary. Each built module runs its parallel loops on its own
+small thread pool (``templates/threadpool.c.jinja``), sized when the module is loaded.
 """
 from __future__ import annotations
 
-import ctypes
 import os
 
 _threads: list[int] = []
@@ -34,7 +33,7 @@ def get_num_threads() -> int:
 
 
 def set_num_threads(n: int) -> None:
-    """Run compiled kernels on ``n`` threads (1 = no OpenMP at all).
+    """Run compiled kernels on ``n`` threads (1 = no threads at all).
 
     >>> import gradgen as gg
     >>> old = gg.get_num_threads(); gg.set_num_threads(1); gg.get_num_threads()
@@ -49,16 +48,6 @@ def set_num_threads(n: int) -> None:
         _threads[0] = n
     else:
         _threads.append(n)
-    apply_to_openmp()
 
 
-def apply_to_openmp() -> None:
-    """Tell an already loaded OpenMP runtime our thread count (nothing if none is loaded)."""
-    try:
-        gomp = ctypes.CDLL("libgomp.so.1", mode=os.RTLD_NOLOAD | os.RTLD_LOCAL)
-    except (OSError, AttributeError):
-        return
-    gomp.omp_set_num_threads(ctypes.c_int(get_num_threads()))
-
-
-__all__ = ["get_num_threads", "set_num_threads", "apply_to_openmp"]
+__all__ = ["get_num_threads", "set_num_threads"]

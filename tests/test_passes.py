@@ -236,6 +236,32 @@ CASES = [
           %4:f32[] = reshape[shape=()] %3
           return %0, %2, %y, %4
         """),
+    # A sum over axes only a broadcast made is the broadcast times their count; a sum that also
+    # covers an axis of the operand (%4) stays a sum.
+    ("simplify-sum-of-broadcast", simplify, """
+        def (%s:f64[], %v:f32[3], %i:i64[3]):
+          %0:f64[4,3] = broadcast_in_dim[dims=(), shape=(4, 3)] %s
+          %1:f64[3] = reduce_sum[axes=(0,)] %0
+          %2:f64[] = reduce_sum[axes=(0, 1)] %0
+          %3:f32[3,5] = broadcast_in_dim[dims=(0,), shape=(3, 5)] %v
+          %4:f32[] = reduce_sum[axes=(0, 1)] %3
+          %5:f32[3] = reduce_sum[axes=(1,)] %3
+          %6:i64[2,3] = broadcast_in_dim[dims=(1,), shape=(2, 3)] %i
+          %7:i64[3] = reduce_sum[axes=(0,)] %6
+          return %1, %2, %4, %5, %7
+        """, """
+        def (%s:f64[], %v:f32[3], %i:i64[3]):
+          %0:f64[4,3] = broadcast_in_dim[dims=(), shape=(4, 3)] %s
+          %1:f64[3] = broadcast_in_dim[dims=(), shape=(3,)] %s
+          %2:f64[3] = mul %1, 4.0:f64
+          %3:f64[] = mul %s, 12.0:f64
+          %4:f32[3,5] = broadcast_in_dim[dims=(0,), shape=(3, 5)] %v
+          %5:f32[] = reduce_sum[axes=(0, 1)] %4
+          %6:f32[3] = mul %v, 5.0:f32
+          %7:i64[2,3] = broadcast_in_dim[dims=(1,), shape=(2, 3)] %i
+          %8:i64[3] = mul %i, 2:i64
+          return %2, %3, %5, %6, %8
+        """),
 ]
 
 
@@ -260,7 +286,7 @@ def test_pipeline_is_the_one_list() -> None:
 
 
 def test_pipeline_reaches_a_fixed_point() -> None:
-    p = _program(CASES[-3][2])
+    p = _program(next(c for c in CASES if c[0] == "simplify-layout-chains")[2])
     once = optimize(p)
     assert str(optimize(once)) == str(once)
     assert str(once) == textwrap.dedent("""

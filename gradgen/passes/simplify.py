@@ -6,7 +6,8 @@ identity applies, returns the simpler value: ``x*1``, ``1*x``, ``x/1``, ``x+0``,
 broadcast of a broadcast (or of a reshape that only inserts size-1 axes), a
 reshape of a reshape and a transpose of a transpose become one equation (or
 none, when the composite is the identity); a sum over
-size-1 axes becomes a reshape; ``convert`` to the operand's own dtype is
+size-1 axes becomes a reshape, and a sum over axes a broadcast created is a
+multiplication by their count; ``convert`` to the operand's own dtype is
 dropped. "1" and "0" are literals with all elements equal to it, or broadcasts
 of rank-0 ones. A rule applies
 only when the replacement has exactly the equation's type, so no rule ever
@@ -17,7 +18,9 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..ir.core import Eqn, Program
+import numpy as np
+
+from ..ir.core import Eqn, Literal, Program
 from ._rewrite import Context, rewrite, splat_value
 
 
@@ -121,11 +124,42 @@ def _transpose(e: Eqn, ctx: Context) -> Any:
     return None
 
 
+def _sum_of_broadcast(e: Eqn, ctx: Context) -> Any:
+    """``sum(broadcast(y))`` over axes the broadcast created only: ``broadcast(y) * count``
+    (reverse mode makes these from the cotangent of a sum). Exact for integers; for floats the
+    product rounds once where the sum rounded per addition, within reduction tolerance (and
+    inf, NaN and -0.0 come out as the sum's)."""
+    from ..ops.elementwise import mul  # noqa: PLC0415
+    x, axes = e.inputs[0], set(e.params["axes"])
+    inner = ctx.defn(x)
+    if inner is None or inner.prim.name != "broadcast_in_dim" or e.out.aval.dtype.np.kind not in "fiu":
+        return None
+    dims = tuple(inner.params["dims"])
+    if axes & set(dims):
+        return None
+    kept = [a for a in range(len(x.shape)) if a not in axes]
+    count = 1
+    for a in axes:
+        count *= x.shape[a]
+    y, out = inner.inputs[0], e.out.aval
+    times = Literal(np.asarray(count, out.dtype.np))
+    new_dims = tuple(kept.index(d) for d in dims)
+    if y.aval == out and new_dims == tuple(range(len(new_dims))):
+        return _with(e, mul, (y, times))
+    small = ctx.fresh(out)
+    spread = Eqn(inner.prim, (y,), small, {"shape": tuple(out.shape), "dims": new_dims}, e.loc)
+    return [spread, _with(e, mul, (small, times))]
+
+
 def _reduce_sum(e: Eqn, ctx: Context) -> Any:
     from ..ops.shape import reshape  # noqa: PLC0415
     x, axes = e.inputs[0], tuple(e.params["axes"])
     if not axes:
         return x
+    if tuple(e.out.aval.shape) == tuple(s for i, s in enumerate(x.shape) if i not in axes):
+        spread = _sum_of_broadcast(e, ctx)
+        if spread is not None:
+            return spread
     real = tuple(a for a in axes if x.shape[a] != 1)
     if real == axes:
         return None

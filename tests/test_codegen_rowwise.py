@@ -268,6 +268,29 @@ def test_layer_norm_backward_row_part_is_one_kernel():
     assert red == [(0,), (1,)], [(k.domain, k.red_axes) for k in sched.kernels]
 
 
+def _stored_temporaries(sched):
+    outs = {o.buffer for o in sched.outputs if isinstance(o, View)}
+    return [b for k in sched.kernels for b in k.stores.values() if b not in outs]
+
+
+@pytest.mark.parametrize("name", ["layer_norm-float32", "layer_norm-float64"])
+def test_layer_norm_gradient_stores_only_per_row_values(name):
+    """Rematerialization: the readers of x - mean, rstd broadcast over the row and their
+    products recompute them from x and two numbers per row; nothing the size of x is stored
+    between kernels."""
+    _, _, bwd = PROGRAMS[name]
+    sched = build_schedule(bwd)
+    rows = bwd.inputs[0].aval.shape[0]
+    big = [b.var for b in _stored_temporaries(sched) if b.var.aval.size > rows]
+    assert not big, big
+
+
+def test_rematerialization_never_redoes_transcendentals():
+    """deep_chain's steps end in exp/tanh: readers load them rather than recompute them."""
+    sched = build_schedule(EXTRA["deep_chain"])
+    assert sum(b.var.aval.size == 64 * 32 for b in _stored_temporaries(sched)) >= 8
+
+
 def test_cross_entropy_keeps_only_the_gather_on_the_host():
     _, fwd, bwd = PROGRAMS["cross_entropy-float32"]
     for prog in (fwd, bwd):

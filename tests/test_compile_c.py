@@ -560,3 +560,26 @@ def test_executor_bind_and_owned_outputs() -> None:
     first, second = bound(a), bound(a.T.copy().T)  # a non-contiguous input is copied
     assert first[1] is not second[1]
     np.testing.assert_allclose(second[1], np.exp(a) * 2, rtol=1e-6)
+
+
+@pytest.mark.cc
+def test_bound_inputs_precompute_what_depends_only_on_them() -> None:
+    """Executable.bind runs, once, the kernels that read only bound inputs and constants (the
+    cotangent of ones times 1/n); later calls run the rest and agree with the unbound one."""
+    from gradgen.dtypes import float32  # noqa: PLC0415
+    from gradgen.ir.builder import Builder  # noqa: PLC0415
+    from gradgen.runtime.executor import build_programs  # noqa: PLC0415
+    b = Builder()
+    x, c = b.input((4, 3), float32), b.input((), float32)
+    t = b.add("mul", b.add("exp", c), 0.25)                # one kernel over []: c only
+    out = b.add("mul", x, b.add("broadcast_in_dim", t, shape=(4, 3), dims=()))
+    (ex,) = build_programs([b.build([out, b.add("reduce_sum", out, axes=(0, 1))])], 1).executables
+    bound = ex.bind({1: np.float32(0.5)})
+    assert len(bound._steps) == len(ex._steps) - 1
+    for seed in range(3):
+        xs = np.random.default_rng(seed).standard_normal((4, 3)).astype(np.float32)
+        want = ex(xs, np.float32(0.5))
+        got = bound(xs)
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_array_equal(g, w)
+        np.testing.assert_allclose(got[0], xs * np.exp(np.float32(0.5)) * 0.25, rtol=1e-6)

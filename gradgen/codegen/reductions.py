@@ -49,13 +49,18 @@ def _loops(dom, red, accesses, columns: bool):
 
 def _prefers_columns(dom, red, load_accesses) -> bool:
     """Whether the loads run contiguously along the (kept) last axis more than along the
-    innermost reduced axis."""
+    innermost reduced axis, each load weighted by the elements it reads (a per-row vector
+    broadcast over the domain counts one row's worth, not the domain's)."""
     last = len(dom) - 1
     inner_red = [a for a in red if dom[a] != 1]
     if not red or last in red or dom[last] == 1 or not inner_red:
         return False
-    along_last = sum(1 for s in load_accesses if s[last] == 1)
-    along_red = sum(1 for s in load_accesses if s[inner_red[-1]] == 1)
+
+    def weight(s) -> int:
+        return numel([n for n, st in zip(dom, s) if st != 0])
+
+    along_last = sum(weight(s) for s in load_accesses if s[last] == 1)
+    along_red = sum(weight(s) for s in load_accesses if s[inner_red[-1]] == 1)
     return along_last > 0 and along_last >= along_red
 
 

@@ -43,6 +43,7 @@ from ..ops.elementwise import stop_gradient
 from . import clower
 from .layout import contiguous, kept_pattern, numel, row_access, rows, same_walk
 from .memory import plan_memory
+from .remat import rematerialize
 from .steps import Buffer, HostOp, Kernel, Schedule, Step, View
 
 
@@ -308,6 +309,7 @@ class _Scheduler:
         for e in self.program.eqns:
             self.visit(e)
         outputs = [self.output(a) for a in self.program.outputs]
+        rematerialize(self, outputs)  # values readers can compute cheaply are not stored
         steps = _toposort(self.steps, self.deps)
         for k, s in enumerate([s for s in steps if isinstance(s, Kernel)]):
             s.name = f"kernel_{k}"

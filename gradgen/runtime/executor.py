@@ -194,6 +194,14 @@ class Executable:
         kernel_slots = [[slots.slot(b) for b in args[prefix + step.name]]
                         if isinstance(step, Kernel) else None for step in sched.steps]
         dynamic = {s for ks in kernel_slots if ks for s in ks if slots.pointers[s] is None}
+        # What each step reads and writes (slots), for bind's precomputation.
+        self._io = [(frozenset(slots.slot(v.buffer) for v in step.loads.values()),
+                     frozenset(slots.slot(b) for b in step.stores.values()))
+                    if isinstance(step, Kernel) else
+                    (frozenset(slots.slot(a.buffer) for a in step.inputs if isinstance(a, View)),
+                     frozenset((slots.slot(step.output),)))
+                    for step in sched.steps]
+        self._leaving = frozenset(slots.slot(b) for b in slots.leaving)
         # Steps: (kernel, getter of its pointers) or (host closure, None).
         self._steps: list[tuple[Callable, Callable | None]] = [
             (module.functions[prefix + step.name], _kernel_args(ks)) if ks is not None else
@@ -208,6 +216,7 @@ class Executable:
                          (slots.slot(o.buffer), o.buffer.kind == "const") for o in sched.outputs]
         self._template = slots.template
         self._pointers = slots.pointers
+        self._buffers = sorted(slots.index, key=slots.index.get)
         self._ctype = slots.ctype
         self._module = module
         # Outputs that are all plain buffers (no literal, no constant to copy): one getter.
@@ -220,7 +229,12 @@ class Executable:
     def bind(self, fixed: dict[int, np.ndarray]) -> "Executable":
         """This executable with inputs ``fixed`` (position -> array) held as persistent buffers:
         their pointers are converted once, and the result is called with the other inputs only,
-        in order. The arrays are copied (C-contiguous, the input's dtype) and only ever read."""
+        in order. The arrays are copied (C-contiguous, the input's dtype) and only ever read.
+
+        Steps that read only fixed inputs, constants and what such steps wrote (e.g. the
+        cotangent of ones times 1/n) run here, once, when all they write stays inside the call
+        (no program output): later calls skip them.
+        """
         new = copy.copy(self)
         new._template, new._pointers = list(self._template), list(self._pointers)
         for i, arr in fixed.items():
@@ -230,7 +244,38 @@ class Executable:
             if self._module is not None and self._inputs[i][1] is not None:
                 new._pointers[i] = self._module.pointer(arr)
         new._inputs = [(s, ct) for s, ct in self._inputs if s not in fixed]
+        new._precompute(set(fixed))
         return new
+
+    def _precompute(self, known: set) -> None:
+        """Run the steps computable from ``known`` slots (and constants) now; keep the rest."""
+        known |= {s for s, b in enumerate(self.schedule_buffers()) if b.kind == "const"}
+        keep, keep_io = [], []
+        for (fn, get), (ins, outs) in zip(self._steps, self._io):
+            persistent = all(self._template[s] is not None or
+                             (get is None and s not in self._leaving) for s in outs)
+            if ins <= known and persistent and not outs & self._leaving:
+                if get is None:
+                    fn(self._template, self._pointers)
+                    for s in outs:  # the host op's array is now persistent: fix its pointer
+                        if self._module is not None and self._ctype[s] is not None:
+                            self._pointers[s] = self._module.pointer(self._template[s])
+                else:
+                    # Workspace slots may share memory with later temporaries (the memory
+                    # plan): what is computed once gets storage of its own.
+                    for s in outs:
+                        self._template[s] = np.empty_like(self._template[s])
+                        self._pointers[s] = self._module.pointer(self._template[s])
+                    fn(*get(self._pointers))
+                known |= outs
+            else:
+                keep.append((fn, get))
+                keep_io.append((ins, outs))
+        self._steps, self._io = keep, keep_io
+
+    def schedule_buffers(self) -> list:
+        """Each slot's buffer, in slot order."""
+        return self._buffers
 
     def __call__(self, *arrays: np.ndarray) -> list[np.ndarray]:
         convert = self._convert

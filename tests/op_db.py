@@ -792,7 +792,10 @@ ENTRIES += [
     OpEntry("gather", lambda x, d, i: gg.gather(x, d, i), _np_gather,
             lambda e, r: [Sample((Arg(draw(e, r, (3, 4))), 1, _idx([[0, 0], [3, 1], [2, 2]]))),
                           Sample((Arg(draw(e, r, (3, 4))), 0, _idx([[0, 2, 2, 1]]))),
-                          Sample((Arg(draw(e, r, (4, 3)), "T"), -1, _idx([[1], [0], [2]])))],
+                          Sample((Arg(draw(e, r, (4, 3)), "T"), -1, _idx([[1], [0], [2]]))),
+                          Sample((Arg(draw(e, r, (2, 3, 4))), 1, _idx([[[2, 0, 1], [2, 2, 0]]]))),
+                          Sample((Arg(draw(e, r, (4,)), "step2"), 0, _idx([3, 0, 0]))),
+                          Sample((Arg(draw(e, r, (2, 3)), "rev"), 1, _idx(np.zeros((2, 0), int))))],
             "GatherBackward0"),
     OpEntry("take", lambda x, i: gg.take(x, i), lambda a, i: np.take(a, i),
             lambda e, r: [Sample((Arg(draw(e, r, (3, 4))), _idx([0, 5, 5, 11]))),
@@ -866,7 +869,36 @@ def _np_scatter_add(upd: np.ndarray, idx: np.ndarray, shape: tuple, axis: int) -
     return out
 
 
+def _np_take_along(a: np.ndarray, idx: np.ndarray, axis: int) -> np.ndarray:
+    return _np_gather(a, axis, idx)  # negative indices wrap in numpy's fancy indexing
+
+
+def _np_scatter_add_along(upd: np.ndarray, idx: np.ndarray, axis: int, shape: tuple) -> np.ndarray:
+    out = np.zeros(shape)
+    grid = list(np.ogrid[tuple(slice(0, k) for k in idx.shape)])
+    grid[axis] = idx
+    np.add.at(out, tuple(grid), upd)
+    return out
+
+
+def _along_samples(e: OpEntry, r: np.random.Generator) -> list[Sample]:
+    """(operand shape, layout, index, kwargs): duplicates, negatives, one index per line,
+    an index smaller than the operand off the axis, and nothing selected."""
+    cases = [((3, 2), C, [[0, 0], [3, 1], [-1, 2]], {"axis": 1, "shape": (3, 4)}),
+             ((3, 1), C, [[1], [0], [-4]], {"axis": 1, "shape": (3, 4)}),
+             ((3, 2), "T", [[0, 2], [2, 1], [1, -2]], {"axis": 0, "shape": (3, 3)}),
+             ((1, 2, 2), C, [[[0, 2], [1, 1]]], {"axis": 1, "shape": (2, 3, 3)}),
+             ((0, 2), C, np.zeros((0, 2), int), {"axis": 1, "shape": (3, 2)})]
+    take = e.name == "prim.take_along"
+    return [Sample((Arg(draw(e, r, kw["shape"] if take else ushape), lay), _idx(idx)),
+                   {"axis": kw["axis"]} if take else kw) for ushape, lay, idx, kw in cases]
+
+
 ENTRIES += [
+    OpEntry("prim.take_along", lambda x, i, **k: prim("take_along")(x, i, **k), _np_take_along,
+            _along_samples, "GatherBackward0", torch=False),
+    OpEntry("prim.scatter_add_along", lambda u, i, **k: prim("scatter_add_along")(u, i, **k),
+            _np_scatter_add_along, _along_samples, "ScatterAddBackward0", torch=False),
     OpEntry("prim.pad", lambda x, **k: prim("pad")(x, **k), _np_pad, _shape_samples([
         ((2, 3), C, (), {"lo": (1, 0), "hi": (0, 2), "interior": (1, 0)}),
         ((), C, (), {"lo": (), "hi": (), "interior": ()}),

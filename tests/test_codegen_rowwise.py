@@ -27,7 +27,7 @@ from gradgen.passes.pipeline import optimize
 
 CC = shutil.which("cc") or shutil.which("gcc")
 FLAGS = ["-O2", "-shared", "-fPIC", "-std=gnu11", "-fno-math-errno", "-ffp-contract=off",
-         "-fopenmp-simd", "-DGRADGEN_THREADS", "-pthread"]
+         "-fopenmp-simd", "-DGRADGEN_THREADS", "-pthread", "-Wl,-z,nodelete"]
 RNG = np.random.default_rng(1)
 
 
@@ -291,13 +291,40 @@ def test_rematerialization_never_redoes_transcendentals():
     assert sum(b.var.aval.size == 64 * 32 for b in _stored_temporaries(sched)) >= 8
 
 
-def test_cross_entropy_keeps_only_the_gather_on_the_host():
+def test_cross_entropy_runs_no_gather_on_the_host():
+    """The target pick and its gradient are compares inside the row kernels (codegen.onehot);
+    only the index check runs on the host."""
     _, fwd, bwd = PROGRAMS["cross_entropy-float32"]
-    for prog in (fwd, bwd):
+    for prog, red in ((fwd, (1,)), (bwd, None)):
         kinds, sched = _kinds(prog)
-        assert kinds.count("HostOp") == 1  # take / scatter_add
-        rowwise = [k for k in sched.kernels if k.red_axes == (1,)]
-        assert len(rowwise) == 1
+        assert [s.eqn.prim.name for s in sched.steps if isinstance(s, HostOp)] == ["check_index"]
+        big = [k for k in sched.kernels if k.domain == (5, 7)]
+        assert len(big) == 1 and big[0].red_axes == red
+
+
+def _row_loss_program(with_row_reduction: bool):
+    b = Builder()
+    x = b.input((8, 128), float64)
+    y = b.add("tanh", x)
+    if with_row_reduction:  # layer-norm-like: centre each row, then the loss over everything
+        m = b.add("mul", b.add("reduce_sum", x, axes=(1,)), 1 / 128)
+        y = b.add("sub", x, b.add("broadcast_in_dim", m, shape=(8, 128), dims=(0,)))
+    return b.build([b.add("reduce_sum", b.add("mul", y, y), axes=(0, 1))])
+
+
+def test_whole_sum_joins_the_row_kernel():
+    """A loss over all rows of a value a row-wise kernel computes is summed per row in that
+    kernel and then over the rows (codegen.split): the value is never stored."""
+    sched = build_schedule(_row_loss_program(True))
+    assert [(k.domain, k.red_axes) for k in sched.kernels] == [((8, 128), (1,)), ((8,), (0,))]
+    assert all(b.var.aval.size <= 8 for k in sched.kernels for b in k.stores.values())
+    xs = [RNG.standard_normal((8, 128))]
+    np.testing.assert_allclose(run(sched.program, *xs)[0], run(_row_loss_program(True), *xs)[0])
+
+
+def test_whole_sum_without_row_kernel_keeps_one_pass():
+    sched = build_schedule(_row_loss_program(False))
+    assert [(k.domain, k.red_axes) for k in sched.kernels] == [((8, 128), (0, 1))]
 
 
 def test_rowwise_c_text_shape():

@@ -43,7 +43,9 @@ from ..ops.elementwise import stop_gradient
 from . import clower
 from .layout import contiguous, kept_pattern, numel, row_access, rows, same_walk
 from .memory import plan_memory
+from .onehot import lower_onehot
 from .remat import rematerialize
+from .split import split_whole_reductions
 from .steps import Buffer, HostOp, Kernel, Schedule, Step, View
 
 
@@ -342,6 +344,8 @@ def _toposort(steps: list[Step], deps) -> list[Step]:
 def build_schedule(program: Program) -> Schedule:
     """The kernel schedule of an (optimized) IR program, with its memory plan; see the
     module docstring and :mod:`gradgen.codegen.memory`."""
+    program = lower_onehot(program)  # one-per-row gathers/scatters become fusable compares
+    program = split_whole_reductions(program)  # a loss over all rows joins the row kernel
     sched = _Scheduler(program).run()
     sched.slots, sched.slot_sizes = plan_memory(sched)
     return sched

@@ -1,22 +1,15 @@
 """Gathers by an index tensor: ``index_select``, ``take`` and ``gather``.
 
-Each checks its indices with PyTorch's messages and reads with one ``take`` of
-the ``take`` primitive (``gather`` over the flattened input, at flat positions).
+Each checks its indices with PyTorch's messages and reads with one primitive:
+``take`` for ``index_select`` and ``take``, ``take_along`` for ``gather``.
 """
 from __future__ import annotations
 
-import functools
-import math
 from typing import Any
 
-import numpy as np
-
-from ..dtypes import int64 as _INT64
-from ..ops import elementwise as E
-from ..ops.indexing import take as _take
+from ..ops.indexing import check_index, check_index_values, take_along, take as _take
 from ..ops.shape import reshape
 from ..tensor import Tensor, _wrap_dim
-from ._operands import cast
 from .indexing import _tracing
 from .math import _named
 from .shape import _fmt
@@ -59,7 +52,13 @@ def take(input: Tensor, index: Tensor) -> Tensor:
 
 
 def gather(input: Tensor, dim: int, index: Tensor) -> Tensor:
-    """``out[i][j][k] = input[i][index[i][j][k]][k]`` (for dim 1): an elementwise gather."""
+    """``out[i][j][k] = input[i][index[i][j][k]][k]`` (for dim 1): an elementwise gather.
+
+    >>> import gradgen as gg
+    >>> gg.gather(gg.tensor([[1.0, 2.0], [3.0, 4.0]]), 1, gg.tensor([[1], [0]]))
+    tensor([[2.],
+            [3.]])
+    """
     idx = _int_index(index, "gather", "int32/int64")
     shape, ishape = input._data.shape or (1,), idx._data.shape or (1,)
     if len(ishape) != len(shape):
@@ -69,33 +68,16 @@ def gather(input: Tensor, dim: int, index: Tensor) -> Tensor:
         if i != d and a > b:
             raise RuntimeError(f"Size does not match at dimension {i} expected index {_fmt(ishape)} "
                                f"to be no larger than self {_fmt(shape)} apart from dimension {d}")
-    a = idx._data
-    if a.size and (a.min() < 0 or a.max() >= shape[d]):
-        bad = a[(a < 0) | (a >= shape[d])].flat[0]
-        raise RuntimeError(f"index {bad} is out of bounds for dimension {d} with size {shape[d]}")
-    # Flat position = index * stride[d] + the (constant) offsets of the other coordinates.
-    stride, offsets = _gather_offsets(shape, ishape, d)
-    if _tracing():
-        t = reshape(idx, shape=ishape) if idx._data.shape != ishape else idx
-        flat = E.add(E.mul(cast(t, _INT64), stride), offsets)
+    x = input if input._data.shape == shape else reshape(input, shape=shape)
+    t = idx if idx._data.shape == ishape else reshape(idx, shape=ishape)
+    if _tracing():  # recorded, so a compiled call checks its own indices
+        t = check_index(t, size=shape[d], axis=d, mode="gather")
     else:
-        flat = a.reshape(ishape) * stride + offsets
-    out = _take(reshape(input, shape=(input._data.size,)), flat, axis=0)
+        check_index_values(t._data, shape[d], d, "gather")
+    out = take_along(x, t, axis=d)
     if out._data.shape != idx._data.shape:
         out = reshape(out, shape=idx._data.shape)
     return _named(out, "GatherBackward0")
-
-
-@functools.lru_cache(maxsize=256)
-def _gather_offsets(shape: tuple[int, ...], ishape: tuple[int, ...], d: int) -> tuple[int, np.ndarray]:
-    """The stride of dim ``d`` and the flat offsets of every other coordinate (read-only, cached)."""
-    strides = [math.prod(shape[i + 1:]) for i in range(len(shape))]
-    offsets = np.zeros(ishape, np.int64)
-    for i, s in enumerate(ishape):
-        if i != d:
-            offsets += (np.arange(s) * strides[i]).reshape((s,) + (1,) * (len(ishape) - i - 1))
-    offsets.flags.writeable = False
-    return strides[d], offsets
 
 
 METHODS = {"index_select": index_select, "take": take, "gather": gather}

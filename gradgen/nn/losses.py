@@ -15,7 +15,9 @@ from ..functions import gather as _ix
 from ..functions import math as M
 from ..functions import reductions as R
 from ..functions import shape as S
+from ..functions.indexing import _tracing
 from ..functions.math import _named
+from ..ops.indexing import check_index, check_index_values, take_along
 from ..tensor import Tensor
 from .functional import _fmt, _require_float, _require_tensor, _scalar_name, log_softmax
 
@@ -109,18 +111,19 @@ def _check_nll(input: Tensor, target: Tensor, weight: Tensor | None) -> int:
     return classes
 
 
-def _check_targets(target: Tensor, classes: int, ignore_index: int) -> None:
-    t = target._data
-    bad = (t != ignore_index) & ((t < 0) | (t >= classes))
-    if bad.any():
-        raise IndexError(f"Target {t[bad].flat[0]} is out of bounds.")
+def _target_weights(input: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int,
+                    classes: int | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """(valid mask, target with ignored entries replaced by class 0, weight of each target).
 
-
-def _target_weights(input: Tensor, target: Tensor, weight: Tensor | None,
-                    ignore_index: int) -> tuple[Tensor, Tensor, Tensor]:
-    """(valid mask, target with ignored entries replaced by class 0, weight of each target)."""
+    With ``classes``, a target outside ``[0, classes)`` (and not ignored) raises PyTorch's
+    IndexError; while tracing the check is recorded, so a compiled call checks its own targets.
+    """
     valid = M.ne(target, ignore_index)
     safe = M.where(valid, target, 0)
+    if classes is not None and _tracing():
+        safe = check_index(safe, size=classes, axis=1, mode="target")
+    elif classes is not None:
+        check_index_values(safe._data, classes, 1, "target")
     if weight is None:
         w = valid.to(input.dtype)
     else:
@@ -131,11 +134,10 @@ def _target_weights(input: Tensor, target: Tensor, weight: Tensor | None,
 def _nll(input: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int,
          reduction: str) -> Tensor:
     classes = _check_nll(input, target, weight)
-    _check_targets(target, classes, ignore_index)
-    valid, safe, w = _target_weights(input, target, weight, ignore_index)
+    valid, safe, w = _target_weights(input, target, weight, ignore_index, classes)
     cd = 0 if input.ndim == 1 else 1
     index = S.unsqueeze(safe, cd) if cd else S.reshape(safe, (1,))
-    picked = S.squeeze(_ix.gather(input, cd, index), cd)
+    picked = S.squeeze(take_along(input, index, axis=cd), cd)
     if picked.shape != target.shape:
         picked = S.reshape(picked, tuple(target.shape))
     # select, not multiply: an ignored entry's -inf/nan input must not leak into

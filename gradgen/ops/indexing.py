@@ -1,11 +1,11 @@
-"""Indexing primitives: slice, pad, rev, concatenate, take and scatter_add.
+"""Indexing primitives: slice, pad, rev, concatenate, take, scatter_add and the along-axis pair.
 
 They follow JAX's ``lax`` primitives of the same names, cut down to what the
 front end needs: every parameter is static (ints and tuples of ints), steps are
 positive (a negative-step index is ``rev`` then ``slice``), padding is with
 zeros and never negative. The pairs are each other's transposes, so every VJP
-rule is one primitive: slice <-> pad, take <-> scatter_add, rev <-> rev, and
-concatenate's is one slice per operand.
+rule is one primitive: slice <-> pad, take <-> scatter_add, take_along <->
+scatter_add_along, rev <-> rev, and concatenate's is one slice per operand.
 
 ``take`` and ``scatter_add`` receive their indices as an integer operand (not a
 parameter) so a traced program can vary them; their nodes save only the indices
@@ -13,8 +13,18 @@ parameter) so a traced program can vary them; their nodes save only the indices
 does not invalidate the gather's backward. Indices may be negative (they
 wrap once, as in PyTorch); anything outside ``[-size, size)`` raises PyTorch's
 IndexError naming the index and the size.
+
+``take_along`` / ``scatter_add_along`` are the elementwise gather (PyTorch's
+``gather``, numpy's ``take_along_axis``) and its transpose (``scatter_add``):
+one index per output element, replacing the coordinate along ``axis``.
+``check_index`` checks (and wraps) indices on their own, so the front end can
+record PyTorch's data-dependent checks in a traced program (a compiled call
+re-runs them on its new data) and the compiler can lower the along-axis pair to
+comparisons with the checked indices (:mod:`gradgen.codegen.onehot`).
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -217,3 +227,123 @@ scatter_add = defprim("scatter_add", _scatter_impl, _scatter_rule,
                       "ScatterAddBackward0", save_inputs=True, saved_for=lambda needs: (False, True),
                       doc="Zeros of `shape` plus `upd` added at `idx` along `axis` (duplicates "
                           "accumulate): the transpose of take.")
+
+
+# ---------------------------------------------------------------- check_index
+
+# How check_index reports an index outside its range, per ``mode``: the exception, the
+# message, and whether negative indices are allowed (they wrap once, as in ``take``).
+_MODES = {
+    "wrap": (IndexError, "index {i} is out of bounds for dimension {d} with size {n}", True),
+    "gather": (RuntimeError, "index {i} is out of bounds for dimension {d} with size {n}", False),
+    "target": (IndexError, "Target {i} is out of bounds.", False),  # nll_loss / cross_entropy
+}
+
+
+def check_index_values(idx: np.ndarray, size: int, axis: int, mode: str) -> None:
+    """Raise ``mode``'s exception (see ``_MODES``) if an index lies outside its range:
+    ``[-size, size)`` for "wrap", ``[0, size)`` otherwise. ``axis`` is named in the message."""
+    exc, message, negatives = _MODES[mode]
+    lo = -size if negatives else 0
+    if idx.size and (idx.min() < lo or idx.max() >= size):
+        bad = idx[(idx < lo) | (idx >= size)].flat[0]
+        raise exc(message.format(i=bad, d=axis, n=size))
+
+
+def _check_index_rule(idx: Aval, size: int, axis: int, mode: str) -> Aval:
+    _index_rule("check_index", idx)
+    if mode not in _MODES or size < 0:
+        raise TypeError(f"check_index: mode {mode!r} is not one of {sorted(_MODES)} or size "
+                        f"{size} < 0")
+    return idx
+
+
+def _check_index_impl(idx: np.ndarray, size: int, axis: int, mode: str) -> np.ndarray:
+    check_index_values(idx, size, axis, mode)
+    return np.where(idx < 0, idx + size, idx) if mode == "wrap" else idx.copy()
+
+
+check_index = defprim("check_index", _check_index_impl, _check_index_rule, None, "",
+                      doc="The indices `idx` after checking they index an axis of `size` (the "
+                          "error per `mode`: 'wrap' wraps negatives once, as take does; 'gather' "
+                          "and 'target' reject them with PyTorch's gather / nll_loss errors).")
+
+# ---------------------------------------------------------------- take_along and scatter_add_along
+
+
+def _along_rule(name: str, idx: Aval, shape: Ints, axis: int) -> None:
+    _index_rule(name, idx)
+    if not 0 <= axis < len(shape):
+        raise TypeError(f"{name}: axis {axis} is not an axis of {list(shape)}")
+    if idx.ndim != len(shape) or any(a > b for d, (a, b) in enumerate(zip(idx.shape, shape))
+                                     if d != axis):
+        raise TypeError(f"{name}: indices {list(idx.shape)} must have the rank of {list(shape)} "
+                        f"and be no larger off axis {axis}")
+
+
+def _corner(shape: Ints, idx_shape: Ints, axis: int) -> tuple:
+    """The part of an array of ``shape`` an index of ``idx_shape`` addresses (as PyTorch's
+    gather reads only the leading corner when the index is smaller off ``axis``)."""
+    return tuple(slice(None) if d == axis or a == b else slice(0, a)
+                 for d, (a, b) in enumerate(zip(idx_shape, shape)))
+
+
+def _take_along_rule(x: Aval, idx: Aval, axis: int) -> Aval:
+    _along_rule("take_along", idx, x.shape, axis)
+    return Aval(idx.shape, x.dtype)
+
+
+def _take_along_impl(x: np.ndarray, idx: np.ndarray, axis: int) -> np.ndarray:
+    if idx.size == 0:
+        return np.empty(idx.shape, x.dtype)
+    check_bounds(idx, x.shape[axis], axis)
+    return np.take_along_axis(x[_corner(x.shape, idx.shape, axis)], idx, axis=axis)
+
+
+take_along = defprim("take_along", _take_along_impl, _take_along_rule,
+                     lambda g, ins, out, needs, axis: (
+                         scatter_add_along(g, ins[1], axis=axis, shape=tuple(ins[0].shape)), None),
+                     "GatherBackward0", save_inputs=True, saved_for=lambda needs: (False, True),
+                     doc="out[i] = x[i with coordinate `axis` replaced by idx[i]]: PyTorch's "
+                         "gather (idx has x's rank and may be smaller off `axis`).")
+
+
+def _scatter_along_rule(upd: Aval, idx: Aval, axis: int, shape: Ints) -> Aval:
+    _along_rule("scatter_add_along", idx, tuple(shape), axis)
+    if upd.shape != idx.shape:
+        raise TypeError(f"scatter_add_along: updates {list(upd.shape)} and indices "
+                        f"{list(idx.shape)} must have one shape")
+    return Aval(tuple(shape), upd.dtype)
+
+
+def _scatter_along_impl(upd: np.ndarray, idx: np.ndarray, axis: int, shape: Ints) -> np.ndarray:
+    out = np.zeros(shape, upd.dtype)
+    if upd.size == 0:
+        return out
+    n = shape[axis]
+    check_bounds(idx, n, axis)
+    part = out[_corner(shape, idx.shape, axis)]
+    if idx.shape[axis] == 1:
+        # One index per line along the axis: no duplicates, so a plain store does. Adding 0
+        # first makes a -0.0 update +0.0, as adding it to the zeros would.
+        np.put_along_axis(part, idx, upd + np.zeros((), upd.dtype), axis=axis)
+        return out
+    grid = list(np.ogrid[tuple(slice(0, k) for k in idx.shape)])
+    grid[axis] = np.where(idx < 0, idx + n, idx)
+    if upd.dtype.kind != "f":
+        np.add.at(part, tuple(grid), upd)
+        return out
+    # Floats: bincount over flat positions sums duplicates far faster than np.add.at.
+    flat = sum(g * math.prod(shape[d + 1:]) for d, g in enumerate(grid))
+    summed = np.bincount(flat.reshape(-1), upd.reshape(-1), minlength=out.size)
+    return summed.astype(upd.dtype, copy=False).reshape(shape)
+
+
+scatter_add_along = defprim("scatter_add_along", _scatter_along_impl, _scatter_along_rule,
+                            lambda g, ins, out, needs, axis, shape: (
+                                take_along(g, ins[1], axis=axis), None),
+                            "ScatterAddBackward0", save_inputs=True,
+                            saved_for=lambda needs: (False, True),
+                            doc="Zeros of `shape` plus upd[i] added at i with coordinate `axis` "
+                                "replaced by idx[i] (duplicates accumulate): take_along's "
+                                "transpose, PyTorch's scatter_add.")

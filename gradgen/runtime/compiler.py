@@ -73,7 +73,9 @@ class CompilerInfo:
         modules' thread pool (``templates/threadpool.c.jinja``); one builds it out entirely."""
         flags = list(BASE_FLAGS)
         if threads > 1 and self.pthread:
-            flags += ["-DGRADGEN_THREADS", "-pthread"]
+            # nodelete: a module's pool threads run its code; unloading it under them would
+            # crash the process when cffi drops the last reference to the library.
+            flags += ["-DGRADGEN_THREADS", "-pthread", "-Wl,-z,nodelete"]
         return flags
 
     def libs(self) -> list[str]:

@@ -336,6 +336,10 @@ def test_rowwise_c_text_shape():
     assert body.count("for (int64_t i0") == 1 and body.count("for (int64_t i1") == 3
     assert "double acc1 = 0;" in body and "#pragma omp simd reduction(+:acc1)" in body
     assert "= (float)acc1;" in body
+    # exp(x - max) is computed once per element: pass 2 keeps it in a row-local array that
+    # pass 3 reads back.
+    assert body.count("expf(") == 1 and "float rb0[7];" in body
+    assert body.count("rb0[i1 * 1]") == 2
 
 
 def test_recognition_is_structural_not_by_name():

@@ -158,6 +158,11 @@ def _flag(name: str) -> str:
     return f"{base}n{sep}{rest}"
 
 
+def calls(expression: str) -> bool:
+    """Whether a C expression calls a function (libm: exp, log, tanh, ...)."""
+    return bool(_CALL.search(expression))
+
+
 def simd_libm(expressions: Sequence[str]) -> list[dict]:
     """Declarations ``{name, ret, args}`` of the vectorizable libm functions called."""
     used = sorted({m for text in expressions for m in _CALL.findall(text) if m in SIMD_LIBM})

@@ -11,7 +11,9 @@ axes. This module orders such a kernel into passes over the row:
   highest level of its operands;
 - pass p holds the reductions of level-p operands and the stores of whole-domain
   values of level p, with the elementwise equations they need (recomputed in each
-  pass that needs them: they are cheap next to a second trip through memory);
+  pass that needs them: they are cheap next to a second trip through memory --
+  except a value calling libm (``exp``, ``log``, ...) that a later pass needs: the
+  first pass keeps it in a row-local array the later ones read);
 - after pass p come, per row, the reduction results of pass p, the per-row
   equations of level p + 1 and the per-row stores; per-row equations of level 0
   (over per-row loads) come before the first pass.
@@ -28,6 +30,10 @@ from . import clower
 from .layout import (PARALLEL_MIN, access_strides, coalesce, contiguous, index, kept_pattern, numel,
                      row_access)
 from .steps import Kernel
+
+# Row-local arrays keep a value with a libm call for later passes over rows of at most this
+# many elements (a float32 row of 8192 is 32 KiB of stack, within L1/L2 while the row is live).
+ROW_BUFFER_MAX = 8192
 
 
 @dataclass
@@ -157,15 +163,24 @@ def body(kt) -> dict:
         return {"kind": "store", "ptr": kt.p(k.stores[v]), "index": at[("store", v)],
                 "value": kt.v(v)}
 
+    keep = _kept_values(k, pl, ext[split:], let)
+    rb_index = " + ".join(f"i{split + j} * {numel(ext[split + j + 1:])}"
+                          for j in range(len(ext) - split)) or "0"
     accs: dict[int, str] = {}
     phases = []
-    for p in pl.passes:
+    for q, p in enumerate(pl.passes):
         ph = {"accs": [], "body": [load(v, "elem") for v in sorted(p.loads, key=kt.key)],
               "simd_reduction": None, "post": []}
         ops = []
         for e in k.eqns:
-            if e in p.eqns:
+            if e in p.eqns and id(e) in keep and keep[id(e)][0] < q:  # computed in a pass before
+                ph["body"].append({"kind": "let", "ctype": clower.ctype(e.out.aval.dtype),
+                                   "name": kt.v(e.out), "expr": f"{keep[id(e)][1]}[{rb_index}]"})
+            elif e in p.eqns:
                 ph["body"].append(let(e))
+                if id(e) in keep:
+                    ph["body"].append({"kind": "store", "ptr": keep[id(e)][1], "index": rb_index,
+                                       "value": kt.v(e.out)})
             elif e in p.reductions:
                 name = accs[id(e)] = f"acc{len(accs)}"
                 for a in clower.accumulators(e, name):
@@ -190,7 +205,10 @@ def body(kt) -> dict:
             else:
                 out.append(store(x))
         rows_work.append(out)
-    pre = [load(v, "row") for v in row_loads] + rows_work[0]
+    pre = [{"kind": "array", "ctype": clower.ctype(e.out.aval.dtype), "name": name,
+            "size": numel(ext[split:])} for e in k.eqns if id(e) in keep
+           for name in [keep[id(e)][1]]]
+    pre += [load(v, "row") for v in row_loads] + rows_work[0]
     for j, ph in enumerate(phases):
         ph["post"] = rows_work[j + 1]
     everything = pre + [s for ph in phases for s in ph["body"] + ph["post"]]
@@ -204,4 +222,22 @@ def body(kt) -> dict:
             "params_out": list(k.stores.values())}
 
 
-__all__ = ["Plan", "Pass", "plan", "body", "is_simple", "reductions"]
+def _kept_values(k: Kernel, pl: Plan, row_ext: list, let) -> dict[int, tuple[int, str]]:
+    """Values with a libm call that several passes need: the first computes each into a
+    row-local array (``rbN``), later ones read it back instead of calling exp/log/... again.
+    Only for rows of at most ``ROW_BUFFER_MAX`` elements (the arrays live on the stack).
+    Returns ``id(eqn) -> (pass computing it, array name)``."""
+    if not row_ext or numel(row_ext) > ROW_BUFFER_MAX:
+        return {}
+    first: dict[int, int] = {}
+    again: set[int] = set()
+    for q, p in enumerate(pl.passes):
+        for e in p.eqns:
+            if id(e) in first:
+                again.add(id(e))
+            elif clower.calls(let(e)["expr"]):
+                first[id(e)] = q
+    return {i: (first[i], f"rb{n}") for n, i in enumerate(sorted(again, key=list(first).index))}
+
+
+__all__ = ["Plan", "Pass", "plan", "body", "is_simple", "reductions", "ROW_BUFFER_MAX"]

@@ -19,6 +19,7 @@ from .autograd.grad_mode import _state
 from .autograd.node import AccumulateGrad, Node, _RemovableHandle
 from .autograd import record as _record
 from .autograd.record import untraceable
+from .autograd import functional_api as _functional_api
 from .shape_types import _CPU, Size, device
 
 _NONLEAF_GRAD_WARNING = (
@@ -235,10 +236,9 @@ class Tensor:
     def backward(self, gradient: "Tensor | None" = None, retain_graph: bool | None = None,
                  create_graph: bool = False, inputs: Any = None) -> None:
         """Accumulate the gradient of this tensor into the ``.grad`` of graph leaves."""
-        from .autograd.functional_api import backward  # noqa: PLC0415
         if self._view_op is not None:
             _record.refresh_view(self)
-        backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+        _functional_api.backward(self, gradient, retain_graph, create_graph, inputs=inputs)
 
     def detach(self) -> "Tensor":
         """A tensor sharing storage (and version counter) that is not part of any graph."""
@@ -377,3 +377,6 @@ def _wrap_dim(dim: int, ndim: int) -> int:
 
 
 __all__ = ["Tensor", "Size", "device", "float32", "float64", "int32", "int64", "bool_"]
+
+
+_functional_api.Tensor = Tensor  # (see gradgen.autograd.functional_api)

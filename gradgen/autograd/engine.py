@@ -20,8 +20,8 @@ def execute(roots: Sequence[Node], grads: Sequence[Any], keep_graph: bool, creat
     With ``capture`` only the nodes that lead to a captured node run, and
     AccumulateGrad nodes do not accumulate (``autograd.grad`` semantics).
     """
-    from ..ops.elementwise import add  # noqa: PLC0415
-
+    if capture is None and len(roots) == 1 and not create_graph and _one_node(roots[0]):
+        return _run_one_node(roots[0], grads[0], keep_graph, accumulate)
     deps = _count_dependencies(roots)
     wanted = set(capture) if capture is not None else None
     if wanted is not None:
@@ -71,6 +71,48 @@ def execute(roots: Sequence[Node], grads: Sequence[Any], keep_graph: bool, creat
     finally:
         _state.enabled = prev_mode
     return captured
+
+
+def _one_node(root: Node) -> bool:
+    """Whether the graph below ``root`` is ``root`` and distinct hook-free leaves only (a
+    compiled function's output: one node for the whole program)."""
+    if type(root) is AccumulateGrad or root._pre_hooks or root._retains is not None:
+        return False
+    seen = set()
+    for n in root._next:
+        if n is None:
+            continue
+        if type(n) is not AccumulateGrad or n._pre_hooks or n._retains is not None or n in seen:
+            return False
+        seen.add(n)
+    return True
+
+
+def _run_one_node(root: Node, g: Any, keep_graph: bool, accumulate: bool) -> dict:
+    """``execute`` for a :func:`_one_node` graph, without the dependency count and the heap:
+    the same node runs once and each leaf accumulates its gradient, as the general loop would."""
+    prev_mode = _state.enabled
+    _state.enabled = False
+    try:
+        outs = root.apply(g) if g is not None else ()
+        if not keep_graph:
+            root.release()
+        if accumulate:
+            for n, gi in zip(root._next, outs):
+                if n is not None and gi is not None:
+                    n.apply(gi)
+    finally:
+        _state.enabled = prev_mode
+    return {}
+
+
+def add(a: Any, b: Any) -> Any:
+    """The ``add`` primitive, bound on first use (gradgen.ops imports this package); later calls
+    go straight to it, with no import statement on the backward path."""
+    global add
+    from ..ops.elementwise import add as _add  # noqa: PLC0415
+    add = _add
+    return _add(a, b)
 
 
 def _run_pre_hooks(node: Node, g: Any, create_graph: bool) -> Any:

@@ -9,6 +9,10 @@ from .engine import execute
 from .node import Node
 from .record import refresh_view
 
+# gradgen.tensor imports this package before it defines Tensor, then binds it here (an import
+# statement inside backward() would run on every call).
+Tensor: Any = None
+
 
 def _as_tuple(x: Any) -> tuple:
     if x is None:
@@ -17,7 +21,6 @@ def _as_tuple(x: Any) -> tuple:
 
 
 def _make_grads(outputs: tuple, grads: tuple, is_grads_batched: bool = False) -> list:
-    from ..tensor import Tensor  # noqa: PLC0415
     result = []
     for i, out in enumerate(outputs):
         g = grads[i] if i < len(grads) else None
@@ -92,7 +95,6 @@ def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool
     >>> gg.autograd.grad((x * x).sum(), x)
     (tensor([2., 4.]),)
     """
-    from ..tensor import Tensor  # noqa: PLC0415
     outs = _as_tuple(outputs)
     ins = _as_tuple(inputs)
     if not ins:

@@ -27,7 +27,7 @@ from .passes.pipeline import optimize
 from .runtime.threads import get_num_threads
 
 from .transforms import (BACKENDS, _STOPS, _check_argnums, _check_diff_args, _eager_value_and_grad,
-                         _GradProgram, _run_grad)
+                         _GradProgram, _loss_index, _run_grad)
 
 # ---------------------------------------------------------------- compile
 
@@ -39,14 +39,49 @@ class NativeFailure(RuntimeError):
         super().__init__(f"C backend: {type(cause).__name__}: {cause}")
 
 
-def _lower_c(programs: list[Program]) -> Any:
-    """Programs -> one C module (cache or compiler) with an executable each; any failure is a
-    :class:`NativeFailure`, so the call falls back to eager with the reason."""
-    from .runtime.executor import build_programs  # cffi and jinja load on first compile only
+def _native(step: Callable, *args: Any) -> Any:
+    """``step(*args)``, any failure a :class:`NativeFailure` (the call falls back to eager)."""
     try:
-        return build_programs(programs, get_num_threads())
+        return step(*args)
     except Exception as exc:  # when in doubt, fall back: never run a half-built module
         raise NativeFailure(exc) from exc
+
+
+class _CLower:
+    """The C backend's ``lower`` for one specialization, backed by the lowering cache.
+
+    :meth:`restore` loads what an earlier process kept for this trace and mode (``facts``):
+    the caller's AD state and the lowered module, whose kernels then come from the kernel
+    cache -- no AD, passes, scheduling or rendering (a warm start). Otherwise calling it lowers
+    programs to one C module (cache or compiler) with an executable each, and :meth:`save`
+    keeps the caller's AD state with that lowering for the next process.
+    """
+
+    def __init__(self, program: Program, facts: dict) -> None:
+        from .runtime.lowering import lowering_cache, lowering_key  # no codegen, no jinja
+        self.program, self.threads, self.lowered = program, get_num_threads(), None
+        self.cache = lowering_cache()
+        try:
+            self.key = lowering_key(program, facts, self.threads)
+        except OSError:  # gradgen's own files unreadable: no key, no lowering cache
+            self.key = None
+
+    def restore(self) -> tuple[Any, Any] | None:
+        """``(AD state, native build)`` of a kept lowering, else None."""
+        hit = self.cache.load(self.key, self.program) if self.key is not None else None
+        if hit is None:
+            return None
+        from .runtime.executor import load_lowered
+        return hit[0], _native(load_lowered, hit[1], self.threads)
+
+    def __call__(self, programs: list[Program]) -> Any:
+        from .runtime.executor import load_lowered, lower_programs
+        self.lowered = _native(lower_programs, programs)
+        return _native(load_lowered, self.lowered, self.threads)
+
+    def save(self, state: Any) -> None:
+        if self.key is not None and self.lowered is not None:
+            self.cache.save(self.key, self.program, state, self.lowered)
 
 
 # The switch is read on every call, so setting it mid-run takes effect at once. os.environ.get
@@ -85,11 +120,10 @@ class CompiledFunction:
         self.backend = backend
         self.fullgraph = bool(fullgraph)
         self.max_specializations = max_specializations
-        self._lower = _lower_c if backend == "c" else None
+        self._lower = _CLower if backend == "c" else None
         self._grad_spec = getattr(fn, "_gradgen_grad_spec", None)
         self._fallback = Fallback(fn, "compile", stacklevel=5)  # warn at the user's call
-        self._cache = TraceCache(
-            lambda p: CompiledEntry(p, _requires(p), optimize, self._lower), max_specializations)
+        self._cache = TraceCache(self._entry, max_specializations)
 
     @property
     def fallback_reason(self) -> Exception | None:
@@ -97,6 +131,34 @@ class CompiledFunction:
 
     def entries(self) -> list[Any]:
         return [entry for _, _, entry in self._cache.entries.values()]
+
+    def _entry(self, program: Program) -> CompiledEntry:
+        """The compiled entry of a new trace: from the lowering cache, else built (and kept)."""
+        requires = _requires(program)
+        if self._lower is None:
+            return CompiledEntry(program, requires, optimize)
+        lower = self._lower(program, {"mode": "compile", "requires_grad": list(requires)})
+        hit = lower.restore()
+        if hit is not None:
+            return CompiledEntry.restore(program, optimize, *hit)
+        entry = CompiledEntry(program, requires, optimize, lower)
+        lower.save(entry.ad_state())
+        return entry
+
+    def _grad_entry(self, program: Program, nums: tuple, has_aux: bool) -> _GradProgram:
+        """The joint program of a new ``value_and_grad`` trace: from the lowering cache, else
+        built (and kept)."""
+        if self._lower is None:
+            return _GradProgram(program, nums, has_aux, None)
+        loss, aux = _loss_index(program, has_aux)
+        lower = self._lower(program, {"mode": "value_and_grad", "argnums": list(nums),
+                                      "has_aux": has_aux, "loss": loss})
+        hit = lower.restore()
+        if hit is not None:
+            return _restored_grad_program(*hit, aux)
+        gp = _GradProgram(program, nums, has_aux, lower)
+        lower.save({k: v for k, v in vars(gp).items() if k not in _GRAD_LIVE})
+        return gp
 
     def _key(self, sig: tuple, extra: Any = None) -> tuple:
         """(argument signature, keyword signature or argnums, thread count for the C backend)."""
@@ -160,7 +222,7 @@ class CompiledFunction:
         if failed is None:
             try:
                 program, gp = self._cache.get(loss, args, key,
-                                              lambda p: _GradProgram(p, nums, has_aux, self._lower))
+                                              lambda p: self._grad_entry(p, nums, has_aux))
             except _STOPS + (SpecializationLimit, NativeFailure) as err:
                 self._note(err, key)
                 failed = err
@@ -240,6 +302,20 @@ def _guard_lines(key: tuple, program: Program | None) -> list[str]:
     if threads is not None:
         lines.append(f"threads: {threads}")
     return lines
+
+
+# A _GradProgram's attributes that are not kept with its lowering: the executables (rebuilt
+# from the lowered module) and the aux structure (taken from the current trace).
+_GRAD_LIVE = ("native", "run_joint", "aux")
+
+
+def _restored_grad_program(state: dict, native: Any, aux: Any) -> _GradProgram:
+    """A :class:`_GradProgram` from its kept attributes and a loaded native build (its
+    constructor differentiates: what a warm start skips)."""
+    gp = _GradProgram.__new__(_GradProgram)
+    vars(gp).update(state)
+    gp.aux, gp.native, gp.run_joint = aux, native, native.executables[0]
+    return gp
 
 
 def _requires(program: Program) -> tuple[bool, ...]:

@@ -47,17 +47,23 @@ def _interpreter(program: Program) -> Runner:
 
 
 class CompiledEntry:
-    """The programs of one signature and what is needed to call them."""
+    """The programs of one signature and what is needed to call them.
+
+    ``CompiledEntry(program, ...)`` differentiates, optimizes and partitions ``program``, then
+    lowers the programs; :meth:`restore` rebuilds an entry from the results of that work kept by
+    an earlier process (:meth:`ad_state` and a loaded native build), without redoing it.
+    """
+
+    # What differentiation and partitioning decide (see ad_state).
+    AD_FIELDS = ("wrt", "seeds", "forward", "backward", "saved_inputs", "zero_grads")
 
     def __init__(self, program: Program, requires_grad: Sequence[bool], optimize: Optimizer,
                  lower: Lower | None = None) -> None:
-        self.program = program
+        self._start(program, optimize)
         self.wrt = tuple(i for i, r in enumerate(requires_grad) if r)
         act = active_outputs(program, self.wrt) if self.wrt else ()
         self.seeds = tuple(k for k, a in enumerate(act) if a)
         self.backward: Program | None = None
-        self._optimize = optimize
-        self._joint: Program | None = None
         if self.seeds:
             joint = optimize(vjp(program, self.wrt, self.seeds))
             part = partition(joint)
@@ -69,18 +75,45 @@ class CompiledEntry:
             self.forward = optimize(program)
             self.saved_inputs = ()
             self.zero_grads = ()
-        self.n_outputs = len(program.outputs)
+        programs = [self.forward] + ([self.backward] if self.backward is not None else [])
+        self._finish(lower(programs) if lower is not None else None)
+
+    @classmethod
+    def restore(cls, program: Program, optimize: Optimizer, state: dict,
+                native: Any) -> "CompiledEntry":
+        """The entry of ``program`` from an earlier :meth:`ad_state` and the native build of
+        its programs (their executables)."""
+        self = cls.__new__(cls)
+        self._start(program, optimize)
+        for name in cls.AD_FIELDS:
+            setattr(self, name, state[name])
+        self._finish(native)
+        return self
+
+    def ad_state(self) -> dict:
+        """What differentiation and partitioning decided, for :meth:`restore`."""
+        return {name: getattr(self, name) for name in self.AD_FIELDS}
+
+    def _start(self, program: Program, optimize: Optimizer) -> None:
+        self.program = program
+        self._optimize = optimize
+        self._joint: Program | None = None
+
+    def _finish(self, native: Any) -> None:
+        """Plan the calls and bind the runners (the executables of ``native``, else the
+        interpreter)."""
+        self.n_outputs = len(self.program.outputs)
         self._plan_outputs()
         programs = [self.forward] + ([self.backward] if self.backward is not None else [])
-        self.native = lower(programs) if lower is not None else None
-        runners = self.native.executables if self.native is not None else \
+        self.native = native
+        runners = native.executables if native is not None else \
             [_interpreter(p) for p in programs]
         self.run_forward: Runner = runners[0]
         self.run_backward: Runner | None = runners[1] if len(runners) > 1 else None
         self._plan_call()
         # Cotangents of the seeds a backward call does not get: zeros of these (shape, dtype).
-        self._zero_cts = [(program.outputs[k].aval.shape, program.outputs[k].aval.dtype.np)
-                          for k in self.seeds]
+        self._zero_cts = [(self.program.outputs[k].aval.shape,
+                           self.program.outputs[k].aval.dtype.np) for k in self.seeds]
 
     def _plan_outputs(self) -> None:
         """Decide, per output, whether it is an input returned as is, a repeat, or needs a copy."""

@@ -11,14 +11,19 @@ Layout under the cache root (``GRADGEN_CACHE_DIR``, else ``$XDG_CACHE_HOME/gradg
     <key>/source.c  <key>/kernel.so  <key>/meta.json   one entry per key, published by rename
     locks/<key>.lock                                   per-key flock
     compilers/<fingerprint>.json                       remembered compiler identities
+    lowerings/<key>/lowering.pkl, meta.json            lowered programs (runtime/lowering.py)
+    jinja/<template key>.bc                            compiled templates (runtime/templates.py)
     .tmp-*                                             entries being built
+
+``meta.json`` also holds the cffi module emitted for the entry's declarations (out-of-line ABI
+mode, :mod:`gradgen.runtime.loader`): loading a cached entry parses no C declarations.
 
 Loading a shared object runs its code, so the root must be private: a symlink, a directory owned
 by another user, or one writable by group or others is refused with a :class:`CacheWarning` and
 a private temporary cache is used instead. An entry is trusted only when ``meta.json`` (written
-last) names its key and the sha256 of ``kernel.so`` and ``source.c`` match; anything else is
-warned about and rebuilt. A read-only cache still serves hits; a miss is built in a private
-temporary cache, with a warning.
+last) names its key and the sha256 of ``kernel.so``, ``source.c`` and the cffi module match;
+anything else is warned about and rebuilt. A read-only cache still serves hits; a miss is built
+in a private temporary cache, with a warning.
 """
 from __future__ import annotations
 
@@ -34,17 +39,20 @@ import sys
 import sysconfig
 import tempfile
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from .. import __version__
 from .._resources import templates_dir
 from .compiler import build_shared, find_compiler, host_cpu_id
-from .loader import LoadedModule, LoadError, load
+from .loader import LoadedModule, LoadError, ffi_module_text, load
 
 _DENIED = (errno.EACCES, errno.EPERM, errno.EROFS)
+# A kernel entry's files and the meta.json fields holding their sha256.
+KERNEL_FILES = (("kernel.so", "kernel_sha256"), ("source.c", "source_sha256"))
 
 
 class CacheWarning(UserWarning):
@@ -126,10 +134,20 @@ class KernelCache:
         except OSError as exc:
             if exc.errno not in _DENIED:
                 raise
-            self._read_only_reason = f"cache directory {self.root} is not writable ({exc.strerror})"
-            warnings.warn(f"gradgen: {self._read_only_reason}; compiling in a temporary directory "
-                          "instead", CacheWarning, stacklevel=2)
+            self.note_read_only(exc, "compiling in a temporary directory instead")
             return self._build_in_temp(source, declarations, threads, inputs, key)
+
+    def note_read_only(self, exc: OSError, instead: str, stacklevel: int = 2) -> None:
+        """Remember that the root is not writable (``exc``); warn once, saying what is done."""
+        if self._read_only_reason is None:
+            self._read_only_reason = f"cache directory {self.root} is not writable ({exc.strerror})"
+            warnings.warn(f"gradgen: {self._read_only_reason}; {instead}", CacheWarning,
+                          stacklevel=stacklevel + 1)
+
+    @property
+    def read_only(self) -> bool:
+        """Whether writing to the root already failed (entries are then only read)."""
+        return self._read_only_reason is not None
 
     def _build_locked(self, source: str, declarations: str, threads: int, inputs: dict,
                       key: str) -> LoadedModule:
@@ -141,7 +159,7 @@ class KernelCache:
             warnings.warn(f"gradgen: cache entry {entry} is broken ({found}); rebuilding it",
                           CacheWarning, stacklevel=3)
             _discard(entry, self.root)
-        _publish(self.root, key, _stage(self.root, source, threads, inputs, key))
+        _publish(self.root, key, _stage(self.root, source, threads, inputs, key, declarations))
         module = _try_load(entry, key, declarations)
         if not isinstance(module, LoadedModule):
             raise LoadError(f"freshly built cache entry {entry} does not load: {module}")
@@ -157,8 +175,11 @@ class KernelCache:
         module = _try_load(entry, key, declarations)
         if not isinstance(module, LoadedModule):
             _discard(entry, self._fallback)
-            _publish(self._fallback, key, _stage(self._fallback, source, threads, inputs, key))
-            module, kind = load(entry / "kernel.so", declarations), "miss"
+            _publish(self._fallback, key,
+                     _stage(self._fallback, source, threads, inputs, key, declarations))
+            module, kind = _try_load(entry, key, declarations), "miss"
+            if not isinstance(module, LoadedModule):
+                raise LoadError(f"freshly built cache entry {entry} does not load: {module}")
         return self._done(module, CacheEvent(kind, key, entry, self._read_only_reason))
 
     def _done(self, module: LoadedModule, event: CacheEvent) -> LoadedModule:
@@ -261,7 +282,18 @@ def _sha256(data: bytes) -> str:
 
 
 def _verify(entry: Path, key: str) -> str | None:
-    """None if ``entry`` is complete and untampered, else what is wrong with it."""
+    """None if the kernel entry ``entry`` is complete and untampered, else what is wrong."""
+    checked = check_entry(entry, key, KERNEL_FILES)
+    return checked if isinstance(checked, str) else None
+
+
+def check_entry(entry: Path, key: str, files: tuple[tuple[str, str], ...]
+                ) -> tuple[dict, dict[str, bytes]] | str:
+    """``(meta, {name: contents})`` of a complete, untampered entry, else what is wrong with it.
+
+    ``files`` pairs each file with the meta.json field holding its sha256; an emitted cffi
+    module kept in meta.json is checked against ``ffi_sha256`` too.
+    """
     try:
         meta = json.loads((entry / "meta.json").read_text())
     except FileNotFoundError:
@@ -270,39 +302,65 @@ def _verify(entry: Path, key: str) -> str | None:
         return f"meta.json is unreadable ({exc})"
     if not isinstance(meta, dict) or meta.get("key") != key:
         return "meta.json names another key"
-    for name, field in (("kernel.so", "kernel_sha256"), ("source.c", "source_sha256")):
+    contents = {}
+    for name, field in files:
         try:
-            digest = _sha256((entry / name).read_bytes())
+            contents[name] = (entry / name).read_bytes()
         except OSError:
             return f"{name} is missing"
-        if digest != meta.get(field):
+        if _sha256(contents[name]) != meta.get(field):
             return f"{name} does not match its sha256 in meta.json"
-    return None
+    ffi = meta.get("ffi_module")
+    if ffi is not None and (not isinstance(ffi, str) or
+                            _sha256(ffi.encode()) != meta.get("ffi_sha256")):
+        return "the cffi module in meta.json does not match its sha256"
+    return meta, contents
 
 
 def _try_load(entry: Path, key: str, declarations: str) -> LoadedModule | str | None:
     """The loaded entry; None if there is no entry; else why the entry is broken."""
     if not entry.exists():
         return None
-    problem = _verify(entry, key)
-    if problem is not None:
-        return problem
+    checked = check_entry(entry, key, KERNEL_FILES)
+    if isinstance(checked, str):
+        return checked
+    meta = checked[0]
+    # The emitted module stands for the declarations it was made of, and only for those.
+    same = meta.get("declarations_sha256") == _sha256(declarations.encode())
     try:
-        return load(entry / "kernel.so", declarations)
+        return load(entry / "kernel.so", declarations, meta.get("ffi_module") if same else None)
     except LoadError as exc:
         return str(exc)
 
 
-def _stage(root: Path, source: str, threads: int, inputs: dict, key: str) -> Path:
-    """Build an entry in a fresh temp dir inside ``root``; meta.json is written last."""
+def _stage(root: Path, source: str, threads: int, inputs: dict, key: str,
+           declarations: str | None = None) -> Path:
+    """Build a kernel entry in a fresh temp dir inside ``root``; meta.json is written last.
+    With ``declarations``, meta.json keeps the cffi module emitted for them."""
+    def write(staging: Path) -> dict:
+        (staging / "source.c").write_text(source)
+        fields = {}
+        with ThreadPoolExecutor(1) as pool:
+            # The declarations are parsed here, once, instead of on every load -- in a thread,
+            # while the compiler runs (about 45 ms of pycparser, hidden behind the build).
+            ffi = pool.submit(ffi_module_text, declarations) if declarations is not None else None
+            build_shared(find_compiler(root / "compilers"), staging / "source.c",
+                         staging / "kernel.so", threads)
+            if ffi is not None:
+                text = ffi.result()
+                fields = {"declarations_sha256": _sha256(declarations.encode()),
+                          "ffi_module": text, "ffi_sha256": _sha256(text.encode())}
+        so = (staging / "kernel.so").read_bytes()
+        return {"kernel_sha256": _sha256(so), "source_sha256": _sha256(source.encode()), **fields}
+    return stage(root, key, inputs, write)
+
+
+def stage(root: Path, key: str, inputs: dict, write: Callable[[Path], dict]) -> Path:
+    """A new entry in a fresh temp dir inside ``root``: ``write(dir)`` makes its files and
+    returns meta.json's fields for them; meta.json is written (and synced) last."""
     staging = Path(tempfile.mkdtemp(dir=root, prefix=".tmp-"))
     try:
-        (staging / "source.c").write_text(source)
-        build_shared(find_compiler(root / "compilers"), staging / "source.c",
-                     staging / "kernel.so", threads)
-        so = (staging / "kernel.so").read_bytes()
-        meta = {"key": key, "kernel_sha256": _sha256(so), "source_sha256": _sha256(source.encode()),
-                "inputs": inputs}
+        meta = {"key": key, "inputs": inputs, **write(staging)}
         _write_synced(staging / "meta.json", json.dumps(meta, indent=1, sort_keys=True))
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

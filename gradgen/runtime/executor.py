@@ -40,7 +40,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..codegen import HostOp, Kernel, Schedule, View, build_schedule, render_module
+# The data model only: scheduling and rendering (Jinja) load when a program is lowered, so
+# a process that finds its lowering in the cache never imports them.
+from ..codegen.steps import HostOp, Kernel, Schedule, View
 from ..codegen.clower import CTYPES, buffer_ctype
 from ..ir.core import Literal, Program
 from ..ir.printer import print_program
@@ -318,32 +320,71 @@ def _check_dtypes(program: Program) -> None:
 
 
 def build_programs(programs: Sequence[Program], threads: int) -> NativeBuild:
-    """One C module for ``programs`` (built or loaded from the disk cache) and an executable each.
+    """One C module for ``programs`` (built or loaded from the disk cache) and an executable each:
+    :func:`lower_programs`, then :func:`load_lowered`.
 
     Raises:
         LoweringError: a program cannot be expressed in C.
         CompilerNotFound, CompileError, LoadError: from the runtime (no compiler, it failed, ...).
     """
+    return load_lowered(lower_programs(programs), threads)
+
+
+@dataclass(eq=False)
+class Lowered:
+    """Programs lowered to one C module: everything loading it needs, without rendering again
+    (the lowering cache, :mod:`gradgen.runtime.lowering`, keeps these)."""
+
+    schedules: list[Schedule]
+    prefixes: list[str]          # each schedule's kernel-name prefix in the module
+    args: dict[str, list]        # kernel name -> its buffers in parameter order
+    source: str | None           # the C module (None: host ops only, nothing to compile)
+    cdef: str | None             # its cffi declarations
+
+
+def lower_programs(programs: Sequence[Program]) -> Lowered:
+    """Schedule ``programs`` and render their kernels as one C module.
+
+    Raises:
+        LoweringError: a program cannot be expressed in C.
+    """
+    from ..codegen import build_schedule, render_module  # noqa: PLC0415  (see the imports)
+    from .templates import use_bytecode_cache  # noqa: PLC0415
     try:
         for p in programs:
             _check_dtypes(p)
         scheds = [build_schedule(p) for p in programs]
         prefixes = [f"g{k}_" for k in range(len(programs))]
         label = hashlib.sha256("\n".join(print_program(p) for p in programs).encode()).hexdigest()
+        use_bytecode_cache()
         module_text = render_module(scheds, cache_key=f"programs-{label[:16]}", prefixes=prefixes)
     except LoweringError:
         raise
     except Exception as exc:  # the generator refused: the program stays eager, with the reason
         raise LoweringError(f"C code generation failed: {type(exc).__name__}: {exc}") from exc
     if not any(s.kernels for s in scheds):  # host ops only: nothing to compile
-        return NativeBuild([Executable(s, None, p, module_text.args)
-                            for s, p in zip(scheds, prefixes)], None, schedules=scheds)
-    module = get_or_build(module_text.source, module_text.cdef, threads)
+        return Lowered(scheds, prefixes, module_text.args, None, None)
+    return Lowered(scheds, prefixes, module_text.args, module_text.source, module_text.cdef)
+
+
+def load_lowered(lowered: Lowered, threads: int) -> NativeBuild:
+    """The module of ``lowered`` (from the disk cache, else compiled) and an executable per
+    program.
+
+    Raises:
+        CompilerNotFound, CompileError, LoadError: from the runtime (no compiler, it failed, ...).
+    """
+    scheds, prefixes, args = lowered.schedules, lowered.prefixes, lowered.args
+    if lowered.source is None:
+        return NativeBuild([Executable(s, None, p, args) for s, p in zip(scheds, prefixes)],
+                           None, schedules=scheds)
+    module = get_or_build(lowered.source, lowered.cdef, threads)
     set_threads = module.functions.get("gg_set_num_threads")  # present when a loop is parallel
     if set_threads is not None:
         set_threads(threads)
-    execs = [Executable(s, module, p, module_text.args) for s, p in zip(scheds, prefixes)]
-    return NativeBuild(execs, module_text.source, module.cache_path, module.key, scheds)
+    execs = [Executable(s, module, p, args) for s, p in zip(scheds, prefixes)]
+    return NativeBuild(execs, lowered.source, module.cache_path, module.key, scheds)
 
 
-__all__ = ["Executable", "NativeBuild", "LoweringError", "build_programs"]
+__all__ = ["Executable", "NativeBuild", "LoweringError", "Lowered", "build_programs",
+           "lower_programs", "load_lowered"]

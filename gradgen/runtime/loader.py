@@ -25,13 +25,21 @@ Why ABI mode (``ffi.cdef`` + ``ffi.dlopen``) rather than API mode (``ffi.set_sou
 
 The callers that matter (compiled functions) keep their workspace and parameter buffers alive, so
 their pointers are converted once and a kernel call is just ``fn(p0, p1, p2, n)``.
+
+Out-of-line ABI mode for loading: parsing the declarations (``ffi.cdef``, pycparser) costs about
+45 ms per process. So the cache parses them once, when it builds an entry, and keeps the small
+Python module cffi emits for them (:func:`ffi_module_text`: ``set_source(name, None)``, the
+declarations as pre-parsed type tables); loading with it (``load(..., ffi_module=text)``) needs
+only ``_cffi_backend``, and the kernels are still opened with ``ffi.dlopen`` and called the same way.
 """
 from __future__ import annotations
+
+import io
+import os
 
 from pathlib import Path
 from typing import Any, Callable
 
-import cffi
 import numpy as np
 
 _POINTER = {
@@ -43,6 +51,13 @@ _POINTER = {
     np.dtype(np.bool_): "uint8_t *",  # kernels take booleans as bytes (see clower.buffer_ctype)
 }
 _ARRAY = {dt: ct.replace(" *", "[]") for dt, ct in _POINTER.items()}
+
+
+# Every loaded library, kept for the life of the process. cffi closes a library when its object
+# dies, but a module's code may still run after that: the detached worker threads of its thread
+# pool (templates/threadpool.c.jinja) and its pthread_atfork handler. Unmapping it under them
+# crashes the process (seen as segfaults in test teardown), so kernel modules are never closed.
+_RESIDENT: list[Any] = []
 
 
 class LoadError(OSError):
@@ -60,19 +75,19 @@ class LoadedModule:
         >>> mod.functions["add"](mod.ptr_of(x), mod.ptr_of(y), x.size)  # doctest: +SKIP
     """
 
-    def __init__(self, path: Path, declarations: str) -> None:
+    def __init__(self, path: Path, declarations: str, ffi_module: str | None = None) -> None:
         self.path = Path(path)
         self.declarations = declarations
         self.key: str | None = None          # set by the cache
         self.cache_path: Path | None = None  # the cache entry directory, set by the cache
-        self.ffi = cffi.FFI()
         try:
-            self.ffi.cdef(declarations)
+            self.ffi = _parsed(declarations) if ffi_module is None else _out_of_line(ffi_module)
             self.lib = self.ffi.dlopen(str(self.path))
             self.functions: dict[str, Callable[..., Any]] = {
                 name: getattr(self.lib, name) for name in dir(self.lib)
             }
-        except (OSError, AttributeError, cffi.FFIError, cffi.CDefError) as exc:
+            _RESIDENT.append(self.lib)
+        except Exception as exc:  # OSError, a missing symbol, bad declarations or ffi module
             raise LoadError(f"cannot load {self.path}: {exc}") from None
         self._keep: list[np.ndarray] = []
 
@@ -100,10 +115,50 @@ class LoadedModule:
         return self.ffi.cast(_POINTER[arr.dtype], arr.ctypes.data)
 
 
-def load(path: Path | str, declarations: str) -> LoadedModule:
+def load(path: Path | str, declarations: str, ffi_module: str | None = None) -> LoadedModule:
     """Open the shared object at ``path`` in cffi's ABI mode with the C ``declarations``.
+
+    ``ffi_module``, the text :func:`ffi_module_text` made of the same declarations, spares
+    parsing them again (out-of-line ABI mode).
 
     Raises:
         LoadError: the file is not a loadable shared object or lacks a declared function.
     """
-    return LoadedModule(Path(path), declarations)
+    return LoadedModule(Path(path), declarations, ffi_module)
+
+
+FFI_MODULE_NAME = "_gradgen_kernels"
+
+
+def ffi_module_text(declarations: str) -> str:
+    """The Python source of cffi's out-of-line ABI-mode module for ``declarations``.
+
+    Raises:
+        cffi.CDefError: the declarations do not parse.
+    """
+    import cffi  # noqa: PLC0415  (pycparser: only when an entry is built)
+    from cffi.recompiler import make_py_source  # noqa: PLC0415  (emit_python_code, quietly)
+    ffi = cffi.FFI()
+    ffi.cdef(declarations)
+    ffi.set_source(FFI_MODULE_NAME, None)
+    out = io.StringIO()
+    make_py_source(ffi, FFI_MODULE_NAME, out)
+    return out.getvalue()
+
+
+def _parsed(declarations: str) -> Any:
+    import cffi  # noqa: PLC0415
+    ffi = cffi.FFI()
+    ffi.cdef(declarations)
+    return ffi
+
+
+def _out_of_line(text: str) -> Any:
+    """The ``ffi`` object the emitted module defines (it only calls ``_cffi_backend.FFI``).
+
+    The text comes from a verified cache entry in a private directory, as the shared object
+    itself does.
+    """
+    namespace: dict[str, Any] = {"__name__": FFI_MODULE_NAME}
+    exec(compile(text, f"<{FFI_MODULE_NAME}>", "exec"), namespace)  # noqa: S102
+    return namespace["ffi"]

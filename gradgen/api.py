@@ -155,9 +155,9 @@ class CompiledFunction:
                                       "has_aux": has_aux, "loss": loss})
         hit = lower.restore()
         if hit is not None:
-            return _restored_grad_program(*hit, aux)
+            return _GradProgram.restore(*hit, aux)
         gp = _GradProgram(program, nums, has_aux, lower)
-        lower.save({k: v for k, v in vars(gp).items() if k not in _GRAD_LIVE})
+        lower.save(gp.state())
         return gp
 
     def _key(self, sig: tuple, extra: Any = None) -> tuple:
@@ -302,20 +302,6 @@ def _guard_lines(key: tuple, program: Program | None) -> list[str]:
     if threads is not None:
         lines.append(f"threads: {threads}")
     return lines
-
-
-# A _GradProgram's attributes that are not kept with its lowering: the executables (rebuilt
-# from the lowered module) and the aux structure (taken from the current trace).
-_GRAD_LIVE = ("native", "run_joint", "aux")
-
-
-def _restored_grad_program(state: dict, native: Any, aux: Any) -> _GradProgram:
-    """A :class:`_GradProgram` from its kept attributes and a loaded native build (its
-    constructor differentiates: what a warm start skips)."""
-    gp = _GradProgram.__new__(_GradProgram)
-    vars(gp).update(state)
-    gp.aux, gp.native, gp.run_joint = aux, native, native.executables[0]
-    return gp
 
 
 def _requires(program: Program) -> tuple[bool, ...]:

@@ -95,6 +95,23 @@ class _GradProgram:
         # Outputs the interpreter returns as shared arrays (constants, inputs): copied out.
         self.shared = {k for k, a in enumerate(self.joint.outputs) if type(a) is not Var or a in ins}
 
+    # Attributes not kept with a lowering: the executables (rebuilt from the lowered module)
+    # and the aux structure (taken from the current trace).
+    LIVE = ("native", "run_joint", "aux")
+
+    def state(self) -> dict:
+        """What a lowering cache keeps of this program (everything but :attr:`LIVE`)."""
+        return {k: v for k, v in vars(self).items() if k not in self.LIVE}
+
+    @classmethod
+    def restore(cls, state: dict, native: Any, aux: Any) -> "_GradProgram":
+        """The program of :meth:`state` with a loaded native build: no differentiation (what a
+        warm start skips)."""
+        gp = cls.__new__(cls)
+        vars(gp).update(state)
+        gp.aux, gp.native, gp.run_joint = aux, native, native.executables[0]
+        return gp
+
 
 def value_and_grad(fn: Callable, argnums: int | Sequence[int] = 0,
                    has_aux: bool = False) -> Callable:

@@ -40,7 +40,8 @@ def sanitize(text: str) -> str:
     return _SAFE.sub("_", text)
 
 
-def _environment() -> jinja2.Environment:
+def environment() -> jinja2.Environment:
+    """The one Jinja environment over ``templates/`` (runtime.templates adds a bytecode cache)."""
     if not _env:
         _env.append(jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(templates_dir())), undefined=jinja2.StrictUndefined,
@@ -172,7 +173,7 @@ def render_module(schedules: Sequence[Schedule], cache_key: str,
     if len(set(names)) != len(names):
         raise ValueError("render_module: kernel names collide; give each schedule a prefix")
     exprs = [s["expr"] for k in kernels for s in k["body"] if "expr" in s]
-    env = _environment()
+    env = environment()
     source = env.get_template("module.c.jinja").render(
         cache_key=sanitize(cache_key), gradgen_version=sanitize(__version__),
         ir_text="\n\n".join(texts), libm=clower.simd_libm(exprs), kernels=kernels)
@@ -180,4 +181,4 @@ def render_module(schedules: Sequence[Schedule], cache_key: str,
     return Module(source, cdef, functions, {k["name"]: k["buffers"] for k in kernels})
 
 
-__all__ = ["Module", "render_module", "anonymized", "sanitize", "PARALLEL_MIN"]
+__all__ = ["Module", "render_module", "anonymized", "sanitize", "environment", "PARALLEL_MIN"]

@@ -6,7 +6,8 @@ Example:
     >>> mod = get_or_build(c_source, "void k(float *x, int64_t n);", threads=1)  # doctest: +SKIP
     >>> mod.k(mod.ptr_of(x), x.size)  # doctest: +SKIP
 """
-from .cache import CacheEvent, CacheWarning, KernelCache, default_cache, get_or_build
+from .cache import CacheEvent, KernelCache, default_cache, get_or_build
+from .cachedir import CacheWarning
 from .compiler import CompileError, CompilerInfo, CompilerNotFound, find_compiler
 from .loader import LoadedModule, LoadError, load
 

@@ -27,14 +27,12 @@ in a private temporary cache, with a warning.
 """
 from __future__ import annotations
 
-import atexit
 import errno
 import fcntl
 import hashlib
 import json
 import os
 import shutil
-import stat
 import sys
 import sysconfig
 import tempfile
@@ -47,16 +45,13 @@ from typing import Callable, Iterator
 
 from .. import __version__
 from .._resources import templates_dir
+from .cachedir import CacheWarning, default_root, private_tempdir, safe_root
 from .compiler import build_shared, find_compiler, host_cpu_id
 from .loader import LoadedModule, LoadError, ffi_module_text, load
 
 _DENIED = (errno.EACCES, errno.EPERM, errno.EROFS)
 # A kernel entry's files and the meta.json fields holding their sha256.
 KERNEL_FILES = (("kernel.so", "kernel_sha256"), ("source.c", "source_sha256"))
-
-
-class CacheWarning(UserWarning):
-    """The cache directory was refused or unwritable, or an entry was broken and rebuilt."""
 
 
 @dataclass(frozen=True)
@@ -80,7 +75,7 @@ class KernelCache:
     """
 
     def __init__(self, root: Path | str | None = None) -> None:
-        self.root = _safe_root(Path(root) if root is not None else default_root())
+        self.root = safe_root(Path(root) if root is not None else default_root())
         self.last_event: CacheEvent | None = None
         self._fallback: Path | None = None  # private temp cache used when root is read-only
         self._read_only_reason: str | None = None
@@ -170,7 +165,7 @@ class KernelCache:
                        key: str) -> LoadedModule:
         """The read-only case: entries live in a private temp cache for this process."""
         if self._fallback is None:
-            self._fallback = _private_tempdir()
+            self._fallback = private_tempdir()
         entry, kind = self._fallback / key, "hit"
         module = _try_load(entry, key, declarations)
         if not isinstance(module, LoadedModule):
@@ -205,16 +200,6 @@ def get_or_build(source: str, declarations: str, threads: int) -> LoadedModule:
     return default_cache().get_or_build(source, declarations, threads)
 
 
-def default_root() -> Path:
-    """``GRADGEN_CACHE_DIR``, else ``$XDG_CACHE_HOME/gradgen``, else ``~/.cache/gradgen``."""
-    explicit = os.environ.get("GRADGEN_CACHE_DIR")
-    if explicit:
-        return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
-    return base / "gradgen"
-
-
 _templates_hash: list[str] = []
 
 
@@ -235,42 +220,6 @@ def _template_files(folder, prefix: str) -> Iterator[tuple[str, bytes]]:
             yield from _template_files(item, f"{prefix}{item.name}/")
         elif item.name.endswith(".jinja"):
             yield prefix + item.name, item.read_bytes()
-
-
-def _safe_root(root: Path) -> Path:
-    """``root`` created private if missing; refused for a private temp dir if it is unsafe."""
-    try:
-        root.parent.mkdir(parents=True, exist_ok=True)
-        root.mkdir(mode=0o700)
-    except FileExistsError:
-        pass
-    except OSError as exc:
-        if not root.is_dir():
-            return _refuse(root, f"it cannot be created ({exc.strerror})")
-    st = os.lstat(root)
-    if stat.S_ISLNK(st.st_mode):
-        return _refuse(root, "it is a symlink")
-    if not stat.S_ISDIR(st.st_mode):
-        return _refuse(root, "it is not a directory")
-    if st.st_uid != os.getuid():
-        return _refuse(root, f"it is owned by another user (uid {st.st_uid})")
-    if st.st_mode & 0o022:
-        return _refuse(root, f"it is writable by group or others (mode {stat.S_IMODE(st.st_mode):o})")
-    return root
-
-
-def _refuse(root: Path, why: str) -> Path:
-    temp = _private_tempdir()
-    warnings.warn(f"gradgen: refusing cache directory {root}: {why}; loading a cached shared "
-                  f"object runs its code. Using the private temporary cache {temp} instead",
-                  CacheWarning, stacklevel=4)
-    return temp
-
-
-def _private_tempdir() -> Path:
-    path = Path(tempfile.mkdtemp(prefix="gradgen-cache-"))  # mode 0o700, owned by us
-    atexit.register(shutil.rmtree, path, ignore_errors=True)
-    return path
 
 
 def _key_of(inputs: dict) -> str:

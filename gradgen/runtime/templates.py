@@ -72,7 +72,7 @@ def use_bytecode_cache() -> None:
     cache = _caches.get(root)
     if cache is None:
         cache = _caches[root] = TemplateBytecodeCache(root / "jinja")
-    render._environment().bytecode_cache = cache
+    render.environment().bytecode_cache = cache
 
 
 __all__ = ["TemplateBytecodeCache", "use_bytecode_cache"]

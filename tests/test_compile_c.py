@@ -583,3 +583,34 @@ def test_bound_inputs_precompute_what_depends_only_on_them() -> None:
         for g, w in zip(got, want, strict=True):
             np.testing.assert_array_equal(g, w)
         np.testing.assert_allclose(got[0], xs * np.exp(np.float32(0.5)) * 0.25, rtol=1e-6)
+
+
+@pytest.mark.cc
+def test_thread_pool_under_concurrent_callers() -> None:
+    """Two Python threads calling kernels of one module at once (cffi releases the GIL): the
+    pool serves one parallel loop at a time and the other runs serially; results never mix."""
+    import threading  # noqa: PLC0415
+    old = gg.get_num_threads()
+    gg.set_num_threads(2)
+    try:
+        body = lambda x: (gg.tanh(x) * 2 + gg.exp(-x)).sum(1)  # noqa: E731
+        fns = [compile(body), compile(body)]  # same program: the same cached module
+        rng = np.random.default_rng(4)
+        xs = [gg.from_numpy(rng.standard_normal((512, 256)).astype(np.float32)) for _ in range(2)]
+        want = [f(x).numpy() for f, x in zip(fns, xs)]
+        bad: list = []
+
+        def hammer(k: int) -> None:
+            for _ in range(40):
+                got = fns[k](xs[k]).numpy()
+                if not np.array_equal(got, want[k]):
+                    bad.append(k)
+
+        threads = [threading.Thread(target=hammer, args=(k,)) for k in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not bad
+    finally:
+        gg.set_num_threads(old)

@@ -11,9 +11,21 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from .clower import calls
+
 # A kernel over at least this many elements splits its outermost parallel loop among the
 # module's threads (templates/threadpool.c.jinja); below it the hand-off costs more than it saves.
+# Arithmetic alone runs ~1 ns per element, so a kernel without libm calls needs 8x more: right
+# after a numpy BLAS call (whose threads spin for a while) a worker may not get a core at once.
 PARALLEL_MIN = 1 << 15
+PARALLEL_MIN_ARITHMETIC = 1 << 18
+
+
+def worth_threads(elements: int, statements: list) -> bool:
+    """Whether a kernel over ``elements`` whose statements are ``statements`` (template
+    dicts; an ``expr`` calling a function means libm) should run its loop on the pool."""
+    heavy = any(calls(s["expr"]) for s in statements if "expr" in s)
+    return elements >= (PARALLEL_MIN if heavy else PARALLEL_MIN_ARITHMETIC)
 
 
 def contiguous(shape: Sequence[int]) -> tuple[int, ...]:

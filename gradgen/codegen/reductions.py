@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from ..ir.core import Eqn
 from . import clower
-from .layout import (PARALLEL_MIN, access_strides, coalesce_groups, contiguous, index, kept_axes,
-                     kept_pattern, numel)
+from .layout import (access_strides, coalesce_groups, contiguous, index, kept_axes,
+                     kept_pattern, numel, worth_threads)
 
 CHUNK_MIN = 1 << 15      # whole-array reductions this large are split into chunks
 CHUNK = 1 << 14          # elements per chunk, at least
@@ -105,7 +105,7 @@ def body(kt) -> dict:
         stmts.append({"kind": "store", "ptr": kt.p(buf), "index": idx[len(loads) + j],
                       "value": kt.v(v)})
     ctx = {"template": "reduction.c.jinja", "kind": "reduction", "form": form, "body": stmts,
-           "accs": accs, "finals": finals, "parallel": numel(dom) >= PARALLEL_MIN,
+           "accs": accs, "finals": finals, "parallel": worth_threads(numel(dom), stmts),
            "simd_reduction": [{"op": a["op"], "name": a["name"]} for a in accs]
            if all(a["op"] for a in accs) else None,
            "merges": [{"name": a["name"], "expr": a["merge"].format(acc=a["name"],

@@ -26,7 +26,7 @@ from .._resources import templates_dir
 from ..ir.core import Eqn, Literal, Program, Var
 from ..ir.printer import print_program
 from . import clower, reductions, rowwise
-from .layout import PARALLEL_MIN, numel
+from .layout import PARALLEL_MIN, numel, worth_threads
 from .layout import access_strides as _access_strides, coalesce as _coalesce, index as _index
 from .schedule import Kernel, Schedule, contiguous
 
@@ -150,7 +150,7 @@ class _KernelText:
                          "value": self.v(v)})
         return {"template": "elementwise.c.jinja", "kind": "elementwise", "outer": loops,
                 "inner": [], "body": body, "accs": [], "finals": [],
-                "parallel": numel(dom) >= PARALLEL_MIN and bool(loops), "simd_reduction": None,
+                "parallel": worth_threads(numel(dom), body) and bool(loops), "simd_reduction": None,
                 "params_in": [view.buffer for _, view in loads],
                 "params_out": list(k.stores.values())}
 

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 
 from ..ir.core import Eqn, Literal, Var
 from . import clower
-from .layout import (PARALLEL_MIN, access_strides, coalesce, contiguous, index, kept_pattern, numel,
-                     row_access)
+from .layout import (access_strides, coalesce, contiguous, index, kept_pattern, numel,
+                     row_access, worth_threads)
 from .steps import Kernel
 
 # Row-local arrays keep a value with a libm call for later passes over rows of at most this
@@ -217,7 +217,7 @@ def body(kt) -> dict:
             "inner": [{"var": f"i{split + j}", "extent": n} for j, n in enumerate(ext[split:])],
             "pre": pre, "phases": phases, "body": everything,
             "accs": [a for ph in phases for a in ph["accs"]],
-            "parallel": numel(dom) >= PARALLEL_MIN and split > 0,
+            "parallel": worth_threads(numel(dom), everything) and split > 0,
             "params_in": [k.loads[v].buffer for v in elem_loads + row_loads],
             "params_out": list(k.stores.values())}
 

@@ -166,6 +166,8 @@ class CompiledFunction:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self.backend == "eager" or record.tracer[0] is not None or _compile_disabled():
+            if self._grad_spec is not None and not kwargs and record.tracer[0] is None:
+                return self._eager_grad(args)  # value_and_grad would trace: eager autograd
             return self.fn(*args, **kwargs)  # under a trace, the outer trace records fn inline
         fast = None
         if not kwargs:
@@ -233,6 +235,13 @@ class CompiledFunction:
             self._cache.index_fast(fast, key, GradRunner(program, gp, args, nums,
                                                          self._grad_spec, slow))
         return slow(args)
+
+    def _eager_grad(self, args: tuple) -> Any:
+        """``value_and_grad``/``grad`` of the loss by eager autograd (the tape), no tracing."""
+        loss, argnums, has_aux, _ = self._grad_spec
+        nums = _check_argnums(argnums, len(args))
+        _check_diff_args(args, nums)
+        return self._grad_result(*_eager_value_and_grad(loss, args, nums, has_aux))
 
     def _run_grad(self, program: Program, gp: _GradProgram, nums: tuple, args: tuple) -> Any:
         return self._grad_result(*_run_grad(program, gp, args, nums, self._grad_spec[2]))

@@ -313,6 +313,26 @@ def test_eager_backend_and_disable_switch(monkeypatch) -> None:
     assert body2.calls == 2 and cf2.inspect() == []
 
 
+@pytest.mark.parametrize("how", ["backend", "env"])
+@pytest.mark.parametrize("transform", [value_and_grad, grad])
+def test_eager_value_and_grad_does_not_trace(monkeypatch, how, transform) -> None:
+    """backend="eager" (or GRADGEN_DISABLE_COMPILE=1) on compile(value_and_grad(f)) runs f on
+    the tape, as plain eager autograd: no trace (a trace would run f once for both calls), no
+    IR program, the same results."""
+    if how == "env":
+        monkeypatch.setenv("GRADGEN_DISABLE_COMPILE", "1")
+    body = Counter(lambda x, w: (gg.tanh(x * w) ** 2).sum())
+    cf = compile(transform(body, argnums=(0, 1)), **({"backend": "eager"} if how == "backend" else {}))
+    x, w = gg.tensor([0.5, -1.0]), gg.tensor([2.0, 3.0])
+    got = [cf(x, w) for _ in range(2)]
+    assert body.calls == 2 and cf.inspect() == []
+    want = eager_grad((gg.tanh(x.requires_grad_() * w.requires_grad_()) ** 2).sum(), (x, w))
+    grads = got[-1][1] if transform is value_and_grad else got[-1]
+    for g, e in zip(grads, want, strict=True):
+        np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=1e-6)
+    assert g.grad_fn is None
+
+
 # ---------------------------------------------------------------- inspect, host ops, threads
 
 @cc

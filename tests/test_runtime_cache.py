@@ -123,6 +123,22 @@ def test_miss_then_hit_and_entry_layout(tmp_path) -> None:
 
 @pytest.mark.cc
 @needs_cc
+def test_staging_left_by_a_crashed_build_is_swept(tmp_path) -> None:
+    """A ``.tmp-*`` directory older than an hour (its process died mid-build) is removed by the
+    next build; a recent one (a build in progress) is left alone."""
+    cache = KernelCache(tmp_path / "cache")
+    old, fresh = cache.root / ".tmp-crashed", cache.root / ".tmp-building"
+    for d in (old, fresh):
+        d.mkdir()
+        (d / "source.c").write_text("/* half */")
+    stale = os.stat(old).st_mtime - cache_mod.STALE_STAGING - 60
+    os.utime(old, (stale, stale))
+    cache.get_or_build(SRC, DECL, threads=1)
+    assert not old.exists() and fresh.exists()
+
+
+@pytest.mark.cc
+@needs_cc
 def test_keys_stable_across_processes_and_sensitive_to_inputs(tmp_path, monkeypatch) -> None:
     cache = KernelCache(tmp_path / "cache")
     key = cache.key(SRC, 1)

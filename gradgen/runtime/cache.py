@@ -36,6 +36,7 @@ import shutil
 import sys
 import sysconfig
 import tempfile
+import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -306,7 +307,9 @@ def _stage(root: Path, source: str, threads: int, inputs: dict, key: str,
 
 def stage(root: Path, key: str, inputs: dict, write: Callable[[Path], dict]) -> Path:
     """A new entry in a fresh temp dir inside ``root``: ``write(dir)`` makes its files and
-    returns meta.json's fields for them; meta.json is written (and synced) last."""
+    returns meta.json's fields for them; meta.json is written (and synced) last. Staging
+    directories a crashed process left behind (older than ``STALE_STAGING`` seconds) go first."""
+    _sweep_stale(root)
     staging = Path(tempfile.mkdtemp(dir=root, prefix=".tmp-"))
     try:
         meta = {"key": key, "inputs": inputs, **write(staging)}
@@ -315,6 +318,24 @@ def stage(root: Path, key: str, inputs: dict, write: Callable[[Path], dict]) -> 
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return staging
+
+
+STALE_STAGING = 3600.0  # seconds: a build takes well under a minute
+
+
+def _sweep_stale(root: Path) -> None:
+    """Remove ``.tmp-*`` staging directories left by processes that died mid-build."""
+    limit = time.time() - STALE_STAGING
+    try:
+        items = [p for p in root.iterdir() if p.name.startswith(".tmp-")]
+    except OSError:
+        return
+    for p in items:
+        try:
+            if p.is_dir() and not p.is_symlink() and p.stat().st_mtime < limit:
+                shutil.rmtree(p, ignore_errors=True)
+        except OSError:
+            pass
 
 
 def _write_synced(path: Path, text: str) -> None:

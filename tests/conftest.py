@@ -7,6 +7,21 @@ import tempfile
 
 import pytest
 
+from gradgen.runtime.compiler import CompilerNotFound, resolve_compiler_argv
+
+
+def have_cc() -> bool:
+    """Whether a C compiler is found (``$CC``, cc or gcc)."""
+    try:
+        resolve_compiler_argv()
+    except CompilerNotFound:
+        return False
+    return True
+
+
+# Tests that build C themselves: skipped (not failed) on a machine without a compiler.
+needs_cc = pytest.mark.skipif(not have_cc(), reason="no C compiler found")
+
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "cc: needs a C compiler")

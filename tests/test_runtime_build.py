@@ -7,20 +7,14 @@ import shutil
 
 import numpy as np
 import pytest
+from conftest import needs_cc
 
 from gradgen.runtime import CompileError, CompilerNotFound, LoadError, find_compiler, load
 from gradgen.runtime.compiler import build_shared, resolve_compiler_argv
 
 
-def _have_cc() -> bool:
-    try:
-        resolve_compiler_argv()
-    except CompilerNotFound:
-        return False
-    return True
 
 
-needs_cc = pytest.mark.skipif(not _have_cc(), reason="no C compiler found")
 
 AXPY = """
 #include <stdint.h>

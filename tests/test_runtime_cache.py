@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import needs_cc
 
 from gradgen.runtime import CacheWarning, CompileError, CompilerNotFound, KernelCache
 from gradgen.runtime import cache as cache_mod
@@ -23,15 +24,8 @@ from gradgen.runtime import compiler as compiler_mod
 from gradgen.runtime.compiler import resolve_compiler_argv
 
 
-def _have_cc() -> bool:
-    try:
-        resolve_compiler_argv()
-    except CompilerNotFound:
-        return False
-    return True
 
 
-needs_cc = pytest.mark.skipif(not _have_cc(), reason="no C compiler found")
 REPO = Path(__file__).resolve().parents[1]
 
 SRC = """#include <stdint.h>

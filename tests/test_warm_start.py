@@ -24,12 +24,13 @@ from pathlib import Path
 import jinja2
 import numpy as np
 import pytest
+from conftest import needs_cc
 
 import gradgen as gg
 from gradgen import compile, value_and_grad
 from gradgen._resources import templates_dir
 from gradgen.ir.trace import trace
-from gradgen.runtime import CacheWarning, CompilerNotFound
+from gradgen.runtime import CacheWarning
 from gradgen.runtime.cache import check_entry, default_cache
 from gradgen.runtime.compiler import resolve_compiler_argv
 from gradgen.runtime.loader import load
@@ -37,15 +38,9 @@ from gradgen.runtime.lowering import FILES, lowering_cache
 from gradgen.runtime.templates import TemplateBytecodeCache
 
 
-def _have_cc() -> bool:
-    try:
-        resolve_compiler_argv()
-    except CompilerNotFound:
-        return False
-    return True
 
 
-pytestmark = [pytest.mark.cc, pytest.mark.skipif(not _have_cc(), reason="no C compiler found")]
+pytestmark = [pytest.mark.cc, needs_cc]
 ROOT = Path(__file__).resolve().parents[1]
 
 

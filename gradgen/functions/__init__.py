@@ -8,11 +8,11 @@ from __future__ import annotations
 from types import ModuleType
 
 from ..tensor import Tensor
-from . import (conversion, creation, gather, index_write, indexing, inplace, linalg, math, random,
-               reductions, shape, splitting, statistics)
+from . import (conversion, creation, gather, index_write, indexing, inplace, joining, linalg, math,
+               random, reductions, shape, splitting, statistics)
 
-MODULES: list[ModuleType] = [creation, random, math, conversion, reductions, shape, indexing,
-                             index_write, splitting, gather, linalg, inplace, statistics]
+MODULES: list[ModuleType] = [creation, random, math, conversion, reductions, shape, joining,
+                             indexing, index_write, splitting, gather, linalg, inplace, statistics]
 
 
 def install_methods() -> None:

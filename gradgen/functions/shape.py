@@ -1,8 +1,8 @@
-"""Shape operations: reshape and view, transposes, (un)squeeze, expand, cat and stack, flip, repeat.
+"""Shape operations: reshape and view, transposes, (un)squeeze, expand, flip, repeat.
 
 Everything here is a composite of the layout primitives ``reshape``,
 ``transpose``, ``broadcast_in_dim`` (``gradgen.ops.shape``) and ``slice_``,
-``rev``, ``concatenate`` (``gradgen.ops.indexing``). Views share memory and the
+``rev`` (``gradgen.ops.indexing``); ``cat`` and ``stack`` are in :mod:`.joining`. Views share memory and the
 version counter with their base (``bind`` sees to that for primitives flagged
 ``is_view``); results are named like PyTorch's grad_fn classes.
 """
@@ -15,9 +15,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..autograd.node import _LEGACY_TYPE
-from ..dtypes import result_type
 from ..ops import shape as P
-from ..ops.indexing import concatenate as _concatenate, rev
+from ..ops.indexing import rev
 from ..tensor import Tensor, _VersionCounter, _wrap_dim
 from ._operands import broadcast_shapes, cast, shape_arg
 from .math import _named
@@ -288,70 +287,6 @@ def broadcast_tensors(*tensors: Tensor) -> tuple[Tensor, ...]:
     return tuple(x if x._data.shape == shape else expand(x, shape) for x in tensors)
 
 
-# ---------------------------------------------------------------- joining
-
-def _tensor_list(tensors: Any, fn: str) -> list[Tensor]:
-    if isinstance(tensors, Tensor):
-        raise TypeError(f"{fn}(): argument 'tensors' (position 1) must be tuple of Tensors, not Tensor")
-    tensors = list(tensors)
-    for i, x in enumerate(tensors):
-        if not isinstance(x, Tensor):
-            raise TypeError(f"expected Tensor as element {i} in argument 0, but got {type(x).__name__}")
-    return tensors
-
-
-def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
-    """Join tensors along an existing dim, promoting to their common dtype.
-
-    >>> import gradgen as gg
-    >>> gg.cat([gg.zeros(2, 3), gg.ones(1, 3)]).shape
-    torch.Size([3, 3])
-    """
-    tensors = _tensor_list(tensors, "cat")
-    if not tensors:
-        raise ValueError("torch.cat(): expected a non-empty list of Tensors")
-    for i, x in enumerate(tensors):
-        if x._data.ndim == 0:
-            raise RuntimeError(f"zero-dimensional tensor (at position {i}) cannot be concatenated")
-    # PyTorch's legacy rule: 1-d empty tensors are skipped whatever the others' rank.
-    kept = [(i, x) for i, x in enumerate(tensors) if x._data.shape != (0,)] or [(0, tensors[0])]
-    ref = kept[0][1]._data.shape
-    ax = _wrap_dim(dim, len(ref))
-    for i, x in kept:
-        s = x._data.shape
-        if len(s) != len(ref):
-            raise RuntimeError(f"Tensors must have same number of dimensions: got {len(ref)} and {len(s)}")
-        for j, (a, b) in enumerate(zip(ref, s)):
-            if j != ax and a != b:
-                raise RuntimeError(f"Sizes of tensors must match except in dimension {ax}. Expected "
-                                   f"size {a} but got size {b} for tensor number {i} in the list.")
-    d = result_type(*tensors)
-    return _concatenate(*(cast(x, d) for _, x in kept), axis=ax)
-
-
-def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
-    """Join equally shaped tensors along a new dim ``dim``."""
-    tensors = _tensor_list(tensors, "stack")
-    if not tensors:
-        raise RuntimeError("stack expects a non-empty TensorList")
-    shape = tensors[0]._data.shape
-    for i, x in enumerate(tensors):
-        if x._data.shape != shape:
-            raise RuntimeError(f"stack expects each tensor to be equal size, but got {_fmt(shape)} "
-                               f"at entry 0 and {_fmt(x._data.shape)} at entry {i}")
-    d = _wrap_dim(dim, len(shape) + 1)
-    dt = result_type(*tensors)
-    parts = [cast(x, dt) for x in tensors]
-    if d < len(shape):
-        # Joining along dim d puts tensor k's slice j at k * size + j: one reshape splits (k, j).
-        joined = _concatenate(*parts, axis=d)
-        out = P.reshape(joined, shape=shape[:d] + (len(parts),) + shape[d:])
-    else:
-        new = shape + (1,)
-        out = _concatenate(*(P.reshape(x, shape=new) for x in parts), axis=d)
-    return _named(out, "StackBackward0")
-
-
 def flip(input: Tensor, *args: Any, dims: Any = None) -> Tensor:
     """Reverse the order of elements along ``dims``; returns a copy, as PyTorch does."""
     axes = _distinct(_dims_arg(args, dims, "flip"), input._data.ndim)
@@ -396,10 +331,9 @@ METHODS = {
 
 FUNCTIONS = [
     "reshape", "flatten", "unflatten", "transpose", "swapaxes", "swapdims", "permute", "t",
-    "movedim", "moveaxis", "unsqueeze", "squeeze", "broadcast_to", "broadcast_tensors", "cat",
-    "concat", "concatenate", "stack", "flip", "tile",
+    "movedim", "moveaxis", "unsqueeze", "squeeze", "broadcast_to", "broadcast_tensors", "flip",
+    "tile",
 ]
 
 swapaxes = swapdims = transpose
 moveaxis = movedim
-concat = concatenate = cat

@@ -1,0 +1,83 @@
+"""Joining tensors: ``cat`` (``concat``, ``concatenate``) and ``stack``.
+
+Both promote to the tensors' common dtype and are composites of the ``concatenate``
+primitive (``stack`` adds one reshape), with PyTorch's checks and messages.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from ..dtypes import result_type
+from ..ops import shape as P
+from ..ops.indexing import concatenate as _concatenate
+from ..tensor import Tensor, _wrap_dim
+from ._operands import cast
+from .math import _named
+from .shape import _fmt
+
+
+def _tensor_list(tensors: Any, fn: str) -> list[Tensor]:
+    if isinstance(tensors, Tensor):
+        raise TypeError(f"{fn}(): argument 'tensors' (position 1) must be tuple of Tensors, not Tensor")
+    tensors = list(tensors)
+    for i, x in enumerate(tensors):
+        if not isinstance(x, Tensor):
+            raise TypeError(f"expected Tensor as element {i} in argument 0, but got {type(x).__name__}")
+    return tensors
+
+
+def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Join tensors along an existing dim, promoting to their common dtype.
+
+    >>> import gradgen as gg
+    >>> gg.cat([gg.zeros(2, 3), gg.ones(1, 3)]).shape
+    torch.Size([3, 3])
+    """
+    tensors = _tensor_list(tensors, "cat")
+    if not tensors:
+        raise ValueError("torch.cat(): expected a non-empty list of Tensors")
+    for i, x in enumerate(tensors):
+        if x._data.ndim == 0:
+            raise RuntimeError(f"zero-dimensional tensor (at position {i}) cannot be concatenated")
+    # PyTorch's legacy rule: 1-d empty tensors are skipped whatever the others' rank.
+    kept = [(i, x) for i, x in enumerate(tensors) if x._data.shape != (0,)] or [(0, tensors[0])]
+    ref = kept[0][1]._data.shape
+    ax = _wrap_dim(dim, len(ref))
+    for i, x in kept:
+        s = x._data.shape
+        if len(s) != len(ref):
+            raise RuntimeError(f"Tensors must have same number of dimensions: got {len(ref)} and {len(s)}")
+        for j, (a, b) in enumerate(zip(ref, s)):
+            if j != ax and a != b:
+                raise RuntimeError(f"Sizes of tensors must match except in dimension {ax}. Expected "
+                                   f"size {a} but got size {b} for tensor number {i} in the list.")
+    d = result_type(*tensors)
+    return _concatenate(*(cast(x, d) for _, x in kept), axis=ax)
+
+
+def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Join equally shaped tensors along a new dim ``dim``."""
+    tensors = _tensor_list(tensors, "stack")
+    if not tensors:
+        raise RuntimeError("stack expects a non-empty TensorList")
+    shape = tensors[0]._data.shape
+    for i, x in enumerate(tensors):
+        if x._data.shape != shape:
+            raise RuntimeError(f"stack expects each tensor to be equal size, but got {_fmt(shape)} "
+                               f"at entry 0 and {_fmt(x._data.shape)} at entry {i}")
+    d = _wrap_dim(dim, len(shape) + 1)
+    dt = result_type(*tensors)
+    parts = [cast(x, dt) for x in tensors]
+    if d < len(shape):
+        # Joining along dim d puts tensor k's slice j at k * size + j: one reshape splits (k, j).
+        joined = _concatenate(*parts, axis=d)
+        out = P.reshape(joined, shape=shape[:d] + (len(parts),) + shape[d:])
+    else:
+        new = shape + (1,)
+        out = _concatenate(*(P.reshape(x, shape=new) for x in parts), axis=d)
+    return _named(out, "StackBackward0")
+
+
+concat = concatenate = cat
+
+FUNCTIONS = ["cat", "concat", "concatenate", "stack"]

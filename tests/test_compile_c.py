@@ -634,3 +634,25 @@ def test_thread_pool_under_concurrent_callers() -> None:
         assert not bad
     finally:
         gg.set_num_threads(old)
+
+
+@pytest.mark.cc
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_thread_pool_after_fork() -> None:
+    """A forked child (multiprocessing's default on Linux) has only the forking thread: the
+    modules' pools start new workers there, and results are the parent's."""
+    old = gg.get_num_threads()
+    gg.set_num_threads(2)
+    try:
+        cf = compile(lambda x: (gg.tanh(x) * gg.exp(-x)).sum(1))
+        x = gg.from_numpy(np.random.default_rng(5).standard_normal((512, 256)))
+        want = cf(x).numpy()  # the parent's pool has started
+        pid = os.fork()
+        if pid == 0:  # child: exit status says whether the results match
+            ok = all(np.array_equal(cf(x).numpy(), want) for _ in range(5))
+            os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+        assert np.array_equal(cf(x).numpy(), want)
+    finally:
+        gg.set_num_threads(old)

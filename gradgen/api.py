@@ -233,7 +233,7 @@ class CompiledFunction:
         slow = functools.partial(self._run_grad, program, gp, nums)
         if fast is not None:
             self._cache.index_fast(fast, key, GradRunner(program, gp, args, nums,
-                                                         self._grad_spec, slow))
+                                                         self._grad_spec, slow).call)
         return slow(args)
 
     def _eager_grad(self, args: tuple) -> Any:

@@ -314,6 +314,29 @@ class GradRunner:
         # checked unless the executor made them for this call alone.
         self.plan = [_COPY if k in gp.shared else _WRAP if owned[k] else _CHECK
                      for k in range(len(gp.joint.outputs))]
+        self.call = self._direct() or self.__call__
+
+    def _direct(self) -> Callable[[tuple], Any] | None:
+        """The call as one closure when nothing needs deciding per call (the usual case: no
+        tape, no captured tensors, no aux, every output made by the executable for this call):
+        run, wrap the loss and the gradients, return."""
+        gp, nums = self.gp, self.positions
+        if self.differentiable or self.captured or self.has_aux or \
+                any(self.plan[k] != _WRAP for k in [gp.loss, *nums]):
+            return None
+        run, make, loss = self.run, Tensor._make, gp.loss
+        single = nums[0] if isinstance(self.argnums, int) else None
+        if single is not None and self.with_value:
+            return lambda args: (lambda r: (make(r[loss]), make(r[single])))(
+                run(*[t._data for t in args]))
+        if single is not None:
+            return lambda args: make(run(*[t._data for t in args])[single])
+
+        def call(args: tuple) -> Any:
+            r = run(*[t._data for t in args])
+            grads = tuple(make(r[p]) for p in nums)
+            return (make(r[loss]), grads) if self.with_value else grads
+        return call
 
     def __call__(self, args: tuple) -> Any:
         if self.differentiable:

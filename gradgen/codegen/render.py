@@ -26,7 +26,7 @@ from .._resources import templates_dir
 from ..ir.core import Eqn, Literal, Program, Var
 from ..ir.printer import print_program
 from . import clower, reductions, rowwise
-from .layout import PARALLEL_MIN, numel, worth_threads
+from .layout import numel, worth_threads
 from .layout import access_strides as _access_strides, coalesce as _coalesce, index as _index
 from .schedule import Kernel, Schedule, contiguous
 
@@ -181,4 +181,4 @@ def render_module(schedules: Sequence[Schedule], cache_key: str,
     return Module(source, cdef, functions, {k["name"]: k["buffers"] for k in kernels})
 
 
-__all__ = ["Module", "render_module", "anonymized", "sanitize", "environment", "PARALLEL_MIN"]
+__all__ = ["Module", "render_module", "anonymized", "sanitize", "environment"]

@@ -16,6 +16,7 @@ import os
 import shlex
 import shutil
 import subprocess
+import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -73,9 +74,11 @@ class CompilerInfo:
         modules' thread pool (``templates/threadpool.c.jinja``); one builds it out entirely."""
         flags = list(BASE_FLAGS)
         if threads > 1 and self.pthread:
-            # nodelete: a module's pool threads run its code; unloading it under them would
-            # crash the process when cffi drops the last reference to the library.
-            flags += ["-DGRADGEN_THREADS", "-pthread", "-Wl,-z,nodelete"]
+            flags += ["-DGRADGEN_THREADS", "-pthread"]
+            if sys.platform.startswith("linux"):
+                # nodelete: a module's pool threads run its code; unloading it under them would
+                # crash the process (the loader also keeps every module for the process's life).
+                flags.append("-Wl,-z,nodelete")
         return flags
 
     def libs(self) -> list[str]:

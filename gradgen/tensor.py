@@ -214,11 +214,13 @@ class Tensor:
             self._accumulator = weakref.ref(acc)
         return acc
 
-    def _accumulate_grad(self, g: "Tensor") -> None:
+    def _accumulate_grad(self, g: "Tensor", steal: bool = False) -> None:
+        """Add ``g`` into ``.grad``; ``steal``: ``g`` is referred to by nothing else, so a first
+        gradient can be kept as it is rather than copied."""
         if _state.enabled:  # create_graph: keep the gradient's own graph
             self._grad = g if self._grad is None else self._grad + g
         elif self._grad is None:
-            self._grad = Tensor._make(np.array(g._data, order="C"))
+            self._grad = g if steal else Tensor._make(np.array(g._data, order="C"))
         else:
             old = self._grad
             if old._requires_grad:

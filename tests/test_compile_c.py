@@ -656,3 +656,26 @@ def test_thread_pool_after_fork() -> None:
         assert np.array_equal(cf(x).numpy(), want)
     finally:
         gg.set_num_threads(old)
+
+
+@pytest.mark.cc
+def test_first_gradient_kept_without_copy_is_never_overwritten() -> None:
+    """compile(fn).backward() hands the compiled backward's fresh gradient arrays to the leaves
+    (no copy); later calls and accumulation never write into an array a user still holds."""
+    cf = compile(lambda x, w: (gg.tanh(x * w) * 3).sum())
+    x = gg.tensor(np.linspace(-1, 1, 12).reshape(3, 4), requires_grad=True)
+    w = gg.tensor(np.linspace(0.5, 2, 12).reshape(3, 4), requires_grad=True)
+    cf(x, w).backward()
+    gx, gw = x.grad, w.grad
+    kept = gx.numpy().copy(), gw.numpy().copy()
+    want = eager_grad((gg.tanh(x * w) * 3).sum(), (x, w))
+    np.testing.assert_allclose(kept[0], want[0].numpy(), rtol=1e-12)
+    np.testing.assert_allclose(kept[1], want[1].numpy(), rtol=1e-12)
+    cf(x, w).backward()  # accumulates into the kept arrays, in place, as eager does
+    np.testing.assert_allclose(x.grad.numpy(), 2 * kept[0], rtol=1e-12)
+    held = x.grad.numpy().copy()
+    x.grad = w.grad = None
+    for _ in range(3):
+        cf(x, w).backward()
+        x.grad = w.grad = None
+    np.testing.assert_array_equal(gx.numpy(), held)  # nothing wrote into the old gradient

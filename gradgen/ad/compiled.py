@@ -110,6 +110,8 @@ class CompiledEntry:
             [_interpreter(p) for p in programs]
         self.run_forward: Runner = runners[0]
         self.run_backward: Runner | None = runners[1] if len(runners) > 1 else None
+        # Gradients the C executor makes for one backward call alone: a leaf may keep them.
+        self.grads_owned = getattr(self.run_backward, "owned", None)
         self._plan_call()
         # Cotangents of the seeds a backward call does not get: zeros of these (shape, dtype).
         self._zero_cts = [(self.program.outputs[k].aval.shape,
@@ -225,13 +227,14 @@ class CompiledFunctionBackward(Node):
     has put that output's gradient in ``_slots`` (as for a multi-output Function).
     """
 
-    __slots__ = ("_entry", "_inputs", "_residuals", "_guards", "_only", "_slots")
+    __slots__ = ("_entry", "_inputs", "_residuals", "_guards", "_only", "_slots", "stealable")
 
     def _init(self, entry: CompiledEntry, inputs: list[Tensor], outs: list[Tensor],
               residuals: list) -> None:
         self._entry = entry
         self._inputs = inputs
         self._residuals = residuals
+        self.stealable: frozenset | None = None
         self._only = entry._only
         self._slots = [None] * len(entry.seeds) if entry._only is None else None
         # Tensors whose memory the backward reads: an in-place write to one of them
@@ -250,6 +253,7 @@ class CompiledFunctionBackward(Node):
                     guards.append((t, t._version.value))
 
     def apply(self, grad: Any) -> tuple:
+        self.stealable = None
         if self._only is not None:
             cts: list = [None] * len(self._entry.seeds)
             cts[self._only] = grad
@@ -267,7 +271,11 @@ class CompiledFunctionBackward(Node):
                   for g, (shape, dt) in zip(cts, entry._zero_cts)]
         saved = [self._inputs[i]._data for i in entry.saved_inputs]
         grads = entry.run_backward(*saved, *self._residuals, *arrays)
-        return tuple(None if z else Tensor._make(g) for g, z in zip(grads, entry.zero_grads))
+        outs = tuple(None if z else Tensor._make(g) for g, z in zip(grads, entry.zero_grads))
+        if entry.grads_owned is not None:  # ids of gradients nothing else refers to
+            self.stealable = frozenset(id(t) for t, own in zip(outs, entry.grads_owned)
+                                       if own and t is not None)
+        return outs
 
     def _differentiable(self, cts: list) -> tuple:
         entry = self._entry

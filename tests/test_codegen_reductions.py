@@ -16,6 +16,7 @@ from gradgen.codegen.reductions import CHUNK_MIN, COLUMN_BLOCK
 from gradgen.dtypes import float32, float64, int32, int64
 from gradgen.ir.builder import Builder
 from gradgen.ir.interpreter import run
+from test_codegen import _check
 
 RNG = np.random.default_rng(7)
 PRIMS = ["reduce_sum", "reduce_max", "reduce_min", "reduce_prod"]
@@ -78,18 +79,6 @@ def _values(shape, d, prim, specials: bool):
         for v in SPECIALS:  # a few of each, anywhere
             flat[RNG.permutation(flat.size)[:3]] = v
     return x
-
-
-def _check(got, want, rtol):
-    assert got.shape == want.shape and got.dtype == want.dtype
-    if want.dtype.kind != "f":
-        np.testing.assert_array_equal(got, want)
-        return
-    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
-    np.testing.assert_array_equal(np.isposinf(got), np.isposinf(want))
-    np.testing.assert_array_equal(np.isneginf(got), np.isneginf(want))
-    ok = np.isfinite(want)
-    np.testing.assert_allclose(got[ok], want[ok], rtol=rtol, atol=rtol)
 
 
 @pytest.fixture(scope="module")

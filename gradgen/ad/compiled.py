@@ -332,18 +332,13 @@ class GradRunner:
         if self.differentiable or self.captured or self.has_aux or \
                 any(self.plan[k] != _WRAP for k in [gp.loss, *nums]):
             return None
-        run, make, loss = self.run, Tensor._make, gp.loss
+        run, make, loss, with_value = self.run, Tensor._make, gp.loss, self.with_value
         single = nums[0] if isinstance(self.argnums, int) else None
-        if single is not None and self.with_value:
-            return lambda args: (lambda r: (make(r[loss]), make(r[single])))(
-                run(*[t._data for t in args]))
-        if single is not None:
-            return lambda args: make(run(*[t._data for t in args])[single])
 
         def call(args: tuple) -> Any:
             r = run(*[t._data for t in args])
-            grads = tuple(make(r[p]) for p in nums)
-            return (make(r[loss]), grads) if self.with_value else grads
+            grads = make(r[single]) if single is not None else tuple(make(r[p]) for p in nums)
+            return (make(r[loss]), grads) if with_value else grads
         return call
 
     def __call__(self, args: tuple) -> Any:

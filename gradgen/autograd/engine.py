@@ -100,7 +100,7 @@ def _run_one_node(root: Node, g: Any, keep_graph: bool, accumulate: bool) -> dic
         if accumulate:
             # Gradients the node made for this call alone (a compiled backward's fresh arrays)
             # become the leaves' .grad without a copy, as PyTorch steals an unshared buffer.
-            mine = getattr(root, "stealable", None) or ()
+            mine = root.stealable or ()
             for n, gi in zip(root._next, outs):
                 if n is not None and gi is not None:
                     n.variable._accumulate_grad(gi, id(gi) in mine)

@@ -98,9 +98,7 @@ def body(kt) -> dict:
                            "index": idx[len(loads) + len(stores) + len(finals)],
                            "value": clower.reduction_result(e, name + lane)})
         else:
-            stmts.append({"kind": "let", "ctype": clower.ctype(e.out.aval.dtype),
-                          "name": kt.v(e.out),
-                          "expr": clower.elementwise(e, [kt.v(a) for a in e.inputs])})
+            stmts.append(kt.let(e))
     for j, (v, buf) in enumerate(stores):
         stmts.append({"kind": "store", "ptr": kt.p(buf), "index": idx[len(loads) + j],
                       "value": kt.v(v)})

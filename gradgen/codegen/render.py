@@ -104,6 +104,13 @@ class _KernelText:
     def p(self, buf) -> str:
         return f"p{self.num[buf.var]}"
 
+    def let(self, e: Eqn) -> dict:
+        """The statement computing equation ``e``'s value (a per-row alias: its operand)."""
+        expr = self.v(e.inputs[0]) if e.prim.c_lowering.get("view") else \
+            clower.elementwise(e, [self.v(a) for a in e.inputs])
+        return {"kind": "let", "ctype": clower.ctype(e.out.aval.dtype), "name": self.v(e.out),
+                "expr": expr}
+
     def context(self) -> dict:
         body = self.body() if rowwise.is_simple(self.k) else rowwise.body(self)
         return {**body, **self.header(body["params_in"], body["params_out"])}
@@ -141,10 +148,7 @@ class _KernelText:
         idx = [_index(s) for s in acc]
         body = [{"kind": "let", "ctype": clower.ctype(v.aval.dtype), "name": self.v(v),
                  "expr": f"{self.p(view.buffer)}[{idx[j]}]"} for j, (v, view) in enumerate(loads)]
-        for e in k.eqns:
-            body.append({"kind": "let", "ctype": clower.ctype(e.out.aval.dtype),
-                         "name": self.v(e.out),
-                         "expr": clower.elementwise(e, [self.v(a) for a in e.inputs])})
+        body += [self.let(e) for e in k.eqns]
         for j, (v, buf) in enumerate(stores):
             body.append({"kind": "store", "ptr": self.p(buf), "index": idx[len(loads) + j],
                          "value": self.v(v)})

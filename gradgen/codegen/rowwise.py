@@ -154,17 +154,11 @@ def body(kt) -> dict:
         return {"kind": "let", "ctype": clower.ctype(v.aval.dtype), "name": kt.v(v),
                 "expr": f"{kt.p(k.loads[v].buffer)}[{at[(kind, v)]}]"}
 
-    def let(e):
-        expr = kt.v(e.inputs[0]) if e.prim.c_lowering.get("view") else \
-            clower.elementwise(e, [kt.v(a) for a in e.inputs])
-        return {"kind": "let", "ctype": clower.ctype(e.out.aval.dtype), "name": kt.v(e.out),
-                "expr": expr}
-
     def store(v):
         return {"kind": "store", "ptr": kt.p(k.stores[v]), "index": at[("store", v)],
                 "value": kt.v(v)}
 
-    keep = _kept_values(k, pl, ext[split:], let)
+    keep = _kept_values(kt, pl, ext[split:])
     rb_index = " + ".join(f"i{split + j} * {numel(ext[split + j + 1:])}"
                           for j in range(len(ext) - split)) or "0"
     accs: dict[int, str] = {}
@@ -179,16 +173,17 @@ def body(kt) -> dict:
                 ph["body"].append({"kind": "let", "ctype": clower.ctype(e.out.aval.dtype),
                                    "name": kt.v(e.out), "expr": f"{keep[id(e)][1]}[{rb_index}]"})
             elif e in p.eqns:
-                ph["body"].append(let(e))
+                ph["body"].append(kt.let(e))
                 if id(e) in keep:
                     ph["body"].append({"kind": "store", "ptr": keep[id(e)][1], "index": rb_index,
                                        "value": kt.v(e.out)})
             elif e in p.reductions:
                 name = accs[id(e)] = f"acc{len(accs)}"
-                ph["accs"] += clower.accumulators(e, name)
+                mine = clower.accumulators(e, name)
+                ph["accs"] += mine
                 block = _sum_block(e, name) if blockable else None
                 if block is None:
-                    ops += [{"op": a["op"], "name": a["name"]} for a in clower.accumulators(e, name)]
+                    ops += [{"op": a["op"], "name": a["name"]} for a in mine]
                     ph["body"] += clower.reduction_updates(e, name, kt.v(e.inputs[0]))
                 else:
                     ph["blocks"].append(block)
@@ -209,7 +204,7 @@ def body(kt) -> dict:
                             "expr": f"({clower.ctype(x.out.aval.dtype)})"
                                     f"{clower.reduction_result(x, accs[id(x)])}"})
             elif kind == "eqn":
-                out.append(let(x))
+                out.append(kt.let(x))
             else:
                 out.append(store(x))
         rows_work.append(out)
@@ -235,15 +230,15 @@ def _sum_block(e, name: str) -> dict | None:
     16 additions each: numpy's pairwise sum adds 8 accumulators of 16 per 128-element block),
     then each block into the double accumulator: as accurate as numpy, without converting every
     element to double (which halves the vector width and made layer norm's passes 1.8x slower)."""
-    if e.prim.name != "reduce_sum" or clower.accumulator_type(e) == clower.ctype(e.inputs[0].aval.dtype):
+    acc_t = clower.accumulator_type(e)
+    if e.prim.name != "reduce_sum" or acc_t == clower.ctype(e.inputs[0].aval.dtype):
         return None
     block = name + "b"
-    acc_t = clower.accumulator_type(e)
     return {"name": block, "ctype": clower.ctype(e.inputs[0].aval.dtype), "init": "0",
             "merge": f"{name} = ({name} + (({acc_t}){block}))"}
 
 
-def _kept_values(k: Kernel, pl: Plan, row_ext: list, let) -> dict[int, tuple[int, str]]:
+def _kept_values(kt, pl: Plan, row_ext: list) -> dict[int, tuple[int, str]]:
     """Values with a libm call that several passes need: the first computes each into a
     row-local array (``rbN``), later ones read it back instead of calling exp/log/... again.
     Only for rows of at most ``ROW_BUFFER_MAX`` elements (the arrays live on the stack).
@@ -256,7 +251,7 @@ def _kept_values(k: Kernel, pl: Plan, row_ext: list, let) -> dict[int, tuple[int
         for e in p.eqns:
             if id(e) in first:
                 again.add(id(e))
-            elif clower.calls(let(e)["expr"]):
+            elif clower.calls(kt.let(e)["expr"]):
                 first[id(e)] = q
     return {i: (first[i], f"rb{n}") for n, i in enumerate(sorted(again, key=list(first).index))}
 

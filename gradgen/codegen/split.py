@@ -45,9 +45,10 @@ def _rule(e: Eqn, ctx: Context, row_reduced: set) -> Any:
 def split_whole_reductions(program: Program) -> Program:
     """``program`` with its whole-array reductions split in two where a row-wise kernel over
     the same shape will hold the first part."""
-    row_reduced = {tuple(e.inputs[0].aval.shape) for e in program.eqns
-                   if e.prim.name in SPLIT and len(e.inputs[0].aval.shape) >= 2
-                   and tuple(sorted(e.params["axes"])) == tuple(range(1, len(e.inputs[0].aval.shape)))}
+    row_reduced = {shape for e in program.eqns if e.prim.name in SPLIT
+                   for shape in [tuple(e.inputs[0].aval.shape)]
+                   if len(shape) >= 2
+                   and tuple(sorted(e.params["axes"])) == tuple(range(1, len(shape)))}
     return rewrite(program, lambda e, ctx: _rule(e, ctx, row_reduced))
 
 

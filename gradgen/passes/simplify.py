@@ -37,13 +37,18 @@ def _with(e: Eqn, prim: Any, inputs: tuple, **params: Any) -> Eqn:
     return Eqn(prim, inputs, e.out, params, e.loc)
 
 
-def _mul(e: Eqn, ctx: Context) -> Any:
+def _either_side(e: Eqn, ctx: Context, identity: float) -> Any:
+    """The other operand when one operand of ``e`` is ``identity`` (x*1, 1*x, x+0, 0+x)."""
     x, y = e.inputs
-    if _const(y, ctx, 1) and _same_type(x, e):
+    if _const(y, ctx, identity) and _same_type(x, e):
         return x
-    if _const(x, ctx, 1) and _same_type(y, e):
+    if _const(x, ctx, identity) and _same_type(y, e):
         return y
     return None
+
+
+def _mul(e: Eqn, ctx: Context) -> Any:
+    return _either_side(e, ctx, 1)
 
 
 def _div(e: Eqn, ctx: Context) -> Any:
@@ -52,12 +57,7 @@ def _div(e: Eqn, ctx: Context) -> Any:
 
 
 def _add(e: Eqn, ctx: Context) -> Any:
-    x, y = e.inputs
-    if _const(y, ctx, 0) and _same_type(x, e):
-        return x
-    if _const(x, ctx, 0) and _same_type(y, e):
-        return y
-    return None
+    return _either_side(e, ctx, 0)
 
 
 def _sub(e: Eqn, ctx: Context) -> Any:

@@ -47,7 +47,8 @@ def safe_root(root: Path) -> Path:
     if st.st_uid != os.getuid():
         return _refuse(root, f"it is owned by another user (uid {st.st_uid})")
     if st.st_mode & 0o022:
-        return _refuse(root, f"it is writable by group or others (mode {stat.S_IMODE(st.st_mode):o})")
+        mode = stat.S_IMODE(st.st_mode)
+        return _refuse(root, f"it is writable by group or others (mode {mode:o})")
     return root
 
 

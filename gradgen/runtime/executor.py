@@ -218,7 +218,7 @@ class Executable:
                          (slots.slot(o.buffer), o.buffer.kind == "const") for o in sched.outputs]
         self._template = slots.template
         self._pointers = slots.pointers
-        self._buffers = sorted(slots.index, key=slots.index.get)
+        self._const_slots = frozenset(s for b, s in slots.index.items() if b.kind == "const")
         self._ctype = slots.ctype
         self._module = module
         # Outputs that are all plain buffers (no literal, no constant to copy): one getter.
@@ -251,7 +251,7 @@ class Executable:
 
     def _precompute(self, known: set) -> None:
         """Run the steps computable from ``known`` slots (and constants) now; keep the rest."""
-        known |= {s for s, b in enumerate(self.schedule_buffers()) if b.kind == "const"}
+        known |= self._const_slots
         keep, keep_io = [], []
         for (fn, get), (ins, outs) in zip(self._steps, self._io):
             persistent = all(self._template[s] is not None or
@@ -274,10 +274,6 @@ class Executable:
                 keep.append((fn, get))
                 keep_io.append((ins, outs))
         self._steps, self._io = keep, keep_io
-
-    def schedule_buffers(self) -> list:
-        """Each slot's buffer, in slot order."""
-        return self._buffers
 
     def __call__(self, *arrays: np.ndarray) -> list[np.ndarray]:
         convert = self._convert

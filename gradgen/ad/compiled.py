@@ -106,7 +106,7 @@ class CompiledEntry:
         self._plan_outputs()
         programs = [self.forward] + ([self.backward] if self.backward is not None else [])
         self.native = native
-        runners = native.executables if native is not None else \
+        runners = [ex.callable() for ex in native.executables] if native is not None else \
             [_interpreter(p) for p in programs]
         self.run_forward: Runner = runners[0]
         self.run_backward: Runner | None = runners[1] if len(runners) > 1 else None
@@ -162,11 +162,39 @@ class CompiledEntry:
         self._only = self._nodes[0][0] if len(self._nodes) == 1 else None
         tree = self.program.meta["out_tree"]
         self._single = tree[1] if tree[0] == "leaf" else None
+        # run_args(args): the call on all-tensor positional arguments (the fast-key path).
+        self.run_args: Callable[[tuple], Any] = self._direct()
 
-    def run_args(self, args: tuple) -> Any:
+    def _run_args(self, args: tuple) -> Any:
         """Run on all-tensor positional ``args`` (plus the captured tensors); see :meth:`call`."""
         captured = self.program.meta["captured"]
         return self.call(list(args) + captured if captured else list(args))
+
+    def _direct(self) -> Callable[[tuple], Any]:
+        """``run_args`` as one closure in the usual case -- no captured tensor, one output made
+        fresh by the executable, at most one backward node, residuals the executable made for
+        this call alone -- doing exactly what :meth:`__call__` and :meth:`_attach` would;
+        otherwise the general :meth:`_run_args`."""
+        if self.program.meta["captured"] or self.n_outputs != 1 or self._single != 0 \
+                or self._out_plan[0][0] != _WRAP:
+            return self._run_args
+        run, make = self.run_forward, Tensor._make
+        if self.backward is None or not self._nodes:
+            return lambda args: make(run(*[t._data for t in args])[0])
+        if self._only is None or not self.fresh_residuals:
+            return self._run_args
+        wrt, entry, node_of = self.wrt, self, CompiledFunctionBackward
+
+        def call(args: tuple) -> Tensor:
+            results = run(*[t._data for t in args])
+            out = make(results[0])
+            node = node_of(tuple(args[i]._grad_fn if args[i]._grad_fn is not None
+                                 else args[i]._get_accumulator() for i in wrt))
+            node._init(entry, args, (out,), results[1:])
+            out._grad_fn = node
+            out._requires_grad = True
+            return out
+        return call
 
     def call(self, inputs: list[Tensor]) -> Any:
         """Run on ``inputs`` and return the outputs in the structure ``fn`` returned them."""
@@ -229,12 +257,12 @@ class CompiledFunctionBackward(Node):
 
     __slots__ = ("_entry", "_inputs", "_residuals", "_guards", "_only", "_slots", "stealable")
 
-    def _init(self, entry: CompiledEntry, inputs: list[Tensor], outs: list[Tensor],
+    def _init(self, entry: CompiledEntry, inputs: Sequence[Tensor], outs: Sequence[Tensor],
               residuals: list) -> None:
         self._entry = entry
         self._inputs = inputs
         self._residuals = residuals
-        self.stealable: frozenset | None = None
+        self.stealable = None
         self._only = entry._only
         self._slots = [None] * len(entry.seeds) if entry._only is None else None
         # Tensors whose memory the backward reads: an in-place write to one of them
@@ -243,7 +271,7 @@ class CompiledFunctionBackward(Node):
         self._guards = guards
         if entry.fresh_residuals:
             return
-        tensors = list(inputs) + outs
+        tensors = list(inputs) + list(outs)
         owned = {id(t._data) for t in tensors}
         # A residual can share memory with a tensor only if it is that tensor's array or a view.
         shared = [r for r in residuals if r.base is not None or id(r) in owned]
@@ -254,8 +282,9 @@ class CompiledFunctionBackward(Node):
 
     def apply(self, grad: Any) -> tuple:
         self.stealable = None
+        entry = self._entry
         if self._only is not None:
-            cts: list = [None] * len(self._entry.seeds)
+            cts: list = [None] * len(entry.seeds)
             cts[self._only] = grad
         else:  # taken first, so a failing pass leaves no stale gradient behind
             cts, self._slots = self._slots, [None] * len(self._slots)
@@ -264,17 +293,19 @@ class CompiledFunctionBackward(Node):
         for t, v in self._guards:
             if t._version.value != v:
                 raise RuntimeError(modified_message(t, v))
-        entry = self._entry
         if _state.enabled:  # create_graph=True: run the gradient program on tensors
             return self._differentiable(cts)
-        arrays = [np.zeros(shape, dt) if g is None else g._data
-                  for g, (shape, dt) in zip(cts, entry._zero_cts)]
-        saved = [self._inputs[i]._data for i in entry.saved_inputs]
-        grads = entry.run_backward(*saved, *self._residuals, *arrays)
-        outs = tuple(None if z else Tensor._make(g) for g, z in zip(grads, entry.zero_grads))
-        if entry.grads_owned is not None:  # ids of gradients nothing else refers to
-            self.stealable = frozenset(id(t) for t, own in zip(outs, entry.grads_owned)
-                                       if own and t is not None)
+        if len(cts) == 1 and grad is not None and self._only is not None:
+            arrays = [grad._data]  # the usual case: one output, its gradient
+        else:
+            arrays = [np.zeros(shape, dt) if g is None else g._data
+                      for g, (shape, dt) in zip(cts, entry._zero_cts)]
+        inputs = self._inputs
+        grads = entry.run_backward(*[inputs[i]._data for i in entry.saved_inputs],
+                                   *self._residuals, *arrays)
+        make = Tensor._make
+        outs = tuple([None if z else make(g) for g, z in zip(grads, entry.zero_grads)])
+        self.stealable = entry.grads_owned  # per gradient: made for this call alone
         return outs
 
     def _differentiable(self, cts: list) -> tuple:
@@ -314,7 +345,7 @@ class GradRunner:
         run, n_in = gp.run_joint, len(gp.joint.inputs)
         bind = getattr(run, "bind", None)
         if bind is not None:
-            self.run = bind({n_in - 1: ct})
+            self.run = bind({n_in - 1: ct}).callable()
         else:
             self.run = lambda *arrays: run(*arrays, np.ones(ct.shape, ct.dtype))
         owned = getattr(run, "owned", None) or (False,) * len(gp.joint.outputs)

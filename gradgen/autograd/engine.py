@@ -100,10 +100,10 @@ def _run_one_node(root: Node, g: Any, keep_graph: bool, accumulate: bool) -> dic
         if accumulate:
             # Gradients the node made for this call alone (a compiled backward's fresh arrays)
             # become the leaves' .grad without a copy, as PyTorch steals an unshared buffer.
-            mine = root.stealable or ()
-            for n, gi in zip(root._next, outs):
+            mine = root.stealable
+            for k, (n, gi) in enumerate(zip(root._next, outs)):
                 if n is not None and gi is not None:
-                    n.variable._accumulate_grad(gi, id(gi) in mine)
+                    n.variable._accumulate_grad(gi, mine is not None and mine[k])
     finally:
         _state.enabled = prev_mode
     return {}

@@ -24,9 +24,10 @@ class Node:
     """A function of the backward graph; ``next_functions`` are its inputs' nodes."""
 
     __slots__ = ("_next", "_seq", "_pre_hooks", "_retains", "metadata", "__weakref__")
-    # Ids of the gradients the last apply() made for that call alone (nothing else refers to
-    # them): the engine may hand them to leaves without a copy. None: copy as usual.
-    stealable: frozenset | None = None
+    # Per output of the last apply(): whether that gradient was made for the call alone
+    # (nothing else refers to it), so the engine may hand it to a leaf without a copy.
+    # None: copy as usual.
+    stealable: tuple[bool, ...] | None = None
 
     def __init__(self, next_nodes: tuple[Node | None, ...]) -> None:
         self._next = next_nodes

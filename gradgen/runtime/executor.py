@@ -47,6 +47,7 @@ from ..codegen.clower import CTYPES, buffer_ctype
 from ..ir.core import Literal, Program
 from ..ir.printer import print_program
 from .cache import get_or_build
+from .callgen import generated_call
 from .loader import LoadedModule
 
 _ALIGN = 64  # bytes: the workspace block starts on a cache line
@@ -210,6 +211,7 @@ class Executable:
             (_host_step(step, slots, slots.ctype[slots.slot(step.output)]
                         if slots.slot(step.output) in dynamic else None, convert), None)
             for step, ks in zip(sched.steps, kernel_slots)]
+        self._step_slots = [tuple(ks) if ks is not None else None for ks in kernel_slots]
         self._inputs = [(s, slots.ctype[s] if s in dynamic else None)
                         for s in range(self.n_inputs)]
         self._fresh = [(s, shape, dt, slots.ctype[s] if s in dynamic else None)
@@ -252,8 +254,8 @@ class Executable:
     def _precompute(self, known: set) -> None:
         """Run the steps computable from ``known`` slots (and constants) now; keep the rest."""
         known |= self._const_slots
-        keep, keep_io = [], []
-        for (fn, get), (ins, outs) in zip(self._steps, self._io):
+        keep, keep_io, keep_slots = [], [], []
+        for (fn, get), (ins, outs), ks in zip(self._steps, self._io, self._step_slots):
             persistent = all(self._template[s] is not None or
                              (get is None and s not in self._leaving) for s in outs)
             if ins <= known and persistent and not outs & self._leaving:
@@ -273,7 +275,18 @@ class Executable:
             else:
                 keep.append((fn, get))
                 keep_io.append((ins, outs))
-        self._steps, self._io = keep, keep_io
+                keep_slots.append(ks)
+        self._steps, self._io, self._step_slots = keep, keep_io, keep_slots
+
+    def callable(self) -> Callable[..., list[np.ndarray]]:
+        """The fastest way to call this executable, with the same ``owned``: a generated
+        straight-line function when every step is a kernel (:mod:`gradgen.runtime.callgen`),
+        else the executable itself."""
+        fn = generated_call(self)
+        if fn is None:
+            return self
+        fn.owned = self.owned
+        return fn
 
     def __call__(self, *arrays: np.ndarray) -> list[np.ndarray]:
         convert = self._convert

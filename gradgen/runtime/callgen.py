@@ -1,0 +1,84 @@
+"""An executable's call as one generated Python function (straight-line code per program).
+
+:meth:`Executable.__call__ <gradgen.runtime.executor.Executable.__call__>` is
+general: it copies the per-call slot lists, loops over the inputs, the fresh
+outputs and the steps, and picks the outputs out of a list. When every step is a
+C kernel, the same work is a fixed sequence known when the executable is built,
+so it is written out once as Python text and compiled with :func:`exec`, the way
+:mod:`dataclasses` writes ``__init__``: each input's pointer converted, each
+fresh output allocated, each kernel called with its pointers (persistent ones
+are closure constants), the outputs returned. The text holds only names this
+module makes up (``a3``, ``q3``, ``K0``, ...), never a user string.
+
+An input numpy cannot pass as a flat buffer (not C-contiguous) makes the
+generated function hand the whole call to the general path, which copies it.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+
+def generated_call(ex: Any) -> Callable[..., list] | None:
+    """``ex``'s call as one generated function, or None when some step is not a kernel
+    (a host op runs on the general path's slot lists) or nothing was compiled."""
+    if ex._module is None or any(slots is None for slots in ex._step_slots):
+        return None
+    env: dict[str, Any] = {"convert": ex._convert, "empty": np.empty, "general": ex,
+                           "copy": np.array}
+    inputs = {s: ct for s, ct in ex._inputs}
+    fresh = {s: (shape, dt, ct) for s, shape, dt, ct in ex._fresh}
+    params = ", ".join(f"a{s}" for s in inputs)
+    body = ["try:"]
+    body += [f"    q{s} = convert(C{s}, a{s}, False)" for s, ct in inputs.items() if ct is not None]
+    body += [f"    pass"] if len(body) == 1 else []
+    body += ["except ValueError:  # not C-contiguous: the general path copies it",
+             f"    return general({params})"]
+    returned = {s for s, _ in ex._outputs}
+    for s, ct in inputs.items():
+        env[f"C{s}"] = ct
+        if ct is None and s in returned:  # no kernel reads it; it is returned contiguous
+            body.append(f"if not a{s}.flags.c_contiguous: return general({params})")
+    for s, (shape, dt, ct) in fresh.items():
+        env[f"S{s}"], env[f"D{s}"], env[f"C{s}"] = shape, dt, ct
+        body.append(f"o{s} = empty(S{s}, D{s})")
+        if ct is not None:
+            body.append(f"q{s} = convert(C{s}, o{s}, False)")
+
+    def pointer(s: int) -> str:
+        if s in fresh or (s in inputs and inputs[s] is not None):
+            return f"q{s}"
+        env[f"P{s}"] = ex._pointers[s]
+        return f"P{s}"
+
+    def array(s: int) -> str:
+        if s in inputs:
+            return f"a{s}"
+        if s in fresh:
+            return f"o{s}"
+        env[f"M{s}"] = ex._template[s]
+        return f"M{s}"
+
+    for k, ((fn, _), slots) in enumerate(zip(ex._steps, ex._step_slots)):
+        env[f"K{k}"] = fn
+        body.append(f"K{k}({', '.join(pointer(s) for s in slots)})")
+    outs = []
+    for k, (s, v) in enumerate(ex._outputs):
+        if s is None:  # a literal: a fresh copy each call
+            env[f"L{k}"] = v
+            outs.append(f"copy(L{k})")
+        else:
+            outs.append(f"{array(s)}.copy()" if v else array(s))
+    body.append(f"return [{', '.join(outs)}]")
+    names = ", ".join(env)
+    text = (f"def make({names}):\n    def call({params}):\n"
+            + "".join(f"        {line}\n" for line in body) + "    return call\n")
+    scope: dict[str, Any] = {}
+    exec(compile(text, "<gradgen executable call>", "exec"), scope)  # noqa: S102  (our text only)
+    call = scope["make"](**env)
+    call.source = text  # for inspection and tests
+    return call
+
+
+__all__ = ["generated_call"]

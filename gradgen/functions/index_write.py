@@ -73,7 +73,7 @@ def _check_recordable(self: Tensor, ix: _Index, recording: bool) -> None:
     if recording and self._grad_fn is None and self._requires_grad:
         raise RuntimeError(VIEW_OF_LEAF_MESSAGE if ix.viewed else LEAF_MESSAGE)
     if self._view_op is not None and self._base is not None:
-        check_view_write(self, recording)
+        check_view_write(self, recording, ix.name if ix.viewed else None)
 
 
 def _write(region: np.ndarray, adv: Any, v: Any, value: Any) -> None:

@@ -32,6 +32,11 @@ NO_GRAD_VIEW_MESSAGE = (
     "code by moving both the view and the inplace either both inside the no_grad block (if you "
     "don't want the inplace to be tracked) or both outside (if you want the inplace to be tracked).")
 
+MULTI_OUTPUT_SUFFIX = (
+    " This view is the output of a function that returns multiple views. Such functions do not "
+    "allow the output views to be modified inplace. You should replace the inplace operation by "
+    "an out-of-place one.")
+
 _TYPE_NAMES = {float32: "Float", float64: "Double", int64: "Long", int32: "Int", bool_: "Bool"}
 # clamp_ with Python-number bounds names the target type as C++ does.
 _C_TYPE_NAMES = {**_TYPE_NAMES, int64: "long int", int32: "int", bool_: "bool"}
@@ -69,11 +74,27 @@ def _prepare(self: Tensor, inputs: tuple, overlap: bool = True) -> bool:
     return recording
 
 
-def check_view_write(view: Tensor, recording: bool) -> None:
-    """PyTorch's refusals of a write through a differentiable view (grad mode is on)."""
+def multi_output_message(view: Tensor, index: int, through: str | None = None) -> str:
+    """PyTorch's refusal of a differentiable write into output ``index`` of split/chunk/unbind;
+    ``through``: the node name of the view indexing took of it to write (output 0 of that)."""
+    name = through or (type(view._grad_fn).__name__ if view._grad_fn is not None else None)
+    if name is None:
+        head = "A view was created in no_grad mode and is being modified inplace with grad mode enabled."
+    else:
+        name = name[:name.rindex("Backward")] if "Backward" in name else name
+        head = f"Output {0 if through else index} of {name} is a view and is being modified inplace."
+    return head + MULTI_OUTPUT_SUFFIX
+
+
+def check_view_write(view: Tensor, recording: bool, through: str | None = None) -> None:
+    """PyTorch's refusals of a write through a differentiable view (grad mode is on);
+    ``through``: the node name of a view of it an indexed write goes through."""
     base, _, made_in_grad_mode, _ = view._view_op
     if not made_in_grad_mode and (recording or base._requires_grad):
         raise RuntimeError(NO_GRAD_VIEW_MESSAGE)
+    index = getattr(view, "_multi_output", None)
+    if index is not None and recording:
+        raise RuntimeError(multi_output_message(view, index, through))
     if recording and base._grad_fn is None and base._requires_grad:
         raise RuntimeError(VIEW_OF_LEAF_MESSAGE)
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ..autograd.grad_mode import _state
 from ..ops.indexing import slice_
 from ..ops.shape import reshape
 from ..tensor import Tensor, _wrap_dim
@@ -56,13 +57,22 @@ def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:
     return _range_slice(input, d, start, start + length)
 
 
+def _multi(pieces: list[Tensor]) -> tuple[Tensor, ...]:
+    """Mark views one call returned together (PyTorch's multi-output views, made in grad
+    mode): a differentiable in-place write into one is refused (see inplace_checks)."""
+    if _state.enabled:
+        for k, t in enumerate(pieces):
+            t._multi_output = k
+    return tuple(pieces)
+
+
 def _pieces(x: Tensor, d: int, sizes: list[int], name: str) -> tuple[Tensor, ...]:
     out = []
     start = 0
     for size in sizes:
         out.append(_named(_range_slice(x, d, start, start + size), name))
         start += size
-    return tuple(out)
+    return _multi(out)
 
 
 def split(tensor: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
@@ -114,8 +124,8 @@ def unbind(input: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
         raise IndexError("Dimension specified as 0 but tensor has no dimensions")
     d = _wrap_dim(dim, len(shape))
     rest = shape[:d] + shape[d + 1:]
-    return tuple(_named(reshape(_range_slice(input, d, i, i + 1), shape=rest), "UnbindBackward0")
-                 for i in range(shape[d]))
+    return _multi([_named(reshape(_range_slice(input, d, i, i + 1), shape=rest), "UnbindBackward0")
+                   for i in range(shape[d])])
 
 
 METHODS = {"select": select, "narrow": narrow, "split": split, "chunk": chunk, "unbind": unbind}

@@ -1,0 +1,216 @@
+"""In-place writes into the views split/chunk/unbind return (PyTorch's multi-output views).
+
+PyTorch refuses a differentiable in-place write into such a view (or through a view indexing
+takes of it), naming the node; writes under no_grad, into pieces of tensors nothing
+differentiates, and into detached pieces are allowed. Each scenario runs against a module
+``T`` (gradgen or torch); gradgen's observations are checked against PyTorch 2.13's, recorded
+below and, when torch is installed, against a live run.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pytest
+
+import gradgen as gg
+
+
+def _b(T):
+    a = T.tensor([1.0, 2.0, 3.0, 4.0], dtype=T.float64, requires_grad=True)
+    return a, a * 2
+
+
+def split_output_mul_(T):
+    _, b = _b(T)
+    b.split(2)[1].mul_(2)
+
+
+def split_sizes_output_add_(T):
+    _, b = _b(T)
+    b.split([1, 3])[0].add_(1)
+
+
+def chunk_output_of_leaf(T):
+    a, _ = _b(T)
+    a.chunk(2)[0].zero_()
+
+
+def unbind_output_copy_(T):
+    _, b = _b(T)
+    b.unbind()[2].copy_(T.tensor(5.0, dtype=T.float64))
+
+
+def plain_split_written_with_grad_operand(T):
+    y = T.ones(4, dtype=T.float64)
+    w = T.ones(2, dtype=T.float64, requires_grad=True)
+    y.split(2)[0].mul_(w)
+
+
+def plain_chunk_written(T):
+    y = T.ones(4, dtype=T.float64)
+    u, _ = y.chunk(2)
+    u.add_(1)
+    return {"y": y.tolist()}
+
+
+def split_written_under_no_grad(T):
+    a, b = _b(T)
+    p = b.split(2)[0]
+    with T.no_grad():
+        p.mul_(3)
+    b.sum().backward()
+    return {"b": b.tolist(), "a.grad": a.grad.tolist()}
+
+
+def split_made_under_no_grad(T):
+    _, b = _b(T)
+    with T.no_grad():
+        p = b.split(2)[0]
+    p.mul_(3)
+
+
+def split_detached_written(T):
+    _, b = _b(T)
+    p = b.split(2)[0].detach()
+    p.mul_(3)
+    return {"b": b.tolist()}
+
+
+def split_setitem_select(T):
+    _, b = _b(T)
+    b.reshape(2, 2).split(1)[0][0, 1] = 7.0
+
+
+def split_setitem_slice(T):
+    _, b = _b(T)
+    b.split(2)[0][0:1] = 7.0
+
+
+def split_setitem_unsqueeze(T):
+    _, b = _b(T)
+    b.split(2)[0][None] = 7.0
+
+
+def split_setitem_whole(T):
+    _, b = _b(T)
+    b.split(2)[0][...] = 7.0
+
+
+def split_setitem_mask(T):
+    _, b = _b(T)
+    p = b.split(2)[0]
+    p[p > 2] = 7.0
+
+
+SCENARIOS: dict[str, Callable] = {f.__name__: f for f in (
+    split_output_mul_,
+    split_sizes_output_add_,
+    chunk_output_of_leaf,
+    unbind_output_copy_,
+    plain_split_written_with_grad_operand,
+    plain_chunk_written,
+    split_written_under_no_grad,
+    split_made_under_no_grad,
+    split_detached_written,
+    split_setitem_select,
+    split_setitem_slice,
+    split_setitem_unsqueeze,
+    split_setitem_whole,
+    split_setitem_mask,
+)}
+
+EXPECTED: dict[str, Any] = {'split_output_mul_': ['raises',
+                       'RuntimeError',
+                       'Output 1 of Split is a view and is being modified inplace. This view '
+                       'is the output of a function that returns multiple views. Such '
+                       'functions do not allow the output views to be modified inplace. You '
+                       'should replace the inplace operation by an out-of-place one.'],
+ 'split_sizes_output_add_': ['raises',
+                             'RuntimeError',
+                             'Output 0 of SplitWithSizes is a view and is being modified '
+                             'inplace. This view is the output of a function that returns '
+                             'multiple views. Such functions do not allow the output views to '
+                             'be modified inplace. You should replace the inplace operation by '
+                             'an out-of-place one.'],
+ 'chunk_output_of_leaf': ['raises',
+                          'RuntimeError',
+                          'Output 0 of Split is a view and is being modified inplace. This '
+                          'view is the output of a function that returns multiple views. Such '
+                          'functions do not allow the output views to be modified inplace. You '
+                          'should replace the inplace operation by an out-of-place one.'],
+ 'unbind_output_copy_': ['raises',
+                         'RuntimeError',
+                         'Output 2 of Unbind is a view and is being modified inplace. This '
+                         'view is the output of a function that returns multiple views. Such '
+                         'functions do not allow the output views to be modified inplace. You '
+                         'should replace the inplace operation by an out-of-place one.'],
+ 'plain_split_written_with_grad_operand': ['raises',
+                                           'RuntimeError',
+                                           'A view was created in no_grad mode and is being '
+                                           'modified inplace with grad mode enabled. This view '
+                                           'is the output of a function that returns multiple '
+                                           'views. Such functions do not allow the output '
+                                           'views to be modified inplace. You should replace '
+                                           'the inplace operation by an out-of-place one.'],
+ 'plain_chunk_written': {'y': [2.0, 2.0, 1.0, 1.0]},
+ 'split_written_under_no_grad': {'b': [6.0, 12.0, 6.0, 8.0], 'a.grad': [2.0, 2.0, 2.0, 2.0]},
+ 'split_made_under_no_grad': ['raises',
+                              'RuntimeError',
+                              'A view was created in no_grad mode and is being modified '
+                              'inplace with grad mode enabled. Given that this use case is '
+                              'ambiguous and error-prone, it is forbidden. You can clarify '
+                              'your code by moving both the view and the inplace either both '
+                              "inside the no_grad block (if you don't want the inplace to be "
+                              'tracked) or both outside (if you want the inplace to be '
+                              'tracked).'],
+ 'split_detached_written': {'b': [6.0, 12.0, 6.0, 8.0]},
+ 'split_setitem_select': ['raises',
+                          'RuntimeError',
+                          'Output 0 of Select is a view and is being modified inplace. This '
+                          'view is the output of a function that returns multiple views. Such '
+                          'functions do not allow the output views to be modified inplace. You '
+                          'should replace the inplace operation by an out-of-place one.'],
+ 'split_setitem_slice': ['raises',
+                         'RuntimeError',
+                         'Output 0 of Slice is a view and is being modified inplace. This view '
+                         'is the output of a function that returns multiple views. Such '
+                         'functions do not allow the output views to be modified inplace. You '
+                         'should replace the inplace operation by an out-of-place one.'],
+ 'split_setitem_unsqueeze': ['raises',
+                             'RuntimeError',
+                             'Output 0 of Unsqueeze is a view and is being modified inplace. '
+                             'This view is the output of a function that returns multiple '
+                             'views. Such functions do not allow the output views to be '
+                             'modified inplace. You should replace the inplace operation by an '
+                             'out-of-place one.'],
+ 'split_setitem_whole': ['raises',
+                         'RuntimeError',
+                         'Output 0 of Split is a view and is being modified inplace. This view '
+                         'is the output of a function that returns multiple views. Such '
+                         'functions do not allow the output views to be modified inplace. You '
+                         'should replace the inplace operation by an out-of-place one.'],
+ 'split_setitem_mask': ['raises',
+                        'RuntimeError',
+                        'Output 0 of Split is a view and is being modified inplace. This view '
+                        'is the output of a function that returns multiple views. Such '
+                        'functions do not allow the output views to be modified inplace. You '
+                        'should replace the inplace operation by an out-of-place one.']}
+
+
+def _observe(name: str, T: Any) -> Any:
+    """The scenario's observations, or ["raises", exception type, message]."""
+    try:
+        return SCENARIOS[name](T)
+    except Exception as err:  # noqa: BLE001  (the error is the observation)
+        return ["raises", type(err).__name__, str(err)]
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_matches_recorded_pytorch(name: str) -> None:
+    assert _observe(name, gg) == EXPECTED[name]
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_matches_live_pytorch(name: str) -> None:
+    torch = pytest.importorskip("torch")
+    assert _observe(name, gg) == _observe(name, torch)

@@ -674,6 +674,40 @@ def test_thread_pool_under_concurrent_callers() -> None:
 
 
 @pytest.mark.cc
+@pytest.mark.parametrize("kind", ["value_and_grad", "fn"])
+def test_one_compiled_function_called_from_two_threads(kind: str) -> None:
+    """Two Python threads calling the SAME compiled function at once with different inputs:
+    each call's temporaries live in a workspace no other running call uses (the executable's
+    own, or a spare's), so every result is that call's own."""
+    import threading  # noqa: PLC0415
+
+    def loss(x):  # several kernels with workspace temporaries between them
+        c = x - x.mean(1, keepdim=True)
+        return (gg.tanh(c) * c).sum() + (c * c).mean()
+
+    cf = compile(gg.value_and_grad(loss) if kind == "value_and_grad" else loss)
+    rng = np.random.default_rng(6)
+    xs = [gg.from_numpy(rng.standard_normal((256, 512)).astype(np.float32)) for _ in range(2)]
+    def once(x):
+        out = cf(x)
+        return [out[0].numpy(), out[1].numpy()] if kind == "value_and_grad" else [out.numpy()]
+    want = [once(x) for x in xs]
+    bad: list = []
+
+    def hammer(k: int) -> None:
+        for _ in range(60):
+            if not all(np.array_equal(g, w) for g, w in zip(once(xs[k]), want[k])):
+                bad.append(k)
+
+    threads = [threading.Thread(target=hammer, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not bad
+
+
+@pytest.mark.cc
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_thread_pool_after_fork() -> None:
     """A forked child (multiprocessing's default on Linux) has only the forking thread: the

@@ -11,7 +11,9 @@ are closure constants), the outputs returned. The text holds only names this
 module makes up (``a3``, ``q3``, ``K0``, ...), never a user string.
 
 An input numpy cannot pass as a flat buffer (not C-contiguous) makes the
-generated function hand the whole call to the general path, which copies it.
+generated function hand the whole call to the general path, which copies it. The
+kernels run under the executable's lock (tried, never waited for): a call that finds
+another thread inside runs on a spare executable (:class:`Spares`).
 """
 from __future__ import annotations
 
@@ -26,7 +28,8 @@ def generated_call(ex: Any) -> Callable[..., list] | None:
     if ex._module is None or any(slots is None for slots in ex._step_slots):
         return None
     env: dict[str, Any] = {"convert": ex._convert, "empty": np.empty, "general": ex,
-                           "copy": np.array}
+                           "copy": np.array, "acquire": ex._lock.acquire,
+                           "release": ex._lock.release, "busy": ex._busy}
     inputs = {s: ct for s, ct in ex._inputs}
     fresh = {s: (shape, dt, ct) for s, shape, dt, ct in ex._fresh}
     params = ", ".join(f"a{s}" for s in inputs)
@@ -60,9 +63,12 @@ def generated_call(ex: Any) -> Callable[..., list] | None:
         env[f"M{s}"] = ex._template[s]
         return f"M{s}"
 
+    body += ["if not acquire(False):  # another thread is inside: a spare workspace",
+             f"    return busy(({params}{',' if len(inputs) == 1 else ''}))", "try:"]
     for k, ((fn, _), slots) in enumerate(zip(ex._steps, ex._step_slots)):
         env[f"K{k}"] = fn
-        body.append(f"K{k}({', '.join(pointer(s) for s in slots)})")
+        body.append(f"    K{k}({', '.join(pointer(s) for s in slots)})")
+    body += ["finally:", "    release()"]
     outs = []
     for k, (s, v) in enumerate(ex._outputs):
         if s is None:  # a literal: a fresh copy each call
@@ -81,4 +87,24 @@ def generated_call(ex: Any) -> Callable[..., list] | None:
     return call
 
 
-__all__ = ["generated_call"]
+class Spares:
+    """Executables like one that is busy, each with a workspace of its own: ``spares(arrays)``
+    runs a call on an idle one (made by ``make()`` when none is idle) and keeps it for the
+    next concurrent call."""
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self.make = make
+        self.idle: list = []
+
+    def __call__(self, arrays: tuple) -> list:
+        try:
+            spare = self.idle.pop()  # atomic under the GIL: no two calls get the same spare
+        except IndexError:
+            spare = self.make()
+        try:
+            return spare(*arrays)
+        finally:
+            self.idle.append(spare)
+
+
+__all__ = ["generated_call", "Spares"]

@@ -26,12 +26,16 @@ put in a kernel, including any primitive without a C lowering) run between
 kernels as the primitive's own numpy implementation on strided views of the
 buffers, exactly as the IR interpreter would run them.
 
-An executable's workspace makes it non-reentrant: one call at a time.
+An executable's workspace serves one call at a time: a call that finds another thread
+inside the kernels (cffi releases the GIL) runs on a spare executable with a workspace of
+its own (made on first need, kept for the next such call), so concurrent calls never share
+temporaries.
 """
 from __future__ import annotations
 
 import copy
 import hashlib
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -47,7 +51,7 @@ from ..codegen.clower import CTYPES, buffer_ctype
 from ..ir.core import Literal, Program
 from ..ir.printer import print_program
 from .cache import get_or_build
-from .callgen import generated_call
+from .callgen import Spares, generated_call
 from .loader import LoadedModule
 
 _ALIGN = 64  # bytes: the workspace block starts on a cache line
@@ -229,6 +233,9 @@ class Executable:
         uses = Counter(s for s, const in self._outputs if s is not None and not const)
         self.owned = tuple(s is None or const or (s >= self.n_inputs and uses[s] == 1)
                            for s, const in self._outputs)
+        # One call at a time runs in this workspace; a concurrent one gets a spare executable.
+        self._lock = threading.Lock()
+        self._busy = Spares(lambda: Executable(sched, module, prefix, args))
 
     def bind(self, fixed: dict[int, np.ndarray]) -> "Executable":
         """This executable with inputs ``fixed`` (position -> array) held as persistent buffers:
@@ -241,6 +248,8 @@ class Executable:
         """
         new = copy.copy(self)
         new._template, new._pointers = list(self._template), list(self._pointers)
+        new._lock = threading.Lock()
+        new._busy = Spares(lambda: self._busy.make().bind(fixed))
         for i, arr in fixed.items():
             aval = self.schedule.inputs[i].var.aval
             arr = np.array(arr, dtype=aval.dtype.np, order="C")
@@ -308,11 +317,16 @@ class Executable:
             arr = mem[s] = empty(shape, dt)
             if ct is not None:
                 ptrs[s] = convert(ct, arr, False)
-        for fn, get in self._steps:
-            if get is None:
-                fn(mem, ptrs)
-            else:
-                fn(*get(ptrs))
+        if not self._lock.acquire(False):  # another thread is inside (cffi releases the GIL)
+            return self._busy(arrays)
+        try:
+            for fn, get in self._steps:
+                if get is None:
+                    fn(mem, ptrs)
+                else:
+                    fn(*get(ptrs))
+        finally:
+            self._lock.release()
         if self._take is not None:
             return self._take(mem)
         # Literal and constant outputs are copied: the caller owns every array it gets.

@@ -262,9 +262,14 @@ def test_chain_then_sum_is_one_kernel():
     assert len(k.loads) == 3  # x, and w and b through broadcasts: each read in the one loop
 
 
-def test_matmul_is_a_host_op_between_kernels():
+def test_matmul_is_a_kernel():
+    """relu(x @ w + b).sum(): a matmul kernel, then one kernel reading the product once for
+    the bias add, relu and sum (a reduction is no epilogue; see test_codegen_matmul.py)."""
     sched = build_schedule(CASES["mlp-float32-fwd"][0])
-    assert [type(s).__name__ for s in sched.steps] == ["HostOp", "Kernel"]
+    assert [type(s).__name__ for s in sched.steps] == ["Kernel", "Kernel"]
+    gemm, rest = sched.steps
+    assert gemm.gemm is not None and gemm.eqns == [gemm.gemm]
+    assert [e.prim.name for e in rest.eqns][-1] == "reduce_sum" and len(rest.eqns) >= 3
 
 
 @pytest.mark.parametrize("value, d, text", [

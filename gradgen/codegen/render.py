@@ -25,7 +25,7 @@ from .. import __version__
 from .._resources import templates_dir
 from ..ir.core import Eqn, Literal, Program, Var
 from ..ir.printer import print_program
-from . import clower, reductions, rowwise
+from . import clower, gemm, reductions, rowwise
 from .layout import numel, worth_threads
 from .layout import access_strides as _access_strides, coalesce as _coalesce, index as _index
 from .schedule import Kernel, Schedule, contiguous
@@ -112,8 +112,11 @@ class _KernelText:
                 "expr": expr}
 
     def context(self) -> dict:
-        body = self.body() if rowwise.is_simple(self.k) else rowwise.body(self)
-        return {**body, **self.header(body["params_in"], body["params_out"])}
+        if self.k.gemm is not None:
+            body = gemm.body(self)
+        else:
+            body = self.body() if rowwise.is_simple(self.k) else rowwise.body(self)
+        return {"gemm": None, **body, **self.header(body["params_in"], body["params_out"])}
 
     def header(self, ins: list, outs: list) -> dict:
         """Name, parameters (buffers read, then written, by value number) and comment parts."""
@@ -180,7 +183,8 @@ def render_module(schedules: Sequence[Schedule], cache_key: str,
     env = environment()
     source = env.get_template("module.c.jinja").render(
         cache_key=sanitize(cache_key), gradgen_version=sanitize(__version__),
-        ir_text="\n\n".join(texts), libm=clower.simd_libm(exprs), kernels=kernels)
+        ir_text="\n\n".join(texts), libm=clower.simd_libm(exprs), kernels=kernels,
+        **gemm.module_context(kernels))
     cdef = env.get_template("cdef.c.jinja").render(kernels=kernels)
     return Module(source, cdef, functions, {k["name"]: k["buffers"] for k in kernels})
 

@@ -25,7 +25,11 @@ Policy (greedy, in program order):
   over each row (see :mod:`gradgen.codegen.rowwise`): softmax is one kernel of
   two passes (max; sum of exp) plus a pass storing ``exp(x - max) / sum``.
   This is recognized from shapes and strides only, never from op names.
-- Everything else (matmul, indexing, argmax, ...) is a *host op*: for now it runs
+- ``matmul`` is a *matmul kernel* (:mod:`gradgen.codegen.gemm`): a generated loop
+  or a BLAS call, with the elementwise kernel reading its product (bias, relu)
+  fused in as its epilogue. It is a host op until fusion and rematerialization
+  are done, and becomes a kernel after them.
+- Everything else (indexing, argmax, ...) is a *host op*: for now it runs
   as a numpy call (the primitive's own implementation) between kernels, on
   strided views of the buffers. Its operands are stored by their kernels.
 - ``stop_gradient`` is the identity here: its output is its operand.
@@ -40,7 +44,7 @@ from __future__ import annotations
 
 from ..ir.core import Atom, Eqn, Literal, Program, Var
 from ..ops.elementwise import stop_gradient
-from . import clower
+from . import clower, gemm
 from .layout import contiguous, kept_pattern, numel, row_access, rows, same_walk
 from .memory import plan_memory
 from .onehot import lower_onehot
@@ -132,6 +136,8 @@ class _Scheduler:
                 self.fuse(e, e.out.aval.shape, None)
         elif clower.is_reduction(e):
             self.fuse(e, e.inputs[0].aval.shape, tuple(sorted(e.params["axes"])))
+        elif gemm.lowers(e):
+            gemm.schedule_matmul(self, e)
         else:
             self.host(e)
 
@@ -155,9 +161,11 @@ class _Scheduler:
         self.fuse(e, a.aval.shape, None)
         return self.as_view(out)
 
-    def host(self, e: Eqn) -> None:
-        ins = [a if isinstance(a, Literal) and a.aval.ndim == 0 else self.as_view(a)
-               for a in e.inputs]
+    def host(self, e: Eqn, views: list | None = None) -> None:
+        """``e`` as a host op, reading ``views`` if given (else its operands where they are)."""
+        ins = views if views is not None else \
+            [a if isinstance(a, Literal) and a.aval.ndim == 0 else self.as_view(a)
+             for a in e.inputs]
         buf = Buffer(e.out, "temp")
         step = HostOp(e, ins, buf)
         self.producer[buf] = step
@@ -312,6 +320,7 @@ class _Scheduler:
             self.visit(e)
         outputs = [self.output(a) for a in self.program.outputs]
         rematerialize(self, outputs)  # values readers can compute cheaply are not stored
+        gemm.lower_matmuls(self, outputs)  # matmul host ops -> kernels, with their epilogues
         steps = _toposort(self.steps, self.deps)
         for k, s in enumerate([s for s in steps if isinstance(s, Kernel)]):
             s.name = f"kernel_{k}"

@@ -38,7 +38,13 @@ class View:
 
 @dataclass(eq=False)
 class Kernel:
-    """One fused loop nest over ``domain``; ``red_axes`` set when it reduces."""
+    """One fused loop nest over ``domain``; ``red_axes`` set when it reduces.
+
+    A *matmul kernel* (``gemm`` set: the ``matmul`` equation, also ``eqns[0]``) computes the
+    product of its two operand loads over ``domain`` (the product's shape), then runs the
+    elementwise equations after it (its *epilogue*, ``eqns[1:]``) on each block of rows; see
+    :mod:`gradgen.codegen.gemm`. The product is stored only when ``stores`` holds it.
+    """
 
     domain: tuple[int, ...]
     red_axes: tuple[int, ...] | None = None
@@ -50,6 +56,7 @@ class Kernel:
     # Per-row values (reduction results, equations over them, their broadcasts back over
     # the domain): C scalars per row, see gradgen.codegen.layout.
     row_values: set[Var] = field(default_factory=set)
+    gemm: Eqn | None = None
 
     def is_row_shaped(self, v: Var) -> bool:
         """Whether per-row value ``v`` has one element per row (else: a broadcast of one)."""

@@ -405,6 +405,8 @@ def load_lowered(lowered: Lowered, threads: int) -> NativeBuild:
     set_threads = module.functions.get("gg_set_num_threads")  # present when a loop is parallel
     if set_threads is not None:
         set_threads(threads)
+    from .blas import install  # noqa: PLC0415  (this function is all that needs it)
+    install(module)  # large matmuls call numpy's BLAS (see gradgen.runtime.blas)
     execs = [Executable(s, module, p, args) for s, p in zip(scheds, prefixes)]
     return NativeBuild(execs, lowered.source, module.cache_path, module.key, scheds)
 

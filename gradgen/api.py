@@ -75,7 +75,9 @@ class _CLower:
         return hit[0], _native(load_lowered, hit[1], self.threads)
 
     def __call__(self, programs: list[Program]) -> Any:
+        from .runtime.cache import prefetch_compiler
         from .runtime.executor import load_lowered, lower_programs
+        prefetch_compiler()  # its subprocesses run while the C is generated
         self.lowered = _native(lower_programs, programs)
         return _native(load_lowered, self.lowered, self.threads)
 
@@ -123,7 +125,8 @@ class CompiledFunction:
         self._lower = _CLower if backend == "c" else None
         self._grad_spec = getattr(fn, "_gradgen_grad_spec", None)
         self._fallback = Fallback(fn, "compile", stacklevel=5)  # warn at the user's call
-        self._cache = TraceCache(self._entry, max_specializations)
+        # The first call's result comes from the compiled program: trace without values.
+        self._cache = TraceCache(self._entry, max_specializations, abstract=True)
 
     @property
     def fallback_reason(self) -> Exception | None:
@@ -331,7 +334,10 @@ def compile(fn: Callable | None = None, *, backend: str = "c", fullgraph: bool =
     ``CompiledFunctionBackward`` grad_fn running the backward program, so
     ``loss.backward()`` fills ``.grad`` exactly as eager mode does
     (``create_graph=True`` evaluates the gradient program with eager
-    primitives, so second derivatives are eager's).
+    primitives, so second derivatives are eager's). The first call's result
+    comes from the programs too: its trace computes no values (an abstract
+    trace, see :mod:`gradgen.ir.abstract`) unless it has to read one, and then
+    ``fn`` is traced again on the real data (its side effects, a print, run twice).
 
     Backends: ``"c"`` (default) fuses the programs into C kernels, built once
     and kept in the disk cache (``GRADGEN_CACHE_DIR``); operations the

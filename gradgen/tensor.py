@@ -220,6 +220,7 @@ class Tensor:
     def _accumulate_grad(self, g: "Tensor", steal: bool = False) -> None:
         """Add ``g`` into ``.grad``; ``steal``: ``g`` is referred to by nothing else, so a first
         gradient can be kept as it is rather than copied."""
+        _record.values(g._data, "backward() into a leaf's .grad")
         if _state.enabled:  # create_graph: keep the gradient's own graph
             self._grad = g if self._grad is None else self._grad + g
         elif self._grad is None:
@@ -233,6 +234,7 @@ class Tensor:
                 old._version.value += 1
 
     def _store_retained_grad(self, g: "Tensor", create_graph: bool) -> None:
+        _record.values(g._data, "backward() into a retained .grad")
         if self._grad is None:
             self._grad = g if create_graph else Tensor._make(np.array(g._data, order="C"))
         else:
@@ -264,7 +266,7 @@ class Tensor:
     def data(self, value: "Tensor") -> None:
         if not isinstance(value, Tensor):
             raise TypeError(f"data must be a Tensor, got {type(value).__name__}")
-        self._data = value._data
+        self._data = _record.values(value._data, "assigning .data")
 
     # ------------------------------------------------------------ conversions
     def numpy(self, *, force: bool = False) -> np.ndarray:

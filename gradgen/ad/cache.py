@@ -94,13 +94,17 @@ class TraceCache:
     ``fast`` maps a fast key (see :func:`fast_signature`) to ``(program, guard, runner)``:
     the entry of the signature it stands for, with a runner made from the entry's value
     once. A caller finding a fast hit must still check ``guard_holds(program, guard)``.
+    ``abstract``: trace without computing values first (for callers that discard the
+    values a trace computes, as ``gradgen.compile`` does; see ``trace``).
     """
 
-    def __init__(self, build: Callable[[Program], Any], limit: int | None = None) -> None:
+    def __init__(self, build: Callable[[Program], Any], limit: int | None = None,
+                 abstract: bool = False) -> None:
         self.entries: dict[tuple, tuple[Program, tuple, Any]] = {}
         self.fast: dict[tuple, tuple[Program, tuple, Any]] = {}
         self.build = build
         self.limit = limit
+        self.abstract = abstract
         self.retraces = 0  # captured-tensor guard failures (entry rebuilt in place)
 
     def get(self, fn: Callable, args: tuple, key: tuple,
@@ -123,7 +127,7 @@ class TraceCache:
                 f"the specialization limit ({self.limit}) is reached: this call's signature "
                 "(shapes, dtypes, requires_grad flags, grad mode, non-tensor arguments) is new; "
                 "raise it with compile(fn, max_specializations=...)")
-        program = trace(fn, *args)
+        program = trace(fn, *args, abstract=self.abstract)
         value = (build or self.build)(program)
         self.entries[key] = (program, captured_guard(program), value)
         return program, value

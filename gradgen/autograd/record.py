@@ -28,6 +28,17 @@ _new_aval = tuple.__new__  # Aval(...) without NamedTuple's Python-level __new__
 
 # The active tracer's callback (prim, args, params, out) or None; set by tracing.
 tracer: list[Callable[..., None] | None] = [None]
+# During an abstract trace, (prim, operand arrays, params) -> the output array in place of
+# ``prim.impl``'s (see gradgen.ir.trace). Read only while ``tracer[0]`` is set: eager pays nothing.
+abstract: list[Callable[..., np.ndarray] | None] = [None]
+
+
+class NoValues(np.ndarray):
+    """The data of a tensor an abstract trace computed: its shape, dtype and layout, no values.
+
+    numpy keeps the class through views, copies and astype, so the front end can tell data
+    that holds no values (:func:`values`) wherever it came from.
+    """
 
 
 def _scalar_dtype(args: tuple) -> np.dtype:
@@ -70,9 +81,13 @@ def bind(prim: Primitive, args: tuple, params: dict) -> Any:
         for i in scalars:
             args[i] = datas[i] = np.asarray(args[i], sd)
         args = tuple(args)
-    out = prim.impl(*datas, **params)
-    if type(out) is not np.ndarray:
-        out = np.asarray(out)
+    tr = tracer[0]
+    if tr is None or abstract[0] is None:
+        out = prim.impl(*datas, **params)
+        if type(out) is not np.ndarray:
+            out = np.asarray(out)
+    else:  # an abstract trace: the output's type, no values (see gradgen.ir.trace)
+        out = abstract[0](prim, datas, params)
     counter = None
     base = None
     if prim.is_view:
@@ -101,7 +116,6 @@ def bind(prim: Primitive, args: tuple, params: dict) -> Any:
     t._retains_grad = False
     if record and prim.vjp is not None and _state.enabled and out.dtype.kind == "f":
         _record_node(prim, args, params, t, out)
-    tr = tracer[0]
     if tr is not None:
         tr(prim, args, params, t)
     return t
@@ -206,6 +220,18 @@ class TraceError(RuntimeError):
 
 # Set by the tracer: called with a reason, raises TraceError pointing at the user's line.
 stop_tracing: list[Callable[[str], None] | None] = [None]
+
+
+def values(data: np.ndarray, what: str) -> np.ndarray:
+    """``data``, whose values the caller is about to read (``what`` says where).
+
+    Data an abstract trace made holds no values: reading it stops that trace (the call is
+    traced again on real data) rather than deciding anything on garbage. Outside an abstract
+    trace this is a no-op.
+    """
+    if isinstance(data, NoValues) and abstract[0] is not None:
+        abstract[0].stop(f"{what} reads values the abstract trace does not have")
+    return data
 
 
 def untraceable(reason: str) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..autograd.record import NoValues, values
 from ..ops.indexing import check_index, check_index_values, take_along, take as _take
 from ..ops.shape import reshape
 from ..tensor import Tensor, _wrap_dim
@@ -28,7 +29,7 @@ def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
         raise IndexError("index_select(): Index is supposed to be a vector")
     d = _wrap_dim(dim, input._data.ndim)
     n = input._data.shape[d] if input._data.ndim else 1
-    a = idx._data
+    a = values(idx._data, "index_select's index check")
     if a.size and (a.min() < 0 or a.max() >= n):
         bad = a[(a < 0) | (a >= n)].flat[0]
         raise RuntimeError(f"INDICES element is out of DATA bounds, id={bad} axis_dim={n}")
@@ -45,7 +46,8 @@ def take(input: Tensor, index: Tensor) -> Tensor:
     idx = _int_index(index, "take", "int64")
     n = input._data.size
     a = idx._data
-    if a.size and (a.min() < -n or a.max() >= n):
+    # An abstract trace has no indices to check; the compiled take raises IndexError itself.
+    if a.size and not isinstance(a, NoValues) and (a.min() < -n or a.max() >= n):
         bad = a[(a < -n) | (a >= n)].flat[0]
         raise IndexError(f"out of range: tried to access index {bad} on a tensor of {n} elements.")
     return _named(_take(reshape(input, shape=(n,)), idx, axis=0), "TakeBackward0")

@@ -199,7 +199,8 @@ def _array_item(ix: _Index, shape: tuple, d: int, arr: Any) -> int:
     """An index tensor or mask: its dims stay through the basic part; returns the next input dim."""
     if isinstance(arr, np.ndarray) and arr.dtype == np.bool_:
         if arr.ndim == 0:  # a Python bool: a new dim of size 1 (True) or 0 (False)
-            ix.advs.append((len(ix.shape), np.zeros(int(arr), np.int64)))
+            n = int(record.values(arr, "indexing with a 0-d boolean tensor"))
+            ix.advs.append((len(ix.shape), np.zeros(n, np.int64)))
             ix.shape.append(1)
             ix.np_basic.append(None)
             ix.viewed = True

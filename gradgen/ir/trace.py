@@ -17,15 +17,22 @@ so tracing is a walk: each report becomes one equation, tensors map to variables
 - Stops: anything the IR cannot hold raises :class:`TraceError` with the reason
   and the user's ``file:line`` (a value flowing into Python, random numbers,
   a custom autograd.Function, ...) — see ``record.untraceable``.
+- ``abstract=True`` first tries an abstract trace, which computes no values (see
+  :mod:`gradgen.ir.abstract`); when it stops, ``fn`` is traced again on the real data,
+  so the result, or the stop and its reason, are those of a real trace. Side effects of
+  ``fn`` (a print) then happen twice.
 
 ``program.meta`` keys: ``argnums`` (positional argument of each explicit input),
 ``in_tree`` (structure of the arguments), ``n_explicit``, ``captured``,
 ``requires_grad`` (one bool per input, at trace time), ``out_tree`` (structure of
-the result; ``tree.unflatten(meta["out_tree"], outputs)`` rebuilds it).
+the result; ``tree.unflatten(meta["out_tree"], outputs)`` rebuilds it), ``trace``
+("abstract", or "real" with ``abstract_stop``: why the abstract trace did not do).
 """
 from __future__ import annotations
 
+import gc
 import inspect
+import weakref
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
@@ -33,10 +40,11 @@ import numpy as np
 
 from ..autograd import record
 from ..autograd.grad_mode import _state
-from ..autograd.record import TraceError
+from ..autograd.record import NoValues, TraceError
 from ..ops.elementwise import stop_gradient
 from ..ops.registry import PRIMITIVES, Aval, Primitive
 from ..tensor import Tensor
+from .abstract import AbstractOutputs, Escapes
 from .builder import Builder
 from .core import Atom, Eqn, Literal, Program, Var
 from .location import user_location
@@ -45,10 +53,14 @@ from .tree import flatten, same_tree
 _active: list["_Tracer"] = []
 
 
+class AbstractStop(TraceError):
+    """An abstract trace stopped for want of values; a real trace decides."""
+
+
 class _Tracer:
     """The state of one trace: tensor -> atom map, the builder, what is captured."""
 
-    def __init__(self) -> None:
+    def __init__(self, abstract: bool = False, escapes: Escapes | None = None) -> None:
         self.b = Builder()
         # id(tensor) -> (tensor, atom, version when bound); holding the tensor keeps ids unique.
         self.known: dict[int, tuple[Tensor, Atom, int]] = {}
@@ -59,13 +71,26 @@ class _Tracer:
         self.captured: list[Tensor] = []
         self.nondiff: set[Var] = set()      # values no gradient flows through
         self.error: TraceError | None = None
+        self.abstract = AbstractOutputs(self.stop_abstract) if abstract else None
+        # Tensors made during the trace, numbered: weakly kept by an abstract trace (to find
+        # escapes), looked for by the real trace filling them (see abstract.Escapes).
+        self.n_made = 0
+        self.made: list[tuple[int, weakref.ref]] | None = [] if abstract else None
+        self.escapes = escapes
 
     # ------------------------------------------------------------ stopping
-    def stop(self, reason: str, where: str | None = None) -> None:
-        err = TraceError(reason, where if where is not None else user_location())
+    def stop(self, reason: str, where: str | None = None, cls: type = TraceError) -> None:
+        err = cls(reason, where if where is not None else user_location())
         if self.error is None:
             self.error = err
-        raise err
+        try:
+            raise err
+        finally:  # no frame -> error -> traceback -> frame cycle keeping the trace's tensors
+            del err
+
+    def stop_abstract(self, reason: str) -> None:
+        """Stop an abstract trace for want of values: a real trace may well go through."""
+        self.stop(reason, cls=AbstractStop)
 
     # ------------------------------------------------------------ tensors <-> atoms
     def bind(self, t: Tensor, atom: Atom) -> None:
@@ -90,8 +115,14 @@ class _Tracer:
                 return entry[1]
             return self.unknown(a)
         if isinstance(a, np.ndarray):
-            return Literal(a.copy())
+            return Literal(self.constant(a))
         return Literal(np.asarray(a))
+
+    def constant(self, data: np.ndarray) -> np.ndarray:
+        """A copy of ``data`` to keep as a Literal; an abstract trace has no values to keep."""
+        if isinstance(data, NoValues):
+            self.stop_abstract("a constant made from a tensor of the abstract trace")
+        return data.copy()
 
     def unknown(self, t: Tensor) -> Atom:
         """A tensor first met as an operand or output: alias, constant or captured input."""
@@ -104,7 +135,7 @@ class _Tracer:
             atom: Atom = self.emit(stop_gradient, (alias,), {}, user_location()) \
                 if isinstance(alias, Var) else alias
         else:
-            atom = Literal(t._data.copy())
+            atom = Literal(self.constant(t._data))
         self.bind(t, atom)
         return atom
 
@@ -143,7 +174,16 @@ class _Tracer:
             self.nondiff.add(out)
         return out
 
+    def made_tensor(self, t: Tensor) -> None:
+        k = self.n_made
+        self.n_made = k + 1
+        if self.made is not None:
+            self.made.append((k, weakref.ref(t)))
+        elif self.escapes is not None:
+            self.escapes.seen(k, t)
+
     def on_prim(self, prim: Primitive, args: tuple, params: dict, out: Tensor) -> None:
+        self.made_tensor(out)
         if PRIMITIVES.get(prim.name) is not prim:
             self.stop(f"an operation outside the registry: {prim.name}")
         loc = user_location()
@@ -177,6 +217,9 @@ def before_inplace(target: Tensor, supported: bool = False) -> None:
         tr.stop_input_mutation(target)
     if not supported:
         tr.stop("an in-place operation (the traced program would not see the write)")
+    if tr.abstract is not None and not isinstance(target._data, NoValues):
+        tr.stop_abstract("an in-place write into memory holding values (the abstract trace has "
+                         "none to write)")
 
 
 def traced_inplace(target: Tensor, result: Tensor) -> None:
@@ -235,7 +278,7 @@ def _hooks(tr: _Tracer) -> Iterator[None]:
     """Install the tracer's callbacks (restored on any exit) and turn grad mode on."""
     orig_init = Tensor.__dict__["_init"]
     init = orig_init.__func__
-    created = tr.created
+    created, made = tr.created, tr.made_tensor
 
     # Every tensor is initialised through Tensor._init; noting the ones made during
     # the trace tells a constant made inside fn (a Literal) from a tensor that
@@ -244,11 +287,13 @@ def _hooks(tr: _Tracer) -> Iterator[None]:
     def _init(t: Tensor, data: np.ndarray, grad_fn: Any, counter: Any) -> None:
         init(t, data, grad_fn, counter)
         created.add(id(t))
+        made(t)
 
     prev_grad = _state.enabled
     _active.append(tr)
     record.tracer[0] = tr.on_prim
     record.stop_tracing[0] = tr.stop
+    record.abstract[0] = tr.abstract
     Tensor._init = staticmethod(_init)
     _state.enabled = True
     try:
@@ -256,13 +301,18 @@ def _hooks(tr: _Tracer) -> Iterator[None]:
     finally:
         _state.enabled = prev_grad
         Tensor._init = orig_init
+        record.abstract[0] = None
         record.stop_tracing[0] = None
         record.tracer[0] = None
         _active.pop()
 
 
-def trace(fn: Callable[..., Any], *example_args: Any) -> Program:
+def trace(fn: Callable[..., Any], *example_args: Any, abstract: bool = False) -> Program:
     """Run ``fn(*example_args)`` once and return its IR program.
+
+    With ``abstract=True`` the first attempt computes no values (see
+    :mod:`gradgen.ir.abstract`); if it stops, ``fn`` runs again under a real trace, whose
+    program (or stop) is returned.
 
     >>> import gradgen as gg
     >>> x = gg.ones(2, 3)
@@ -275,7 +325,50 @@ def trace(fn: Callable[..., Any], *example_args: Any) -> Program:
     if record.tracer[0] is not None or record.stop_tracing[0] is not None:
         raise TraceError("trace: another trace is already active (nested tracing is not supported)",
                          user_location())
-    tr = _Tracer()
+    if not abstract:
+        return _trace(_Tracer(), fn, example_args)
+    return _abstract_then_real(fn, example_args)
+
+
+def _abstract_then_real(fn: Callable[..., Any], example_args: tuple) -> Program:
+    """An abstract trace's program; a real trace's when it stops for want of values, when
+    it fails any other way (the real trace raises eager's own error), or when tensors it
+    made outlived it (they get the real trace's values). A stop a real trace would make
+    the same way (``.item()``, random numbers, ...) is raised at once."""
+    tr = _Tracer(abstract=True)
+    made, program, stopped = tr.made, None, None
+    try:
+        program = _trace(tr, fn, example_args)
+    except Exception as err:  # noqa: BLE001
+        why = err.reason if isinstance(err, TraceError) else f"{type(err).__name__}: {err}"
+        if type(err) is TraceError:  # it read no values: a real trace stops the same way
+            stopped = TraceError(err.reason, err.where)  # (no traceback holding fn's frames)
+    tr.known.clear()  # let go of the trace's tensors, then see which are still alive
+    tr.error = tr.abstract = None
+    del tr
+    escapes = Escapes.of(made)
+    if escapes is not None:  # or only held by reference cycles
+        del escapes
+        gc.collect()
+        escapes = Escapes.of(made)
+    if escapes is None:
+        if stopped is not None:
+            raise stopped
+        if program is not None:
+            program.meta["trace"] = "abstract"
+            return program
+    if program is not None:
+        why = "tensors of the abstract trace outlived it (kept by the function)"
+    try:
+        program = _trace(_Tracer(escapes=escapes), fn, example_args)
+    finally:
+        if escapes is not None:
+            escapes.fill()
+    program.meta["trace"], program.meta["abstract_stop"] = "real", why
+    return program
+
+
+def _trace(tr: _Tracer, fn: Callable[..., Any], example_args: tuple) -> Program:
     argnums, in_tree = _declare_inputs(tr, fn, example_args)
     try:
         with _hooks(tr):
@@ -293,5 +386,5 @@ def trace(fn: Callable[..., Any], *example_args: Any) -> Program:
             tr.stop_input_mutation(t, where=None)
     meta = {"argnums": argnums, "in_tree": in_tree, "n_explicit": len(argnums),
             "captured": list(tr.captured), "requires_grad": tuple(tr.input_requires_grad),
-            "out_tree": out_tree}
+            "out_tree": out_tree, "trace": "real"}
     return tr.b.build(outputs, meta)

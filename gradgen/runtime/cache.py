@@ -33,7 +33,6 @@ import hashlib
 import json
 import os
 import shutil
-import sys
 import sysconfig
 import tempfile
 import time
@@ -47,7 +46,9 @@ from typing import Callable, Iterator
 from .. import __version__
 from .._resources import templates_dir
 from .cachedir import CacheWarning, default_root, private_tempdir, safe_root
-from .compiler import build_shared, find_compiler, host_cpu_id
+from .compiler import build_shared, find_compiler, host_cpu_id, python_abi
+from .compiler import prefetch_compiler as _prefetch
+from .filehash import tree_hash
 from .loader import LoadedModule, LoadError, ffi_module_text, load
 
 _DENIED = (errno.EACCES, errno.EPERM, errno.EROFS)
@@ -94,7 +95,7 @@ class KernelCache:
             "threads": threads,
             "gradgen_version": __version__,
             "templates_sha256": templates_hash(),
-            "python_abi": sysconfig.get_config_var("SOABI") or sys.implementation.cache_tag,
+            "python_abi": python_abi(),
             "platform": f"{sysconfig.get_platform()}/{host_cpu_id()}",
         }
 
@@ -196,6 +197,12 @@ def default_cache() -> KernelCache:
     return cache
 
 
+def prefetch_compiler() -> None:
+    """Start identifying the C compiler for :func:`default_cache` in the background (a cold
+    build about to generate C needs it afterwards; see ``compiler.prefetch_compiler``)."""
+    _prefetch(default_cache().root / "compilers")
+
+
 def get_or_build(source: str, declarations: str, threads: int) -> LoadedModule:
     """:meth:`KernelCache.get_or_build` on :func:`default_cache`."""
     return default_cache().get_or_build(source, declarations, threads)
@@ -205,14 +212,29 @@ _templates_hash: list[str] = []
 
 
 def templates_hash() -> str:
-    """sha256 over the Jinja templates' relative names and contents, computed once per process."""
+    """sha256 over the Jinja templates' relative names and contents, computed once per process
+    (remembered beside the cache by the files' identities, see :mod:`.filehash`)."""
     if not _templates_hash:
-        h = hashlib.sha256()
-        for name, data in sorted(_template_files(templates_dir(), "")):
-            h.update(f"{name}\0{len(data)}\0".encode())
-            h.update(data)
-        _templates_hash.append(h.hexdigest())
+        folder = templates_dir()
+        if isinstance(folder, os.PathLike):
+            digest = tree_hash(os.fspath(folder), ".jinja", memo_path("templates"))
+        else:  # templates inside an archive: no stat to remember them by
+            h = hashlib.sha256()
+            for name, data in sorted(_template_files(folder, "")):
+                h.update(f"{name}\0{len(data)}\0".encode())
+                h.update(data)
+            digest = h.hexdigest()
+        _templates_hash.append(digest)
     return _templates_hash[0]
+
+
+def memo_path(name: str) -> Path | None:
+    """The memo file of a tree hash ``name`` in the default cache (None if it cannot be): beside
+    the compiler's identity memos, as what gradgen itself is feeds the keys the same way."""
+    try:
+        return default_cache().root / "compilers" / f"gradgen-{name}.json"
+    except OSError:
+        return None
 
 
 def _template_files(folder, prefix: str) -> Iterator[tuple[str, bytes]]:

@@ -60,7 +60,8 @@ from ..ir.printer import constant_table, print_program
 from ..ops.registry import PRIMITIVES, Primitive
 from ..tensor import Tensor
 from .cache import (_DENIED, CacheWarning, KernelCache, _discard, _key_lock, _key_of, _publish,
-                    check_entry, default_cache, stage, templates_hash)
+                    check_entry, default_cache, stage, templates_hash, memo_path)
+from .filehash import tree_hash
 
 FORMAT = 1
 AREA = "lowerings"
@@ -147,28 +148,12 @@ _sources: list[str] = []
 
 
 def sources_hash() -> str:
-    """sha256 over the relative names and contents of gradgen's ``.py`` files (once per process)."""
+    """sha256 over the relative names and contents of gradgen's ``.py`` files (once per process;
+    remembered beside the cache by the files' identities, see :mod:`.filehash`)."""
     if not _sources:
         package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        h = hashlib.sha256()
-        for rel in sorted(_python_files(package, "")):
-            with open(os.path.join(package, rel), "rb") as f:
-                data = f.read()
-            h.update(f"{rel}\0{len(data)}\0".encode())
-            h.update(data)
-        _sources.append(h.hexdigest())
+        _sources.append(tree_hash(package, ".py", memo_path("sources")))
     return _sources[0]
-
-
-def _python_files(folder: str, prefix: str) -> list[str]:
-    found = []
-    with os.scandir(folder) as entries:  # (pathlib's rglob costs twice the whole hash)
-        for e in entries:
-            if e.is_dir(follow_symlinks=False) and e.name != "__pycache__":
-                found += _python_files(e.path, f"{prefix}{e.name}/")
-            elif e.name.endswith(".py"):
-                found.append(prefix + e.name)
-    return found
 
 
 # ---------------------------------------------------------------- pickles

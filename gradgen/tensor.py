@@ -130,7 +130,7 @@ class Tensor:
     @property
     def requires_grad(self) -> bool:
         if self._view_op is not None:
-            _record.refresh_view(self)  # a view of a base written in place since
+            _record.refresh_view(self, flag_only=True)  # a view of a base written in place since
         return self._requires_grad
 
     @requires_grad.setter

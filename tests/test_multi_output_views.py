@@ -1,7 +1,8 @@
 """In-place writes into the views split/chunk/unbind return (PyTorch's multi-output views).
 
-PyTorch refuses a differentiable in-place write into such a view (or through a view indexing
-takes of it), naming the node; writes under no_grad, into pieces of tensors nothing
+PyTorch refuses a differentiable in-place write into such a view (or into a view of it, or
+through a view indexing takes of it), naming the node, and any use of one after its base (or
+a sibling) was written in place; writes under no_grad, into pieces of tensors nothing
 differentiates, and into detached pieces are allowed. Each scenario runs against a module
 ``T`` (gradgen or torch); gradgen's observations are checked against PyTorch 2.13's, recorded
 below and, when torch is installed, against a live run.
@@ -102,6 +103,71 @@ def split_setitem_mask(T):
     p[p > 2] = 7.0
 
 
+def _stale(T):
+    a, b = _b(T)
+    p = b.split(2)[0]
+    b.mul_(2)
+    return a, b, p
+
+
+def write_after_base_written(T):
+    _, _, p = _stale(T)
+    p.mul_(2)
+
+
+def use_after_base_written(T):
+    _, _, p = _stale(T)
+    p + 1
+
+
+def grad_fn_after_base_written(T):
+    _, _, p = _stale(T)
+    p.grad_fn
+
+
+def backward_after_base_written(T):
+    _, _, p = _stale(T)
+    p.sum().backward()
+
+
+def detach_and_flags_after_base_written(T):
+    _, _, p = _stale(T)
+    return {"detached": (p.detach() + 1).tolist(), "requires_grad": p.requires_grad}
+
+
+def base_written_under_no_grad(T):
+    _, b = _b(T)
+    p = b.split(2)[0]
+    with T.no_grad():
+        b.mul_(2)
+    p.grad_fn
+
+
+def plain_base_written_with_grad_operand(T):
+    y = T.ones(4, dtype=T.float64)
+    w = T.ones(4, dtype=T.float64, requires_grad=True)
+    p = y.split(2)[0]
+    y.mul_(w)
+    p + 1
+
+
+def sibling_written_through_detach(T):
+    _, b = _b(T)
+    p, q = b.split(2)
+    q.detach().mul_(2)
+    p.grad_fn
+
+
+def view_of_split_output_written(T):
+    _, b = _b(T)
+    b.split(2)[0][0:1].mul_(2)
+
+
+def view_of_unbind_output_written(T):
+    _, b = _b(T)
+    b.reshape(2, 2).unbind()[1].unsqueeze(0).add_(1)
+
+
 SCENARIOS: dict[str, Callable] = {f.__name__: f for f in (
     split_output_mul_,
     split_sizes_output_add_,
@@ -117,6 +183,16 @@ SCENARIOS: dict[str, Callable] = {f.__name__: f for f in (
     split_setitem_unsqueeze,
     split_setitem_whole,
     split_setitem_mask,
+    write_after_base_written,
+    use_after_base_written,
+    grad_fn_after_base_written,
+    backward_after_base_written,
+    detach_and_flags_after_base_written,
+    base_written_under_no_grad,
+    plain_base_written_with_grad_operand,
+    sibling_written_through_detach,
+    view_of_split_output_written,
+    view_of_unbind_output_written,
 )}
 
 EXPECTED: dict[str, Any] = {'split_output_mul_': ['raises',
@@ -194,7 +270,75 @@ EXPECTED: dict[str, Any] = {'split_output_mul_': ['raises',
                         'Output 0 of Split is a view and is being modified inplace. This view '
                         'is the output of a function that returns multiple views. Such '
                         'functions do not allow the output views to be modified inplace. You '
-                        'should replace the inplace operation by an out-of-place one.']}
+                        'should replace the inplace operation by an out-of-place one.'],
+ 'write_after_base_written': ['raises',
+                              'RuntimeError',
+                              'Output 0 of Split is a view and is being modified inplace. This '
+                              'view is the output of a function that returns multiple views. '
+                              'Such functions do not allow the output views to be modified '
+                              'inplace. You should replace the inplace operation by an '
+                              'out-of-place one.'],
+ 'use_after_base_written': ['raises',
+                            'RuntimeError',
+                            'Output 0 of Split is a view and its base or another view of its '
+                            'base has been modified inplace. This view is the output of a '
+                            'function that returns multiple views. Such functions do not allow '
+                            'the output views to be modified inplace. You should replace the '
+                            'inplace operation by an out-of-place one.'],
+ 'grad_fn_after_base_written': ['raises',
+                                'RuntimeError',
+                                'Output 0 of Split is a view and its base or another view of '
+                                'its base has been modified inplace. This view is the output '
+                                'of a function that returns multiple views. Such functions do '
+                                'not allow the output views to be modified inplace. You should '
+                                'replace the inplace operation by an out-of-place one.'],
+ 'backward_after_base_written': ['raises',
+                                 'RuntimeError',
+                                 'Output 0 of Split is a view and its base or another view of '
+                                 'its base has been modified inplace. This view is the output '
+                                 'of a function that returns multiple views. Such functions do '
+                                 'not allow the output views to be modified inplace. You '
+                                 'should replace the inplace operation by an out-of-place '
+                                 'one.'],
+ 'detach_and_flags_after_base_written': {'detached': [5.0, 9.0], 'requires_grad': True},
+ 'base_written_under_no_grad': ['raises',
+                                'RuntimeError',
+                                'Output 0 of Split is a view and its base or another view of '
+                                'its base has been modified inplace. This view is the output '
+                                'of a function that returns multiple views. Such functions do '
+                                'not allow the output views to be modified inplace. You should '
+                                'replace the inplace operation by an out-of-place one.'],
+ 'plain_base_written_with_grad_operand': ['raises',
+                                          'RuntimeError',
+                                          'A view was created in no_grad mode and its base or '
+                                          'another view of its base has been modified inplace '
+                                          'with grad mode enabled. This view is the output of '
+                                          'a function that returns multiple views. Such '
+                                          'functions do not allow the output views to be '
+                                          'modified inplace. You should replace the inplace '
+                                          'operation by an out-of-place one.'],
+ 'sibling_written_through_detach': ['raises',
+                                    'RuntimeError',
+                                    'Output 0 of Split is a view and its base or another view '
+                                    'of its base has been modified inplace. This view is the '
+                                    'output of a function that returns multiple views. Such '
+                                    'functions do not allow the output views to be modified '
+                                    'inplace. You should replace the inplace operation by an '
+                                    'out-of-place one.'],
+ 'view_of_split_output_written': ['raises',
+                                  'RuntimeError',
+                                  'Output 0 of Slice is a view and is being modified inplace. '
+                                  'This view is the output of a function that returns multiple '
+                                  'views. Such functions do not allow the output views to be '
+                                  'modified inplace. You should replace the inplace operation '
+                                  'by an out-of-place one.'],
+ 'view_of_unbind_output_written': ['raises',
+                                   'RuntimeError',
+                                   'Output 0 of Unsqueeze is a view and is being modified '
+                                   'inplace. This view is the output of a function that '
+                                   'returns multiple views. Such functions do not allow the '
+                                   'output views to be modified inplace. You should replace '
+                                   'the inplace operation by an out-of-place one.']}
 
 
 def _observe(name: str, T: Any) -> Any:

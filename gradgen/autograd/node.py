@@ -112,13 +112,40 @@ _LEGACY_TYPE = {"float32": "FloatTensor", "float64": "DoubleTensor", "int64": "L
                 "int32": "IntTensor", "bool": "BoolTensor"}
 
 
+def display_name(node_name: str) -> str:
+    """A node's name as PyTorch's error messages print it: without "Backward" and a 0 overload
+    index ("Mul" for MulBackward0, but "Clamp1" for ClampBackward1; "Save" for SaveBackward)."""
+    return re.sub(r'Backward(?:0?$|(?=[0-9]+$))', '', node_name)
+
+
+MULTI_OUTPUT_SUFFIX = (
+    " This view is the output of a function that returns multiple views. Such functions do not "
+    "allow the output views to be modified inplace. You should replace the inplace operation by "
+    "an out-of-place one.")
+
+
+def multi_output_message(view: Any, index: int, through: str | None = None,
+                         indirect: bool = False) -> str:
+    """PyTorch's refusal of an output (``index``) of split/chunk/unbind, or a view of one, being
+    written in place (``indirect``: its base, or another view of it, was written and this view
+    is used). ``through``: the node name of the view an indexed write takes of it (output 0)."""
+    name = through or (view._grad_fn.name() if view._grad_fn is not None else None)
+    what = "its base or another view of its base has been" if indirect else "is being"
+    if name is None:
+        head = f"A view was created in no_grad mode and {what} modified inplace with grad mode enabled."
+    else:
+        head = (f"Output {0 if through else index} of {display_name(name)} is a view and {what} "
+                "modified inplace.")
+    return head + MULTI_OUTPUT_SUFFIX
+
+
 def modified_message(t: Any, expected: int) -> str:
     """PyTorch's error for a saved tensor changed in place before backward used it."""
     what = f"[torch.{_LEGACY_TYPE[t.dtype.name]} [{', '.join(map(str, t.shape))}]]"
     if t.grad_fn is not None:
         # PyTorch names the node without "Backward" and a 0 overload index here ("output 0 of
         # Mul", but "Clamp1" for ClampBackward1; a custom Function's "SaveBackward" gives "Save").
-        what += f", which is output 0 of {re.sub(r'Backward(?:0?$|(?=[0-9]+$))', '', t.grad_fn.name())},"
+        what += f", which is output 0 of {display_name(t.grad_fn.name())},"
     return ("one of the variables needed for gradient computation has been modified by an "
             f"inplace operation: {what} is at version {t._version.value}; expected version "
             f"{expected} instead. Hint: enable anomaly detection to find the operation that "

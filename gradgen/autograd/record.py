@@ -18,7 +18,7 @@ from ..dtypes import _BY_NP
 from ..ops import registry
 from ..ops.registry import Aval, Primitive
 from .grad_mode import _state
-from .node import _sequence, node_class
+from .node import _sequence, multi_output_message, node_class
 
 # Set by gradgen.tensor once the classes exist (record is imported before tensor).
 Tensor: Any = None
@@ -63,7 +63,8 @@ def bind(prim: Primitive, args: tuple, params: dict) -> Any:
             datas.append(a._data)
             vo = a._view_op
             if vo is not None and vo[3] != a._version.value and _state.enabled:
-                refresh_view(a)  # written in place since its grad_fn was made: maybe stale
+                # written in place since its grad_fn was made: maybe stale (detach only reads)
+                refresh_view(a, flag_only=prim.name == "stop_gradient")
             if a._requires_grad:
                 record = True
         elif ta is np.ndarray:
@@ -110,6 +111,8 @@ def bind(prim: Primitive, args: tuple, params: dict) -> Any:
             t._view_op = [a0, (step,), _state.enabled, counter.value]
         else:
             t._view_op = [vo[0], vo[1] + (step,), vo[2] and _state.enabled, counter.value]
+            if _state.enabled and getattr(a0, "_multi_output", None) is not None:
+                t._multi_output = 0  # a view of split/chunk/unbind's output: refused as it is
     else:
         t._view_op = None
     t._accumulator = None
@@ -130,18 +133,26 @@ def bind(prim: Primitive, args: tuple, params: dict) -> Any:
 _AS_STRIDED = node_class("AsStridedBackward0")  # PyTorch's name for a replayed view's node
 
 
-def refresh_view(t: Any) -> None:
+def refresh_view(t: Any, writing: bool = False, flag_only: bool = False) -> None:
     """Rebuild a stale view's grad_fn by replaying its steps on its base's current history.
 
     Like PyTorch, a view whose storage was written in place since its grad_fn was made
     (into the base or through any view of it) gets a new grad_fn lazily, when next used,
     named AsStridedBackward0, if its base requires grad. Views made under no_grad keep what
-    they have (PyTorch refuses to write through them).
+    they have (PyTorch refuses to write through them). An output of split/chunk/unbind (or
+    a view of one) cannot be replayed: using it raises PyTorch's error, and so does writing
+    into it (``writing``); ``flag_only`` (``requires_grad``, ``detach``) only says it requires
+    grad. It stays stale, so every later use raises again.
     """
     vo = t._view_op
     if vo is None or t._base is None or vo[3] == t._version.value:
         return
     root, steps, tracked, _ = vo
+    if tracked and root._requires_grad and getattr(t, "_multi_output", None) is not None:
+        if flag_only:
+            t._requires_grad = True
+            return
+        raise RuntimeError(multi_output_message(t, t._multi_output, indirect=not writing))
     vo[3] = t._version.value
     if not tracked or not root._requires_grad:
         return

@@ -121,7 +121,7 @@ def setitem(self: Tensor, index: Any, value: Any) -> None:
     if _state.enabled:
         for t in (self, value):  # stale views: their requires_grad and grad_fn are rebuilt first
             if isinstance(t, Tensor) and t._view_op is not None:
-                refresh_view(t)
+                refresh_view(t, writing=t is self)
         recording = self._requires_grad or (isinstance(value, Tensor) and value._requires_grad)
         _check_recordable(self, ix, recording)
     tracing = _tracing()

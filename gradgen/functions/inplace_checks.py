@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd.grad_mode import _state
+from ..autograd.node import multi_output_message
 from ..autograd.record import refresh_view
 from ..dtypes import bool_, float32, float64, int32, int64
 from ..tensor import Tensor
@@ -32,11 +33,6 @@ NO_GRAD_VIEW_MESSAGE = (
     "code by moving both the view and the inplace either both inside the no_grad block (if you "
     "don't want the inplace to be tracked) or both outside (if you want the inplace to be tracked).")
 
-MULTI_OUTPUT_SUFFIX = (
-    " This view is the output of a function that returns multiple views. Such functions do not "
-    "allow the output views to be modified inplace. You should replace the inplace operation by "
-    "an out-of-place one.")
-
 _TYPE_NAMES = {float32: "Float", float64: "Double", int64: "Long", int32: "Int", bool_: "Bool"}
 # clamp_ with Python-number bounds names the target type as C++ does.
 _C_TYPE_NAMES = {**_TYPE_NAMES, int64: "long int", int32: "int", bool_: "bool"}
@@ -49,7 +45,7 @@ def _prepare(self: Tensor, inputs: tuple, overlap: bool = True) -> bool:
     if _state.enabled:
         view = self._view_op is not None and self._base is not None
         if view:
-            refresh_view(self)  # a stale view's requires_grad and grad_fn are rebuilt first
+            refresh_view(self, writing=True)  # a stale view's requires_grad and grad_fn first
         for t in inputs:
             if type(t) is Tensor and t._view_op is not None:
                 refresh_view(t)
@@ -72,18 +68,6 @@ def _prepare(self: Tensor, inputs: tuple, overlap: bool = True) -> bool:
                     and np.may_share_memory(data, other):
                 _check_partial_overlap(data, other)
     return recording
-
-
-def multi_output_message(view: Tensor, index: int, through: str | None = None) -> str:
-    """PyTorch's refusal of a differentiable write into output ``index`` of split/chunk/unbind;
-    ``through``: the node name of the view indexing took of it to write (output 0 of that)."""
-    name = through or (type(view._grad_fn).__name__ if view._grad_fn is not None else None)
-    if name is None:
-        head = "A view was created in no_grad mode and is being modified inplace with grad mode enabled."
-    else:
-        name = name[:name.rindex("Backward")] if "Backward" in name else name
-        head = f"Output {0 if through else index} of {name} is a view and is being modified inplace."
-    return head + MULTI_OUTPUT_SUFFIX
 
 
 def check_view_write(view: Tensor, recording: bool, through: str | None = None) -> None:

@@ -271,8 +271,10 @@ class CompiledFunction:
         """One dict per specialization: ``guards`` (lines of text), ``forward_ir`` and
         ``gradient_ir`` (IR text; for ``compile(value_and_grad(f))`` the forward is the traced
         program and the gradient the joint program), ``c_source``, ``cache_path`` (the cache
-        entry directory) and ``fallback_reason`` (None when compiled). Signatures that run
-        eagerly are listed too, with their reason and no programs."""
+        entry directory) and ``fallback_reason`` (None when compiled); ``trace``: how the
+        program was traced ("abstract", or "real" and why the abstract trace stopped); ``blas``:
+        which BLAS the module's large matmuls call, or why none (None: it has none). Signatures
+        that run eagerly are listed too, with their reason and no programs."""
         report = []
         for key, (program, _, entry) in self._cache.entries.items():
             if isinstance(entry, _GradProgram):
@@ -280,18 +282,31 @@ class CompiledFunction:
             else:
                 fwd, grad_ir = entry.forward, entry.backward
             native = entry.native
+            source = native.source if native is not None else None
+            trace = program.meta.get("trace")
+            if trace == "real" and program.meta.get("abstract_stop"):
+                trace = f"real (the abstract trace stopped: {program.meta['abstract_stop']})"
             report.append({
                 "guards": _guard_lines(key, program), "forward_ir": print_program(fwd),
                 "gradient_ir": print_program(grad_ir) if grad_ir is not None else None,
-                "c_source": native.source if native is not None else None,
+                "c_source": source,
                 "cache_path": str(native.cache_path) if native is not None and
                 native.cache_path is not None else None,
-                "fallback_reason": None})
+                "fallback_reason": None, "trace": trace, "blas": _blas_of(source)})
         for key, err in self._fallback.eager_keys.items():
             report.append({"guards": _guard_lines(key, None), "forward_ir": None,
                            "gradient_ir": None, "c_source": None, "cache_path": None,
-                           "fallback_reason": f"{type(err).__name__}: {err}"})
+                           "fallback_reason": f"{type(err).__name__}: {err}", "trace": None,
+                           "blas": None})
         return report
+
+
+def _blas_of(source: str | None) -> str | None:
+    """Which BLAS a module calls (gradgen.runtime.blas), when it has a matmul that may."""
+    if source is None or "gg_set_blas" not in source:
+        return None
+    from .runtime.blas import describe  # noqa: PLC0415  (only modules with matmuls need it)
+    return describe()
 
 
 def _guard_lines(key: tuple, program: Program | None) -> list[str]:

@@ -338,9 +338,14 @@ def test_eager_value_and_grad_does_not_trace(monkeypatch, how, transform) -> Non
 @cc
 @pytest.mark.cc
 def test_inspect_reports_each_specialization(private_cache) -> None:
-    cf = compile(lambda x, w: gg.relu(x @ w).sum())  # matmul runs as a host op between kernels
+    cf = compile(lambda x, w: gg.relu(x @ w).sum())  # a matmul kernel (a small one: no BLAS)
     cf(gg.randn(2, 3, requires_grad=True), gg.randn(3, 4))
+    big = compile(lambda x, w: (x @ w).sum())  # a product large enough to call BLAS
+    big(gg.randn(256, 128), gg.randn(128, 128))
+    (b,) = big.inspect()
+    assert b["blas"] is not None and ("gemm" in b["blas"] or b["blas"].startswith("no BLAS"))
     (r,) = cf.inspect()
+    assert r["trace"] == "abstract" and r["blas"] is None
     assert "tensor argument 0: shape (2, 3), dtype float32, requires_grad=True" in r["guards"]
     assert "grad mode: enabled" in r["guards"] and any(g.startswith("threads:") for g in r["guards"])
     assert "matmul" in r["forward_ir"] and r["gradient_ir"].startswith("def ")

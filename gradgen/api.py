@@ -355,8 +355,9 @@ def compile(fn: Callable | None = None, *, backend: str = "c", fullgraph: bool =
     ``fn`` is traced again on the real data (its side effects, a print, run twice).
 
     Backends: ``"c"`` (default) fuses the programs into C kernels, built once
-    and kept in the disk cache (``GRADGEN_CACHE_DIR``); operations the
-    schedule keeps out of kernels -- matmul, indexing, and any primitive
+    and kept in the disk cache (``GRADGEN_CACHE_DIR``); matmul is a kernel too
+    (a generated loop, or the BLAS numpy uses for large products); operations
+    the schedule keeps out of kernels -- general indexing, and any primitive
     without a C lowering -- run as their numpy implementation between
     kernels. ``"interpret"`` runs the programs in the reference interpreter;
     ``"eager"`` (or the environment variable ``GRADGEN_DISABLE_COMPILE=1``)

@@ -651,7 +651,6 @@ def test_bound_inputs_precompute_what_depends_only_on_them() -> None:
 def test_thread_pool_under_concurrent_callers() -> None:
     """Two Python threads calling kernels of one module at once (cffi releases the GIL): the
     pool serves one parallel loop at a time and the other runs serially; results never mix."""
-    import threading  # noqa: PLC0415
     old = gg.get_num_threads()
     gg.set_num_threads(2)
     try:
@@ -660,20 +659,8 @@ def test_thread_pool_under_concurrent_callers() -> None:
         rng = np.random.default_rng(4)
         xs = [gg.from_numpy(rng.standard_normal((512, 256)).astype(np.float32)) for _ in range(2)]
         want = [f(x).numpy() for f, x in zip(fns, xs)]
-        bad: list = []
-
-        def hammer(k: int) -> None:
-            for _ in range(40):
-                got = fns[k](xs[k]).numpy()
-                if not np.array_equal(got, want[k]):
-                    bad.append(k)
-
-        threads = [threading.Thread(target=hammer, args=(k,)) for k in range(2)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert not bad
+        assert _race([lambda k=k: np.array_equal(fns[k](xs[k]).numpy(), want[k])
+                      for k in range(2)], rounds=40) == 0
     finally:
         gg.set_num_threads(old)
 
@@ -684,8 +671,6 @@ def test_one_compiled_function_called_from_two_threads(kind: str) -> None:
     """Two Python threads calling the SAME compiled function at once with different inputs:
     each call's temporaries live in a workspace no other running call uses (the executable's
     own, or a spare's), so every result is that call's own."""
-    import threading  # noqa: PLC0415
-
     def loss(x):  # several kernels with workspace temporaries between them
         c = x - x.mean(1, keepdim=True)
         return (gg.tanh(c) * c).sum() + (c * c).mean()
@@ -697,19 +682,25 @@ def test_one_compiled_function_called_from_two_threads(kind: str) -> None:
         out = cf(x)
         return [out[0].numpy(), out[1].numpy()] if kind == "value_and_grad" else [out.numpy()]
     want = [once(x) for x in xs]
+    assert _race([lambda k=k: all(np.array_equal(g, w) for g, w in zip(once(xs[k]), want[k]))
+                  for k in range(2)], rounds=60) == 0
+
+
+def _race(calls: list, rounds: int) -> int:
+    """Run each of ``calls`` ``rounds`` times, all in threads of their own at once; returns
+    how many calls answered False (a wrong result)."""
+    import threading  # noqa: PLC0415
     bad: list = []
 
-    def hammer(k: int) -> None:
-        for _ in range(60):
-            if not all(np.array_equal(g, w) for g, w in zip(once(xs[k]), want[k])):
-                bad.append(k)
+    def hammer(call) -> None:
+        bad.extend(1 for _ in range(rounds) if not call())
 
-    threads = [threading.Thread(target=hammer, args=(k,)) for k in range(2)]
+    threads = [threading.Thread(target=hammer, args=(c,)) for c in calls]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert not bad
+    return len(bad)
 
 
 @pytest.mark.cc

@@ -41,7 +41,7 @@ def _check_kernel_dtypes(kernel: str, a: Tensor, b: Tensor) -> None:
     """PyTorch's dtype errors of the kernel ``matmul`` dispatched to (shapes already checked)."""
     da, db = a.dtype, b.dtype
     if kernel == "bmm" and da is bool_:
-        raise NotImplementedError(f"\"bmm\" not implemented for 'Bool'")
+        raise NotImplementedError("\"bmm\" not implemented for 'Bool'")
     if da is not db:
         if kernel == "mm":
             raise RuntimeError("expected m1 and m2 to have the same dtype, but got: "

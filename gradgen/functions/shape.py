@@ -18,7 +18,7 @@ from ..autograd.node import _LEGACY_TYPE
 from ..ops import shape as P
 from ..ops.indexing import rev
 from ..tensor import Tensor, _VersionCounter, _wrap_dim
-from ._operands import broadcast_shapes, cast, shape_arg
+from ._operands import broadcast_shapes, shape_arg
 from .math import _named
 
 VIEW_ERROR = ("view size is not compatible with input tensor's size and stride (at least one "

@@ -67,4 +67,25 @@ def private_tempdir() -> Path:
     return path
 
 
-__all__ = ["CacheWarning", "default_root", "safe_root", "private_tempdir"]
+def write_quietly(path: Path, data: bytes) -> bool:
+    """Publish ``data`` as ``path`` by rename (readers see the old file or the new one, never a
+    part), creating its folder private; best effort: False when it could not (a read-only
+    cache), leaving no temporary file behind."""
+    tmp = None
+    try:
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+        return True
+    except OSError:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        return False
+
+
+__all__ = ["CacheWarning", "default_root", "safe_root", "private_tempdir", "write_quietly"]

@@ -35,7 +35,7 @@ def generated_call(ex: Any) -> Callable[..., list] | None:
     params = ", ".join(f"a{s}" for s in inputs)
     body = ["try:"]
     body += [f"    q{s} = convert(C{s}, a{s}, False)" for s, ct in inputs.items() if ct is not None]
-    body += [f"    pass"] if len(body) == 1 else []
+    body += ["    pass"] if len(body) == 1 else []
     body += ["except ValueError:  # not C-contiguous: the general path copies it",
              f"    return general({params})"]
     returned = {s for s, _ in ex._outputs}

@@ -26,6 +26,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .cachedir import write_quietly
+
 # -ffp-contract=off: eager numpy never fuses a*b+c into an FMA, so neither may we (results must match
 # eager bit for bit where eager is exact). -fno-math-errno + -fopenmp-simd let gcc call libmvec's
 # vector exp/log/tanh for `#pragma omp simd` loops without -ffast-math (NaN/inf/-0.0 stay IEEE).
@@ -256,13 +258,6 @@ def _load_memo(argv: tuple[str, ...], memo_dir: Path | None) -> CompilerInfo | N
 
 def _store_memo(info: CompilerInfo, memo_dir: Path | None) -> None:
     """Remember ``info`` on disk; best effort (a read-only cache simply re-identifies next time)."""
-    if memo_dir is None:
-        return
-    try:
-        memo_dir.mkdir(mode=0o700, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=memo_dir, prefix=".tmp-", suffix=".json")
-        with os.fdopen(fd, "w") as f:
-            json.dump(asdict(info), f)
-        os.replace(tmp, memo_dir / f"{_fingerprint(info.argv)}.json")
-    except OSError:
-        pass
+    if memo_dir is not None:
+        write_quietly(memo_dir / f"{_fingerprint(info.argv)}.json",
+                      json.dumps(asdict(info)).encode())

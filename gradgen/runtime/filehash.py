@@ -15,9 +15,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
+
+from .cachedir import write_quietly
 
 SETTLED = 2.0  # seconds: files younger than this are hashed, not memoized
 
@@ -66,19 +67,7 @@ def _read(memo: Path | None) -> dict | None:
 
 def _write(memo: Path, data: dict) -> None:
     """Publish ``data`` by rename; best effort (a read-only cache just hashes every time)."""
-    tmp = None
-    try:
-        memo.parent.mkdir(mode=0o700, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=memo.parent, prefix=".tmp-", suffix=".json")
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f)
-        os.replace(tmp, memo)
-    except OSError:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+    write_quietly(memo, json.dumps(data).encode())
 
 
 __all__ = ["tree_hash", "SETTLED"]

@@ -35,7 +35,6 @@ only ``_cffi_backend``, and the kernels are still opened with ``ffi.dlopen`` and
 from __future__ import annotations
 
 import io
-import os
 
 from pathlib import Path
 from typing import Any, Callable

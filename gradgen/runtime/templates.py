@@ -12,14 +12,13 @@ process. Jinja itself rejects bytecode of another template source or another Pyt
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
 from .cache import default_cache
+from .cachedir import write_quietly
 
 _DIGEST = 32  # bytes of sha256
 
@@ -48,18 +47,7 @@ class TemplateBytecodeCache(jinja2.BytecodeCache):
 
     def dump_bytecode(self, bucket: Any) -> None:
         payload = bucket.bytecode_to_string()
-        tmp = None
-        try:
-            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".bc")
-            with os.fdopen(fd, "wb") as f:
-                f.write(hashlib.sha256(payload).digest() + payload)
-            os.replace(tmp, self._path(bucket))
-        except OSError:
-            if tmp is not None:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
+        write_quietly(self._path(bucket), hashlib.sha256(payload).digest() + payload)
 
 
 _caches: dict[Path, TemplateBytecodeCache] = {}

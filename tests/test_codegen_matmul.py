@@ -8,6 +8,7 @@ import pytest
 import gradgen as gg
 import gradgen.nn.functional as F
 from gradgen.codegen import build_schedule, gemm
+from gradgen.codegen.steps import View
 from gradgen.ir.trace import input_values, trace
 from gradgen.passes.pipeline import optimize
 from gradgen.runtime import blas
@@ -218,3 +219,69 @@ def test_mlp_gradients_compiled_match_eager():
         np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-4 * np.abs(e).max())
     src = compiled.inspect()[0]["c_source"]
     assert "matmul over [128,256]" in src and "= matmul " in src
+
+
+def _at(a, b):
+    return a.T @ b
+
+
+def _bat(a, b):
+    return (a.permute(0, 2, 1) if isinstance(a, gg.Tensor) else a.transpose(0, 2, 1)) @ b
+
+
+def _at_relu(a, b, c):
+    return F.relu(a.T @ b + c)
+
+
+# (function, operand shapes) around the tile edges: every output width 1..17 (partial last
+# vectors of 8 floats / 4 doubles, one- and two-vector tiles), K = 1, row counts that leave a
+# partial row block of the 6- and 12-row tiles; then the transposed form (a.T @ b, b narrow)
+# with its batched and epilogue variants, and shapes where it is not chosen.
+EDGE_CASES = [(_mm, [(m, k), (k, n)]) for n in range(1, 18)
+              for m, k in [[(13, 1), (7, 9), (25, 3)][n % 3]]]
+EDGE_CASES += [(_mm, [(1, 9), (9, 9)]), (_mm, [(12, 1), (1, 16)]), (_mm, [(5, 3), (3, 3)])]
+EDGE_CASES += [(_at, [(k, m), (k, n)]) for m, k, n in
+               [(20, 5, 3), (37, 4, 10), (9, 1, 2), (16, 7, 1), (3, 5, 11), (24, 6, 17)]]
+EDGE_CASES += [(_bat, [(2, 5, 19), (2, 5, 3)]), (_at, [(5, 20), (2, 5, 3)]),
+               (_mm, [(1, 8, 13), (13, 3)]),
+               (_at_relu, [(6, 29), (6, 5), (5,)]), (_at_relu, [(6, 9), (6, 20), (20,)])]
+
+
+@needs_cc
+@pytest.mark.parametrize("dt", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_tile_edges_match_numpy(dt):
+    """EDGE_CASES built as one module per dtype, against the float64 (int64: exact) product."""
+    inputs = [[_array(s, dt) for s in shapes] for _, shapes in EDGE_CASES]
+    at = {(fn, tuple(shapes[1])): arrays for (fn, shapes), arrays in zip(EDGE_CASES, inputs)}
+    if np.dtype(dt).kind == "f":
+        at[_mm, (9, 4)][1][0, 1] = np.nan  # a NaN column in a partial vector
+        at[_mm, (3, 5)][0][0, 2] = np.inf  # inf times a row of mixed signs
+        at[_at, (4, 10)][1][2, 9] = -np.inf  # the transposed loop's partial vector
+        at[_mm, (1, 3)][0][4, 0] = np.nan  # K = 1
+    progs = [optimize(trace(fn, *[gg.tensor(a) for a in arrays]))
+             for (fn, _), arrays in zip(EDGE_CASES, inputs)]
+    built = build_programs(progs, 2)
+    for (fn, shapes), prog, arrays, ex in zip(EDGE_CASES, progs, inputs, built.executables):
+        (got,) = ex(*input_values(prog, *[gg.tensor(a) for a in arrays]))
+        with np.errstate(invalid="ignore"):
+            want = _oracle(fn, arrays, dt)
+        try:
+            _check(got, want, dt)
+        except AssertionError as exc:
+            raise AssertionError(f"{fn.__name__} {shapes}: {exc}") from None
+    assert built.source.count("as the transpose") >= 7
+
+
+@pytest.mark.parametrize("m, n, a_strides, b_strides, want", [
+    (256, 10, (1, 256), (10, 1), True),    # h.T @ g: 10 columns in 2 vectors, 256 rows in 32
+    (128, 10, (256, 1), (10, 1), False),   # h @ w: a's columns not contiguous
+    (16, 16, (1, 16), (16, 1), False),     # no lanes to gain
+    (5, 3, (1, 5), (1, 7), True),          # b's rows not contiguous, a's columns are
+])
+def test_swapped_when_it_saves_lanes(m, n, a_strides, b_strides, want):
+    a = gg.tensor(np.zeros((m, 4), np.float32))
+    b = gg.tensor(np.zeros((4, n), np.float32))
+    (e,) = [e for e in optimize(trace(_mm, a, b)).eqns if gemm.lowers(e)]
+    av = View(None, (m, 4), a_strides)
+    bv = View(None, (4, n), b_strides)
+    assert gemm.swapped(e, av, bv) == want

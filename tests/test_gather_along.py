@@ -18,6 +18,8 @@ from gradgen import compile, value_and_grad
 from gradgen.ad import partition, vjp
 from gradgen.autograd.gradcheck import gradcheck, gradgradcheck
 from gradgen.codegen import HostOp, Kernel, build_schedule
+from gradgen.codegen import rowwise
+from gradgen.codegen.steps import is_iota
 from gradgen.codegen.onehot import lower_onehot
 from gradgen.ir import run
 from gradgen.ir.trace import trace
@@ -335,3 +337,77 @@ def test_compiled_calls_check_new_indices() -> None:
             _raises_like_eager(value_and_grad(fn), cf, (z, bad))
         _check(fn, cf, (z, good), np.float32)
         assert cf.fallback_reason is None and body.calls == 1
+
+
+# ---------------------------------------------------------------- the one-hot compare in C
+
+def _edge_data(c: int, dtype, ignore: int) -> tuple:
+    """9 rows of ``c`` classes: targets at 0 and c-1 and ignored, NaN/inf on and off target."""
+    rng = np.random.default_rng(c)
+    z = rng.standard_normal((9, c)).astype(dtype)
+    t = rng.integers(0, c, 9)
+    t[:3] = 0, c - 1, ignore
+    z[3, t[3]] = np.nan                       # NaN on the target
+    z[4, (t[4] + 1) % c] = np.nan             # NaN off the target (the same when c == 1)
+    z[5, t[5]] = -np.inf                      # the loss is +inf
+    z[6, c - 1] = np.inf
+    return gg.from_numpy(z), gg.from_numpy(t), _w(c, dtype)
+
+
+EDGE_LOSSES = {
+    "ce": (lambda z, t, w: F.cross_entropy(z, t), -100),
+    "ce_ignore_weight": (lambda z, t, w: F.cross_entropy(z, t, weight=w, ignore_index=2), 2),
+    "nll_sum": (lambda z, t, w: F.nll_loss(F.log_softmax(z, 1), t, reduction="sum"), 0),
+    "gather_i32": (lambda z, t, w: (gg.gather(z, 1, t.clamp(0).to(gg.int32)[:, None]) * 2.0).sum(),
+                   -100),
+}
+
+
+@needs_cc
+@pytest.mark.parametrize("c", [1, 7, 8, 9, 33])
+@pytest.mark.parametrize("name", list(EDGE_LOSSES))
+def test_onehot_compare_edges_compiled_equal_eager(name, c) -> None:
+    """Row lengths around the vector width (the int32 position compare), the first and last
+    class, ignored rows, NaN and infinities; float32 and float64 in one go."""
+    fn, ignore = EDGE_LOSSES[name]
+    for dtype in (np.float32, np.float64):
+        cf = compile(value_and_grad(fn))
+        _check(fn, cf, _edge_data(c, dtype, ignore), dtype)
+        assert cf.fallback_reason is None, cf.fallback_reason
+
+
+@needs_cc
+def test_onehot_in_c_is_a_row_load_and_an_int32_compare() -> None:
+    """The pick is one load per row at the checked target; the gradient's one-hot compares
+    the loop index (no array of positions is read) in int32 with the target, converted once."""
+    z, t = gg.randn(16, 40), gg.from_numpy(np.arange(16) % 40)
+    cf = compile(value_and_grad(lambda z, t: F.cross_entropy(z, t)))
+    cf(z, t)
+    src = cf.inspect()[0]["c_source"]
+    lines = [line.strip() for line in src.splitlines()]
+    assert sum(line.startswith("const float") and "[i0 * 40 + (int64_t)p" in line
+               for line in lines) == 1
+    assert sum("reduction(max:" in line for line in lines) == 1  # the row max only
+    (iota,) = [line.split()[2] for line in lines if line.endswith("= (int32_t)(i1);")]
+    (cmp,) = [line for line in lines if f"({iota} == " in line]
+    assert f"const int32_t {cmp.split('== ')[1].rstrip(');')} = " in src
+
+
+def test_pick_needs_a_checked_index() -> None:
+    """reduce_max(select(iota == t, x, -inf)) with t not known to be in range stays a masked
+    maximum (an out-of-range t selects nothing: -inf, never a load out of the row)."""
+    x = gg.randn(8, 12)
+    t = gg.from_numpy(np.arange(8) * 3 - 5)
+
+    def masked(x, t):
+        hit = gg.arange(12)[None, :] == t[:, None]
+        return gg.where(hit, x, float("-inf")).amax(1) + x.amax(1)
+
+    sched = build_schedule(optimize(trace(masked, x, t)))
+    (k,) = [k for k in sched.kernels if k.domain == (8, 12)]
+    assert any(is_iota(v) for v in k.loads.values())
+    assert rowwise.picks(k, {e.out: e for e in sched.program.eqns}) == {}
+    if HAS_CC:
+        got = compile(masked, fullgraph=True)(x, t).numpy()
+        np.testing.assert_array_equal(got, masked(x, t).numpy())
+        assert np.isneginf(got).sum() == 4  # targets -5, -2, 13, 16 select nothing

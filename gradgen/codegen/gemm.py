@@ -5,11 +5,17 @@ A ``matmul`` equation (``[..., m, k] @ [..., k, n]``, float32/float64/int64) bec
 ``templates/matmul.c.jinja``:
 
 - Small products (at most ``SMALL_MACS`` multiply-adds) and all int64 products run as a
-  generated loop nest: the output in tiles of ``MR`` rows by ``NR`` columns whose accumulators
+  generated loop nest: the output in tiles of rows by vectors of columns whose accumulators
   stay in vector registers while the loop walks the shared dimension (module.c.jinja's
-  ``gg_tile_*``). float32 accumulates in float, as BLAS does (an addition and a multiplication,
-  no FMA: ``-ffp-contract=off``). Row blocks split among the module's threads from
-  ``PARALLEL_MACS``. A dispatch into numpy's BLAS costs more than such a product.
+  ``gg_tile_*``; 6 rows x 2 vectors, or 12 rows x 1 vector when the output has at most one
+  vector of columns, see :func:`tile`). The last vector of a row is partial when the column
+  count is not a multiple of the vector: it is loaded element by element and its unused
+  lanes are zero. float32 accumulates in float, as BLAS does (an addition and a
+  multiplication, no FMA: ``-ffp-contract=off``). When the left operand's columns are
+  contiguous and the output is narrower than it is tall (``h.T @ g`` with ``g`` 10 wide), the
+  loop computes the transpose ``B^T A^T`` instead, vectors then running along the output's
+  rows (:func:`swapped`), and stores it transposed. Row blocks split among the module's
+  threads from ``PARALLEL_MACS``. A dispatch into numpy's BLAS costs more than such a product.
 - Larger float products call ``sgemm``/``dgemm`` of the BLAS numpy uses, through function
   pointers the module receives when it is loaded (:mod:`gradgen.runtime.blas`); no BLAS is
   needed to build the module. Without one, the same function runs the generated loop.
@@ -19,7 +25,8 @@ A ``matmul`` equation (``[..., m, k] @ [..., k, n]``, float32/float64/int64) bec
   scheduler's copy kernel; a transposed operand goes to BLAS with its transpose flag.
 - Epilogue: an elementwise kernel over exactly the product's shape that reads the product
   element for element (bias add and relu; the relu-gradient mask) moves into the matmul
-  kernel and runs on each block of rows right after it is computed. The product is then
+  kernel and runs on each block of rows (of columns, when the loop computes the transpose)
+  right after it is computed. The product is then
   stored only if something else reads it; otherwise it is written into an epilogue output
   of its shape and dtype and overwritten there, or kept in a workspace buffer if none fits.
 
@@ -36,9 +43,14 @@ from . import clower
 from .layout import access_strides, contiguous, numel
 from .steps import HostOp, Kernel, View
 
-SMALL_MACS = 1 << 21     # products up to this many multiply-adds: the generated loop
+# Products up to this many multiply-adds run the generated loop. Measured (float32, 2 threads,
+# whole compiled calls): the loop wins up to ~0.5M (the MLP's 128x256x10: 10-13 us against
+# numpy's 14-20), they tie around 1M, BLAS wins clearly from 2M (128^3: 76 us against 99).
+SMALL_MACS = 1 << 20
 PARALLEL_MACS = 1 << 19  # loop products from this size split their row blocks among threads
-MR, NR = 6, 16           # a loop tile: rows x columns of accumulators (12 AVX2 registers)
+VECTOR_BYTES = 32        # a vector of the tiles: AVX2's (16 registers of 32 bytes)
+MR, NV = 6, 2            # a loop tile: rows x vectors of accumulators (12 registers)
+MR_NARROW = 12           # rows of a tile one vector wide (12 accumulators)
 _DTYPES = ("f32", "f64", "i64")
 
 
@@ -177,26 +189,66 @@ def _offset(var: str, shape, strides) -> str:
     return " + ".join(terms) if terms else "0"
 
 
+def lanes(e: Eqn) -> int:
+    """Elements of matmul ``e``'s dtype in one vector of the tiles."""
+    return VECTOR_BYTES // e.out.aval.dtype.itemsize
+
+
+def tile(n: int, width: int) -> tuple[int, int]:
+    """``(rows, vectors)`` of the loop tile for products ``n`` columns wide, in vectors of
+    ``width`` elements: 12 x 1 when one vector holds a row, else 6 x 2. Both keep 12
+    accumulators, the row's vectors of ``b`` and one broadcast within 16 registers."""
+    return (MR_NARROW, 1) if n <= width else (MR, NV)
+
+
+def swapped(e: Eqn, a: View, b: View) -> bool:
+    """Whether the loop computes matmul ``e`` = ``a @ b`` as ``(b^T a^T)^T``: when ``a``'s
+    columns are contiguous (the transposed tile then reads rows of ``a^T`` as vectors) and the
+    transpose wastes fewer vector lanes in partial vectors (``h.T @ g``, ``g`` 10 wide)."""
+    _, m, _, n = dims(e)
+    w = lanes(e)
+    a_cols = m == 1 or a.strides[-2] == 1
+    b_rows = n == 1 or b.strides[-1] == 1
+    return a_cols and (not b_rows or n * -(-m // w) < m * -(-n // w))
+
+
+def _loop(e: Eqn, av: View, bv: View, kt: Any) -> dict:
+    """The tile loop's operands, sizes and strides: ``c[TM, TN] = ta[TM, K] @ tb[K, TN]``,
+    ``c`` written at strides ``(tsc0, tsc1)`` (the transpose when ``swap``)."""
+    _, m, kk, n = dims(e)
+    batch = e.out.aval.shape[:-2]
+    a = {"p": kt.p(av.buffer), "batch": _offset("b", batch, av.strides[:-2]),
+         "s0": av.strides[-2], "s1": av.strides[-1]}
+    b = {"p": kt.p(bv.buffer), "batch": _offset("b", batch, bv.strides[:-2]),
+         "s0": bv.strides[-2], "s1": bv.strides[-1]}
+    swap = swapped(e, av, bv)
+    if swap:  # ta = b^T, tb = a^T: transposing swaps the strides
+        a, b = {**b, "s0": b["s1"], "s1": b["s0"]}, {**a, "s0": a["s1"], "s1": a["s0"]}
+        m, n = n, m
+    rows, vecs = tile(n, lanes(e))
+    return {"swap": swap, "TM": m, "TN": n, "MR": rows, "NT": vecs * lanes(e), "lanes": lanes(e),
+            "row_blocks": -(-m // rows), "ta": a["p"], "ta_batch": a["batch"], "tsa0": a["s0"],
+            "tsa1": a["s1"], "tb": b["p"], "tb_batch": b["batch"], "tsb0": b["s0"],
+            "tsb1": b["s1"], "tsc0": 1 if swap else n, "tsc1": m if swap else 1}
+
+
 def body(kt: Any) -> dict:
     """The template context of matmul kernel ``kt.k`` (a ``render._KernelText``)."""
     k, e = kt.k, kt.k.gemm
     nb, m, kk, n = dims(e)
-    batch = e.out.aval.shape[:-2]
     av, bv = k.loads[e.inputs[0]], k.loads[e.inputs[1]]
     home_var, home = product_home(k)
-    row_blocks = -(-m // MR)
     g = {"ctype": clower.ctype(e.out.aval.dtype), "M": m, "N": n, "K": kk, "NB": nb,
-         "MR": MR, "row_blocks": row_blocks, "units": nb * row_blocks,
-         "a": kt.p(av.buffer), "b": kt.p(bv.buffer), "c": kt.p(home),
-         "a_batch": _offset("b", batch, av.strides[:-2]),
-         "b_batch": _offset("b", batch, bv.strides[:-2]),
-         "sa0": av.strides[-2], "sa1": av.strides[-1], "sb0": bv.strides[-2], "sb1": bv.strides[-1],
-         "blas": None, "product": kt.v(e.out)}
+         "c": kt.p(home), "blas": None, "product": kt.v(e.out), **_loop(e, av, bv, kt)}
+    g["units"] = nb * g["row_blocks"]
     if uses_blas(e):
         ta, lda = blas_layout(m, kk, av.strides[-2], av.strides[-1])
         tb, ldb = blas_layout(kk, n, bv.strides[-2], bv.strides[-1])
         g["blas"] = {"ta": int(ta), "lda": lda, "tb": int(tb), "ldb": ldb,
-                     "fn": "sgemm" if g["ctype"] == "float" else "dgemm"}
+                     "fn": "sgemm" if g["ctype"] == "float" else "dgemm",
+                     "a": kt.p(av.buffer), "b": kt.p(bv.buffer),
+                     "a_batch": _offset("b", e.out.aval.shape[:-2], av.strides[:-2]),
+                     "b_batch": _offset("b", e.out.aval.shape[:-2], bv.strides[:-2])}
     stmts = _epilogue(kt, home) if len(k.eqns) > 1 else []
     parallel = g["blas"] is None and nb * m * kk * n >= PARALLEL_MACS and g["units"] > 1
     loads = [w for a, w in k.loads.items() if not _operand(e, a)]
@@ -217,8 +269,7 @@ def _epilogue(kt: Any, home) -> list[dict]:
             continue
         st = access_strides(w.shape, w.strides, dom)
         col = "" if st[-1] == 0 else (" + j" if st[-1] == 1 else f" + j * {st[-1]}")
-        stmts.append({"kind": "let", "ctype": clower.ctype(a.aval.dtype), "name": kt.v(a),
-                      "expr": f"{kt.p(w.buffer)}[{_offset('r', dom[:-1], st[:-1])}{col}]"})
+        stmts.append(kt.load(a, w, f"{_offset('r', dom[:-1], st[:-1])}{col}"))
     stmts += [kt.let(x) for x in k.eqns[1:]]
     for v, b in sorted(k.stores.items(), key=lambda vb: kt.num[vb[0]]):
         if v is not e.out:
@@ -228,12 +279,13 @@ def _epilogue(kt: Any, home) -> list[dict]:
 
 
 def module_context(kernels: list[dict]) -> dict:
-    """What module.c.jinja needs for the matmul kernels among ``kernels``: the C types of
-    their tile functions, and whether any calls BLAS (the module then exports gg_set_blas)."""
+    """What module.c.jinja needs for the matmul kernels among ``kernels``: the C types (and
+    vector lanes) of their tile functions, the largest tile, and whether any calls BLAS (the
+    module then exports gg_set_blas)."""
     gs = [k["gemm"] for k in kernels if k["gemm"]]
-    return {"gemm_types": sorted({g["ctype"] for g in gs}), "gemm_blas": any(g["blas"] for g in gs),
-            "gemm_mr": MR, "gemm_nr": NR}
+    return {"gemm_types": sorted({(g["ctype"], g["lanes"]) for g in gs}),
+            "gemm_blas": any(g["blas"] for g in gs), "gemm_mr": max(MR, MR_NARROW), "gemm_nv": NV}
 
 
-__all__ = ["SMALL_MACS", "PARALLEL_MACS", "MR", "NR", "lowers", "uses_blas", "blas_layout",
+__all__ = ["SMALL_MACS", "PARALLEL_MACS", "MR", "NV", "lowers", "lanes", "tile", "swapped", "uses_blas", "blas_layout",
            "schedule_matmul", "lower_matmuls", "product_home", "body", "module_context"]

@@ -24,7 +24,13 @@ every other axis, so each row holds exactly one selected element.
 ``idx'`` is ``check_index[mode='wrap']`` of the index: a small host op raising the
 eager error for an index out of range (a compiled call never answers with a
 wrong element) and wrapping negatives. An index already checked for this axis
-size by the front end (nll_loss records its check) is used as it is.
+size by the front end (nll_loss records its check) is used as it is. When the
+axis has at most 2**31 - 1 positions, ``iota`` is int32 and ``idx'`` is converted
+to int32 (exact: it is in range), so the compare runs in the lanes of a float32
+row, not in int64 lanes packed down. In C ``iota`` is the loop index itself (no
+array is read, see ``render._KernelText.load``) and a row-wise kernel does the
+pick ``reduce_max(select(...))`` as one load of ``x`` at ``idx'`` per row when ``x``
+is read from memory (:func:`gradgen.codegen.rowwise.picks`).
 
 Before that, a pick is moved ahead of the elementwise equations producing its
 operand, as far as their other operands are constant along ``axis``:
@@ -42,7 +48,8 @@ import numpy as np
 
 from ..ir.builder import Builder, building
 from ..ir.core import Eqn, Literal, Program, Var
-from ..ops.elementwise import add, eq, neg, select
+from ..dtypes import int32
+from ..ops.elementwise import add, convert, eq, neg, select
 from ..ops.indexing import check_index, scatter_add_along, take_along
 from ..ops.reduce import reduce_max, reduce_sum
 from ..ops.registry import Aval
@@ -91,6 +98,7 @@ class _Lowering:
 
     def __init__(self) -> None:
         self.checked: dict[tuple, Var] = {}
+        self.narrowed: dict[Var, Var] = {}   # checked index -> as int32
         self.iotas: dict[tuple, Literal] = {}
         self.picks: dict[tuple, Any] = {}
         self.values: dict[Var, Var] = {}     # u -> u + 0.0 (one per row)
@@ -104,11 +112,17 @@ class _Lowering:
             ok = idx if _is_checked(b.ctx, idx, n) else check_index(idx, size=n, axis=axis,
                                                                       mode="wrap")
             self.checked[(idx, n)] = ok
-        key = (n, axis, len(shape), idx.dtype)
+        narrow = n <= np.iinfo(np.int32).max and idx.dtype is not int32
+        if narrow:  # exact: the checked index is in [0, n)
+            if ok not in self.narrowed:
+                self.narrowed[ok] = convert(ok, dtype=int32)
+            ok = self.narrowed[ok]
+        dt = int32 if narrow else idx.dtype
+        key = (n, axis, len(shape), dt)
         iota = self.iotas.get(key)
         if iota is None:
             at = tuple(n if d == axis else 1 for d in range(len(shape)))
-            iota = self.iotas[key] = Literal(np.arange(n, dtype=idx.dtype.np).reshape(at))
+            iota = self.iotas[key] = Literal(np.arange(n, dtype=dt.np).reshape(at))
         dims = tuple(range(len(shape)))
         return eq(broadcast_in_dim(iota, shape=shape, dims=dims),
                   broadcast_in_dim(ok, shape=shape, dims=dims))

@@ -86,8 +86,7 @@ def body(kt) -> dict:
     idx = [index(s) for s in acc]
     loops = [{"var": f"i{j}", "extent": n} for j, n in enumerate(ext)]
     lane = "[j]" if form == "columns" else ""
-    stmts = [{"kind": "let", "ctype": clower.ctype(v.aval.dtype), "name": kt.v(v),
-              "expr": f"{kt.p(view.buffer)}[{idx[j]}]"} for j, (v, view) in enumerate(loads)]
+    stmts = [kt.load(v, view, idx[j]) for j, (v, view) in enumerate(loads)]
     accs, finals = [], []
     for e in k.eqns:
         if e in reds:

@@ -29,6 +29,7 @@ from . import clower, gemm, reductions, rowwise
 from .layout import numel, worth_threads
 from .layout import access_strides as _access_strides, coalesce as _coalesce, index as _index
 from .schedule import Kernel, Schedule, contiguous
+from .steps import is_iota
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.:-]")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -104,6 +105,14 @@ class _KernelText:
     def p(self, buf) -> str:
         return f"p{self.num[buf.var]}"
 
+    def load(self, a, view, index: str) -> dict:
+        """The statement loading operand ``a`` from ``view`` at element offset ``index``. An
+        iota constant (its elements 0, 1, 2, ... in memory order, as the one-hot lowering's
+        positions along a row) is its offset itself: no load."""
+        ctype = clower.ctype(a.aval.dtype)
+        expr = f"({ctype})({index})" if is_iota(view) else f"{self.p(view.buffer)}[{index}]"
+        return {"kind": "let", "ctype": ctype, "name": self.v(a), "expr": expr}
+
     def let(self, e: Eqn) -> dict:
         """The statement computing equation ``e``'s value (a per-row alias: its operand)."""
         expr = self.v(e.inputs[0]) if e.prim.c_lowering.get("view") else \
@@ -149,8 +158,7 @@ class _KernelText:
         ext, acc, _ = _coalesce(list(dom), [list(s) for s in accesses], len(dom))
         loops = [{"var": f"i{j}", "extent": n} for j, n in enumerate(ext)]
         idx = [_index(s) for s in acc]
-        body = [{"kind": "let", "ctype": clower.ctype(v.aval.dtype), "name": self.v(v),
-                 "expr": f"{self.p(view.buffer)}[{idx[j]}]"} for j, (v, view) in enumerate(loads)]
+        body = [self.load(v, view, idx[j]) for j, (v, view) in enumerate(loads)]
         body += [self.let(e) for e in k.eqns]
         for j, (v, buf) in enumerate(stores):
             body.append({"kind": "store", "ptr": self.p(buf), "index": idx[len(loads) + j],

@@ -20,16 +20,23 @@ axes. This module orders such a kernel into passes over the row:
 
 Softmax forward: pass 0 takes the max, pass 1 sums exp(x - max), pass 2 stores
 exp(x - max) / sum. Softmax backward: pass 0 sums g * y, pass 1 stores y * (g - s).
+
+A *pick* -- the one-hot lowering's ``reduce_max(select(iota == t, x, -inf))`` with ``x`` read
+from memory and ``t`` a checked index (``check_index`` for the row's length, so in range) --
+is no reduction here but one load per row before the first pass: ``x[row, t]``. That is the
+maximum of one element and -infs exactly (NaN, +-inf and -0.0 included).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ..ir.core import Eqn, Literal, Var
 from . import clower
 from .layout import (access_strides, coalesce, contiguous, index, kept_pattern, numel,
                      row_access, worth_threads)
-from .steps import Kernel
+from .steps import Kernel, is_iota
 
 # Row-local arrays keep a value with a libm call for later passes over rows of at most this
 # many elements (a float32 row of 8192 is 32 KiB of stack, within L1/L2 while the row is live).
@@ -70,26 +77,31 @@ def is_simple(k: Kernel) -> bool:
         not any(isinstance(a, Var) and a in outs for e in k.eqns for a in e.inputs)
 
 
-def plan(k: Kernel) -> Plan:
-    """Levels, passes and per-row work of kernel ``k`` (see the module docstring)."""
+def plan(k: Kernel, picks: dict | None = None) -> Plan:
+    """Levels, passes and per-row work of kernel ``k`` (see the module docstring);
+    ``picks``: reductions done as one load per row (:func:`picks`), ``id(eqn) -> (x, t)``."""
+    picks = picks or {}
     level: dict[Var, int] = {}
     red_pass: dict[int, int] = {}
     made = {e.out: e for e in k.eqns}
+    reds = [e for e in reductions(k) if id(e) not in picks]
 
     def lv(a) -> int:
         return level.get(a, 0) if isinstance(a, Var) else 0
 
     for e in k.eqns:
-        if clower.is_reduction(e):
+        if id(e) in picks:
+            level[e.out] = 0
+        elif clower.is_reduction(e):
             red_pass[id(e)] = lv(e.inputs[0])
             level[e.out] = red_pass[id(e)] + 1
         else:
             level[e.out] = max((lv(a) for a in e.inputs), default=0)
     row_stores = [v for v in k.stores if v in k.row_values and k.is_row_shaped(v)]
     elem_stores = [v for v in k.stores if v not in row_stores]
-    n = max([red_pass[id(e)] for e in reductions(k)] + [lv(v) for v in elem_stores]) + 1
+    n = max([red_pass[id(e)] for e in reds] + [lv(v) for v in elem_stores]) + 1
     passes = [Pass() for _ in range(n)]
-    for e in reductions(k):
+    for e in reds:
         passes[red_pass[id(e)]].reductions.append(e)
     for v in elem_stores:
         passes[lv(v)].stores.append(v)
@@ -97,7 +109,9 @@ def plan(k: Kernel) -> Plan:
         _close(k, p, made)
     after: list[list] = [[] for _ in range(n + 1)]
     for e in k.eqns:
-        if clower.is_reduction(e):
+        if id(e) in picks:
+            after[0].append(("pick", e))
+        elif clower.is_reduction(e):
             after[red_pass[id(e)] + 1].append(("final", e))
         elif e.out in k.row_values:
             after[level[e.out]].append(("eqn", e))
@@ -107,6 +121,68 @@ def plan(k: Kernel) -> Plan:
     row_loads = [v for v in k.loads if any(v in e.inputs for e in row_eqns)]
     # No pass is empty: a level above 0 needs a reduction in the pass before it.
     return Plan(passes, after, row_loads)
+
+
+def picks(k: Kernel, defn: dict) -> dict[int, tuple[Var, Var]]:
+    """The reductions of row-wise kernel ``k`` that are picks (module docstring), as
+    ``id(eqn) -> (x, t)``; ``defn`` maps the program's values to their equations (to find
+    that ``t`` was checked). Only for one reduced axis longer than 1, and never every
+    reduction of the kernel (a pass stays)."""
+    red = k.red_axes or ()
+    if len(red) != 1 or k.domain[red[0]] < 2:
+        return {}
+    made = {e.out: e for e in k.eqns}
+    found = {}
+    for e in reductions(k):
+        got = _pick(k, e, made, defn, red[0]) if e.prim.name == "reduce_max" else None
+        if got is not None:
+            found[id(e)] = got
+    return found if len(found) < len(reductions(k)) else {}
+
+
+def _pick(k: Kernel, e: Eqn, made: dict, defn: dict, axis: int) -> tuple[Var, Var] | None:
+    """``(x, t)`` when reduction ``e`` is ``reduce_max(select(iota == t, x, -inf))``."""
+    sel = made.get(e.inputs[0])
+    if sel is None or sel.prim.name != "select":
+        return None
+    c, x, low = sel.inputs
+    if not (isinstance(low, Literal) and low.aval.ndim == 0 and float(low.value) == -np.inf):
+        return None
+    cmp = made.get(c)
+    if cmp is None or cmp.prim.name != "eq" or not isinstance(x, Var) or x in made \
+            or x not in k.loads:
+        return None
+    for iota, t in (cmp.inputs, cmp.inputs[::-1]):
+        if _along(k, iota, axis) and _checked(k, t, defn, axis):
+            return x, t
+    return None
+
+
+def _along(k: Kernel, a, axis: int) -> bool:
+    """Whether load ``a`` is the positions 0..n-1 along ``axis`` (an iota, constant elsewhere)."""
+    view = k.loads.get(a) if isinstance(a, Var) else None
+    if view is None or not is_iota(view):
+        return False
+    st = access_strides(view.shape, view.strides, k.domain)
+    return all(s == (1 if d == axis else 0) for d, s in enumerate(st))
+
+
+def _checked(k: Kernel, t, defn: dict, axis: int) -> bool:
+    """Whether load ``t`` is constant along ``axis`` and holds a ``check_index`` result for
+    the axis' length (through reshapes, broadcasts and integer conversions)."""
+    view = k.loads.get(t) if isinstance(t, Var) else None
+    if view is None or access_strides(view.shape, view.strides, k.domain)[axis] != 0:
+        return False
+    v = view.buffer.var
+    while True:
+        e = defn.get(v)
+        if e is None or e.out.aval.dtype.is_floating_point or e.out.aval.dtype.short == "bool":
+            return False
+        if e.prim.name == "check_index":
+            return e.params["size"] == k.domain[axis]
+        if e.prim.name not in ("reshape", "broadcast_in_dim", "convert"):
+            return False
+        v = e.inputs[0]
 
 
 def _close(k: Kernel, p: Pass, made: dict) -> None:
@@ -132,16 +208,19 @@ def body(kt) -> dict:
     """The template context (loops, passes, statements) of row-wise kernel ``kt.k``;
     ``kt`` is the renderer's per-kernel helper (value names ``kt.v``, pointers ``kt.p``)."""
     k: Kernel = kt.k
-    pl = plan(k)
+    chosen = picks(k, {e.out: e for e in kt.sched.program.eqns})
+    pl = plan(k, chosen)
     dom, red = k.domain, k.red_axes or ()
     elem_loads = sorted({v for p in pl.passes for v in p.loads}, key=kt.key)
     row_loads = sorted(pl.row_loads, key=kt.key)
     stores = sorted(k.stores, key=kt.key)
+    xs = sorted({a for xt in chosen.values() for a in xt}, key=kt.key)  # picks' x and t
     pattern = kept_pattern(dom, red)
     accesses = [access_strides(k.loads[v].shape, k.loads[v].strides, dom) for v in elem_loads]
     accesses += [row_access(dom, red, k.loads[v].shape, k.loads[v].strides) for v in row_loads]
     accesses += [pattern if v in k.row_values and k.is_row_shaped(v) else contiguous(dom)
                  for v in stores]
+    accesses += [access_strides(k.loads[v].shape, k.loads[v].strides, dom) for v in xs]
     order = [a for a in range(len(dom)) if a not in red] + list(red)
     ext, acc, split = coalesce([dom[a] for a in order], [[s[a] for a in order] for s in accesses],
                                len(dom) - len(red))
@@ -149,10 +228,13 @@ def body(kt) -> dict:
     at = {("elem", v): idx[j] for j, v in enumerate(elem_loads)}
     at.update({("row", v): idx[len(elem_loads) + j] for j, v in enumerate(row_loads)})
     at.update({("store", v): idx[len(elem_loads) + len(row_loads) + j] for j, v in enumerate(stores)})
+    first = len(elem_loads) + len(row_loads) + len(stores)
+    # a pick's x and t at the row (t is constant along it), x's stride along the row
+    at.update({("pick", v): (index(acc[first + j][:split]), acc[first + j][split])
+               for j, v in enumerate(xs)})
 
     def load(v, kind):
-        return {"kind": "let", "ctype": clower.ctype(v.aval.dtype), "name": kt.v(v),
-                "expr": f"{kt.p(k.loads[v].buffer)}[{at[(kind, v)]}]"}
+        return kt.load(v, k.loads[v], at[(kind, v)])
 
     def store(v):
         return {"kind": "store", "ptr": kt.p(k.stores[v]), "index": at[("store", v)],
@@ -203,6 +285,8 @@ def body(kt) -> dict:
                             "name": kt.v(x.out),
                             "expr": f"({clower.ctype(x.out.aval.dtype)})"
                                     f"{clower.reduction_result(x, accs[id(x)])}"})
+            elif kind == "pick":
+                out.append(_pick_load(kt, x, *chosen[id(x)], at))
             elif kind == "eqn":
                 out.append(kt.let(x))
             else:
@@ -221,8 +305,17 @@ def body(kt) -> dict:
             "pre": pre, "phases": phases, "body": everything,
             "accs": [a for ph in phases for a in ph["accs"]],
             "parallel": worth_threads(numel(dom), everything) and split > 0,
-            "params_in": [k.loads[v].buffer for v in elem_loads + row_loads],
+            "params_in": [k.loads[v].buffer for v in elem_loads + row_loads + xs],
             "params_out": list(k.stores.values())}
+
+
+def _pick_load(kt, e: Eqn, x: Var, t: Var, at: dict) -> dict:
+    """The statement of pick ``e``: ``x`` at the row's offset plus ``t`` times its stride."""
+    (x_row, x_step), (t_row, _) = at[("pick", x)], at[("pick", t)]
+    bx, bt = kt.p(kt.k.loads[x].buffer), kt.p(kt.k.loads[t].buffer)
+    step = "" if x_step == 1 else f" * {x_step}"
+    return {"kind": "let", "ctype": clower.ctype(e.out.aval.dtype), "name": kt.v(e.out),
+            "expr": f"{bx}[{x_row} + (int64_t){bt}[{t_row}]{step}]"}
 
 
 def _sum_block(e, name: str) -> dict | None:
@@ -256,5 +349,5 @@ def _kept_values(kt, pl: Plan, row_ext: list) -> dict[int, tuple[int, str]]:
     return {i: (first[i], f"rb{n}") for n, i in enumerate(sorted(again, key=list(first).index))}
 
 
-__all__ = ["Plan", "Pass", "plan", "body", "is_simple", "reductions", "ROW_BUFFER_MAX",
+__all__ = ["Plan", "Pass", "plan", "picks", "body", "is_simple", "reductions", "ROW_BUFFER_MAX",
            "SUM_BLOCK"]

@@ -36,6 +36,15 @@ class View:
         return self.shape == self.buffer.var.aval.shape and self.strides == contiguous(self.shape)
 
 
+def is_iota(view: View) -> bool:
+    """Whether ``view`` reads an integer constant holding 0, 1, 2, ... in memory order (the
+    one-hot lowering's positions along a row): its element at offset ``o`` is ``o``."""
+    value = view.buffer.value if view.buffer.kind == "const" else None
+    if value is None or value.dtype.kind not in "iu" or value.size < 2:
+        return False
+    return bool(np.array_equal(value.reshape(-1), np.arange(value.size)))
+
+
 @dataclass(eq=False)
 class Kernel:
     """One fused loop nest over ``domain``; ``red_axes`` set when it reduces.
@@ -107,4 +116,4 @@ class Schedule:
         return sum(self.slot_sizes)
 
 
-__all__ = ["Buffer", "View", "Kernel", "HostOp", "Step", "Schedule"]
+__all__ = ["Buffer", "View", "Kernel", "HostOp", "Step", "Schedule", "is_iota"]

@@ -40,7 +40,7 @@ from typing import Any
 from ..ir.core import Eqn, Var
 from ..ops.linalg import matmul
 from . import clower
-from .layout import access_strides, contiguous, numel
+from .layout import access_strides, numel
 from .steps import HostOp, Kernel, View
 
 # Products up to this many multiply-adds run the generated loop. Measured (float32, 2 threads,

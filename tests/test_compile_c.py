@@ -746,3 +746,31 @@ def test_first_gradient_kept_without_copy_is_never_overwritten() -> None:
         cf(x, w).backward()
         x.grad = w.grad = None
     np.testing.assert_array_equal(gx.numpy(), held)  # nothing wrote into the old gradient
+
+
+@pytest.mark.cc
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pow_half_matches_numpy_at_negative_zero_and_infinity(dtype) -> None:
+    """numpy's power with a broadcast exponent of 0.5 is sqrt (-0.0 -> -0.0, -inf -> nan) where
+    C's pow gives +0.0 and +inf: a literal 0.5 exponent lowers to sqrt, vectorized or not, and
+    so does the gradient of x ** 1.5 (which is 1.5 * x ** 0.5). (gcc sometimes folds a constant
+    0.5 exponent itself; in a larger fused loop the registry sweep saw libmvec's vector pow.)"""
+    specials = np.array([-np.inf, -0.0, 0.0, 4.0, np.inf, np.nan, -4.0, 2.25], dtype)
+    x = gg.from_numpy(np.tile(specials, 8).copy()).requires_grad_()  # 64: a vectorized loop
+    for f in (lambda t: t ** 0.5, lambda t: gg.pow(t, 1.5).sum()):
+        with np.errstate(all="ignore"):
+            want = f(x)
+            cf = compile(f, fullgraph=True)
+            got = cf(x)
+            code = [line for line in cf.inspect()[0]["c_source"].splitlines()
+                    if line.lstrip().startswith("const") and ("pow" in line or "sqrt" in line)]
+            assert any("sqrt" in line for line in code) and \
+                not any(", 0x1.0000000000000p-1" in line for line in code), code
+            np.testing.assert_array_equal(got.detach().numpy(), want.detach().numpy())
+            if want.ndim:
+                assert np.array_equal(np.signbit(got.detach().numpy()), np.signbit(want.detach().numpy()))
+                continue
+            (gw,) = gg.autograd.grad(want, [x])
+            (gc,) = gg.autograd.grad(cf(x), [x])
+        np.testing.assert_array_equal(gc.numpy(), gw.numpy())
+        assert np.array_equal(np.signbit(gc.numpy()), np.signbit(gw.numpy()))

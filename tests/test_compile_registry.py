@@ -53,12 +53,8 @@ DATA_DEPENDENT: dict[str, str] = {}
 
 # name -> reason: known failures. These run alone unless listed in XFAIL_IN_GROUP (failures
 # that only show when the case shares a compiled module with other cases).
-_POW_HALF = ("C lowering of pow(x, 0.5) (the VJP of pow(x, 1.5)) calls C pow, which gives +inf at "
-             "x=-inf and +0.0 at x=-0.0; eager np.power gives nan and -0.0 (numpy computes the 0.5 "
-             "exponent as sqrt). Seen when the case is compiled together with another 3x4 case "
-             "(e.g. prim:max); alone it matches")
-XFAIL: dict[str, str] = {"prim:pow/literal/special": _POW_HALF}
-XFAIL_IN_GROUP = {"prim:pow/literal/special"}
+XFAIL: dict[str, str] = {}
+XFAIL_IN_GROUP: set[str] = set()
 
 
 def _cases() -> list[tuple[str, object, tuple, bool]]:

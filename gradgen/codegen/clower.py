@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..dtypes import dtype
-from ..ir.core import Eqn
+from ..ir.core import Eqn, Literal
 
 CTYPES = {"f32": "float", "f64": "double", "i32": "int32_t", "i64": "int64_t", "bool": "bool"}
 
@@ -75,6 +75,11 @@ def elementwise_template(e: Eqn) -> str | None:
     if not isinstance(low, dict) or "view" in low or "reduce" in low:
         return None
     d = e.inputs[0].aval.dtype.short if e.inputs else e.out.aval.dtype.short
+    literal = low.get("literal")  # templates for a literal last operand of a given value
+    if literal and isinstance(e.inputs[-1], Literal) and e.inputs[-1].aval.ndim == 0:
+        special = literal.get(float(e.inputs[-1].value))
+        if special is not None and d in special:
+            return special[d]
     for key in (d, "int" if d in ("i32", "i64") else None, "expr"):
         if key in low:
             return low[key]

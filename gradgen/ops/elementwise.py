@@ -181,7 +181,12 @@ def _pow_impl(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 pow = defprim("pow", _pow_impl, _binary("pow"), _pow_vjp, "PowBackward0", save_inputs=True)
-pow.c_lowering = {"f32": "powf({0}, {1})", "f64": "pow({0}, {1})"}
+# numpy's power with a broadcast (stride-0) exponent of 0.5 computes sqrt: -0.0 gives -0.0 and
+# -inf gives nan, where C's pow gives +0.0 and +inf. So a literal exponent of 0.5 lowers to sqrt
+# ("literal": exponent value -> templates); numpy's other fast exponents (-1, 0, 1, 2) agree
+# with pow everywhere.
+pow.c_lowering = {"f32": "powf({0}, {1})", "f64": "pow({0}, {1})",
+                  "literal": {0.5: {"f32": "sqrtf({0})", "f64": "sqrt({0})"}}}
 
 
 def _minmax_vjp(strictly_loses):

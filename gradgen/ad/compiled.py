@@ -98,6 +98,7 @@ class CompiledEntry:
         self.program = program
         self._optimize = optimize
         self._joint: Program | None = None
+        self._partial_joints: dict[tuple[int, ...], tuple[Program, tuple[bool, ...]]] = {}
 
     def _finish(self, native: Any) -> None:
         """Plan the calls and bind the runners (the executables of ``native``, else the
@@ -140,6 +141,16 @@ class CompiledEntry:
         if self._joint is None:
             self._joint = self._optimize(vjp(self.program, self.wrt, self.seeds))
         return self._joint
+
+    def partial_joint(self, seeds: tuple[int, ...]) -> tuple[Program, tuple[bool, ...]]:
+        """The gradient program of outputs ``seeds`` only, and which gradients are structurally
+        zero in it: for a backward that reached some differentiable outputs of a call but not
+        all (cached per set of outputs)."""
+        got = self._partial_joints.get(seeds)
+        if got is None:
+            raw = vjp(self.program, self.wrt, seeds)
+            got = self._partial_joints[seeds] = (self._optimize(raw), raw.meta["zero_grads"])
+        return got
 
     def _plan_call(self) -> None:
         """Per output, how a call turns the forward's array into a tensor; decided once."""
@@ -293,6 +304,8 @@ class CompiledFunctionBackward(Node):
         for t, v in self._guards:
             if t._version.value != v:
                 raise RuntimeError(modified_message(t, v))
+        if self._only is None and any(g is None for g in cts):
+            return self._partial(cts)
         if _state.enabled:  # create_graph=True: run the gradient program on tensors
             return self._differentiable(cts)
         if len(cts) == 1 and grad is not None and self._only is not None:
@@ -307,6 +320,16 @@ class CompiledFunctionBackward(Node):
         outs = tuple([None if z else make(g) for g, z in zip(grads, entry.zero_grads)])
         self.stealable = entry.grads_owned  # per gradient: made for this call alone
         return outs
+
+    def _partial(self, cts: list) -> tuple:
+        """A backward that reached only some outputs: as eager, only they contribute -- the
+        gradient program of those outputs alone, evaluated on tensors (no zero cotangent times
+        an infinite partial, and a leaf reached only through the others gets no gradient)."""
+        entry = self._entry
+        live = [k for k, g in enumerate(cts) if g is not None]
+        joint, zero = entry.partial_joint(tuple(entry.seeds[k] for k in live))
+        results = evaluate(joint, *self._inputs, *[cts[k] for k in live])[entry.n_outputs:]
+        return tuple(None if z else g for g, z in zip(results, zero))
 
     def _differentiable(self, cts: list) -> tuple:
         entry = self._entry

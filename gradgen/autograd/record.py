@@ -41,6 +41,14 @@ class NoValues(np.ndarray):
     """
 
 
+def _owner(a: np.ndarray) -> np.ndarray:
+    """The array owning ``a``'s memory (numpy points a view's ``base`` at it, or close to it):
+    a zero-size view shares no bytes with its operand, so memory overlap cannot tell."""
+    while isinstance(a.base, np.ndarray):
+        a = a.base
+    return a
+
+
 def _scalar_dtype(args: tuple) -> np.dtype:
     fallback = None
     for a in args:
@@ -93,7 +101,8 @@ def bind(prim: Primitive, args: tuple, params: dict) -> Any:
     base = None
     if prim.is_view:
         a0 = args[0]
-        if type(a0) is Tensor and (out is datas[0] or (out.base is not None and np.may_share_memory(out, datas[0]))):
+        if type(a0) is Tensor and (out is datas[0] or (out.base is not None and (
+                np.may_share_memory(out, datas[0]) or (out.size == 0 and _owner(out) is _owner(datas[0]))))):
             counter = a0._version
             base = a0._base if a0._base is not None else a0
     t = _new(Tensor)  # Tensor._init inlined: this is the hottest line of eager mode

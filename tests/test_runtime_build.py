@@ -10,7 +10,11 @@ import pytest
 from conftest import needs_cc
 
 from gradgen.runtime import CompileError, CompilerNotFound, LoadError, find_compiler, load
+import gradgen as gg
+from gradgen.codegen import render
+from gradgen.codegen.render import unit_groups
 from gradgen.runtime.compiler import build_shared, resolve_compiler_argv
+from gradgen.runtime.units import join_units, split_units
 
 
 
@@ -124,3 +128,57 @@ def test_compiler_that_cannot_identify_itself(monkeypatch) -> None:
     monkeypatch.setenv("CC", shutil.which("false"))
     with pytest.raises(CompilerNotFound, match="--version"):
         find_compiler()
+
+
+# ---------------------------------------------------------------- modules of several units
+
+def test_units_round_trip_and_damaged_markers() -> None:
+    texts = ["int a;\n", "/* ==== not a marker */\nint b;\n", "int c;\n"]
+    joined = join_units(texts)
+    assert split_units(joined) == [(f"unit{i}.c", t) for i, t in enumerate(texts)]
+    assert split_units("/*\n * one unit\n */\nint a;\n") is None
+    swapped = joined.replace("unit 1 of 3", "unit 2 of 3", 1)
+    with pytest.raises(ValueError, match="out of order"):
+        split_units(swapped)
+    with pytest.raises(ValueError):
+        join_units(["int a;\n"])
+
+
+@pytest.mark.parametrize("costs, cores, groups", [
+    ([400, 300], 1, [[0, 1]]),                 # one core: one unit
+    ([100, 100], 2, [[0, 1]]),                 # too small to pay for a second compiler
+    ([900], 2, [[0]]),                         # one kernel cannot be split
+    ([300, 50, 250, 60, 40], 2, [[0, 1], [2, 3, 4]]),  # longest first to the lighter unit
+])
+def test_unit_groups(costs, cores, groups) -> None:
+    assert unit_groups(costs, cores) == groups
+
+
+def _mlp(x, w, b, w2):
+    h = gg.tanh(x @ w + b)
+    z = h @ w2
+    return (z * z).mean() + (h - h.mean(dim=1, keepdim=True)).sum()
+
+
+def _mlp_results(monkeypatch, tmp_path, split: bool) -> tuple[list[np.ndarray], str]:
+    monkeypatch.setenv("GRADGEN_CACHE_DIR", str(tmp_path / ("split" if split else "one")))
+    monkeypatch.setattr(render, "SPLIT_COST", 0 if split else 10**9)
+    monkeypatch.setattr(render, "usable_cores", lambda: 2)
+    rng = np.random.default_rng(1)
+    args = [gg.tensor(rng.standard_normal(s).astype(np.float32))
+            for s in ((512, 256), (256, 256), (256,), (256, 10))]  # BLAS, tiles, the pool
+    cf = gg.compile(gg.value_and_grad(_mlp, argnums=(0, 1, 2, 3)), fullgraph=True)
+    value, grads = cf(*args)
+    return [value.numpy(), *(g.numpy() for g in grads)], cf.inspect()[0]["c_source"]
+
+
+@pytest.mark.cc
+@needs_cc
+def test_module_in_two_units_equals_one_unit(monkeypatch, tmp_path) -> None:
+    one, one_src = _mlp_results(monkeypatch, tmp_path, split=False)
+    two, two_src = _mlp_results(monkeypatch, tmp_path, split=True)
+    assert split_units(one_src) is None and len(split_units(two_src)) == 2
+    assert two_src.count("void gg_set_blas(void") == 1  # state defined once, in unit 0
+    assert "void gg_parallel_for(gg_body_fn fn, void *arg, int64_t n);" in two_src  # shared pool
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(a, b)  # same kernels, same C: bit for bit

@@ -22,6 +22,7 @@ from gradgen.runtime import CacheWarning, CompileError, CompilerNotFound, Kernel
 from gradgen.runtime import cache as cache_mod
 from gradgen.runtime import compiler as compiler_mod
 from gradgen.runtime.compiler import resolve_compiler_argv
+from gradgen.runtime.units import join_units
 
 
 
@@ -389,3 +390,49 @@ def test_read_only_cache_serves_hits_and_builds_misses_in_temp(filled, tmp_path,
         assert cache.last_event.kind == "miss" and root not in cache.last_event.path.parents
     if how == "chmod 0o500":
         root.chmod(0o700)
+
+
+# ---------------------------------------------------------------- modules of several units
+
+# Two translation units sharing hidden state, as render_module emits them (runtime/units.py).
+UNITS_SRC = join_units([
+    "#include <stdint.h>\n"
+    "__attribute__((visibility(\"hidden\"))) double gg_offset = 1.0;\n",
+    "#include <stdint.h>\n"
+    "extern __attribute__((visibility(\"hidden\"))) double gg_offset;\n"
+    "void twice(const double *restrict x, double *restrict out, int64_t n)\n"
+    "{ for (int64_t i = 0; i < n; i++) out[i] = 2.0 * x[i] + gg_offset; }\n",
+])
+
+
+@pytest.mark.cc
+@needs_cc
+@pytest.mark.parametrize("threads", [1, 2])
+def test_units_build_hit_in_new_process_runs_no_compiler(tmp_path, monkeypatch, threads) -> None:
+    fake = _fake_cc(tmp_path)
+    monkeypatch.setenv("CC", str(fake))
+    monkeypatch.setenv("GG_CC_LOG", str(tmp_path / "parent.log"))
+    cache = KernelCache(tmp_path / "cache")
+    assert _call(cache.get_or_build(UNITS_SRC, DECL, threads)) == EXPECTED
+    calls = (tmp_path / "parent.log").read_text().splitlines()
+    assert sum(" -c " in c for c in calls) == 2 and sum("kernel.so" in c for c in calls) == 1
+    entry = cache.last_event.path
+    assert sorted(p.name for p in entry.iterdir()) == ["kernel.so", "meta.json", "source.c"]
+    assert (entry / "source.c").read_text() == UNITS_SRC  # all the C, as hashed into the key
+    child = _child(cache.root, {"GG_CC_FAIL": "1", "GG_CC_LOG": str(tmp_path / "child.log")},
+                   source=UNITS_SRC, threads=threads)
+    assert child["kind"] == "hit" and child["out"] == EXPECTED and child["key"] == entry.name
+    assert not (tmp_path / "child.log").exists(), "the child ran the compiler"
+
+
+@pytest.mark.cc
+@needs_cc
+def test_compile_error_in_one_unit(tmp_path) -> None:
+    cache = KernelCache(tmp_path / "cache")
+    bad = join_units(["int gg_fine = 1;\n", "void twice(void) { syntax error }\n"])
+    with pytest.raises(CompileError) as info:
+        cache.get_or_build(bad, DECL, threads=1)
+    err = info.value
+    assert "error" in err.stderr and err.source_path.name == "unit1.c"
+    assert "syntax error" in str(err) or "unit1.c" in str(err)
+    assert _entries(cache.root) == []

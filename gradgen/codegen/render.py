@@ -15,6 +15,7 @@ schedule names (``kernel_0``...) after an optional identifier prefix.
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from typing import Sequence
@@ -25,6 +26,7 @@ from .. import __version__
 from .._resources import templates_dir
 from ..ir.core import Eqn, Literal, Program, Var
 from ..ir.printer import print_program
+from ..runtime.units import join_units
 from . import clower, gemm, reductions, rowwise
 from .layout import numel, worth_threads
 from .layout import access_strides as _access_strides, coalesce as _coalesce, index as _index
@@ -171,9 +173,13 @@ class _KernelText:
 
 
 def render_module(schedules: Sequence[Schedule], cache_key: str,
-                  prefixes: Sequence[str] | None = None) -> Module:
+                  prefixes: Sequence[str] | None = None, split: bool = False) -> Module:
     """One C module holding the kernels of ``schedules`` (e.g. a forward and a backward
-    program); kernel names get ``prefixes[i]`` (identifiers) to stay distinct."""
+    program); kernel names get ``prefixes[i]`` (identifiers) to stay distinct.
+
+    With ``split``, a large module comes as two translation units in one text
+    (:mod:`gradgen.runtime.units`; :func:`unit_groups` decides), which only
+    ``gradgen.runtime.compiler.build_shared`` knows how to build; else it is one C file."""
     prefixes = list(prefixes) if prefixes is not None else [""] * len(schedules)
     if len(prefixes) != len(schedules) or not all(p == "" or _IDENT.match(p) for p in prefixes):
         raise ValueError("render_module: one identifier prefix per schedule")
@@ -187,14 +193,69 @@ def render_module(schedules: Sequence[Schedule], cache_key: str,
     names = [k["name"] for k in kernels]
     if len(set(names)) != len(names):
         raise ValueError("render_module: kernel names collide; give each schedule a prefix")
-    exprs = [s["expr"] for k in kernels for s in k["body"] if "expr" in s]
     env = environment()
-    source = env.get_template("module.c.jinja").render(
-        cache_key=sanitize(cache_key), gradgen_version=sanitize(__version__),
-        ir_text="\n\n".join(texts), libm=clower.simd_libm(exprs), kernels=kernels,
-        **gemm.module_context(kernels))
+    texts_of = [env.get_template(k["template"]).render(k=k) for k in kernels]
+    common = {"cache_key": sanitize(cache_key), "gradgen_version": sanitize(__version__),
+              "ir_text": "\n\n".join(texts)}
+    groups = unit_groups([_compile_cost(t) for t in texts_of]) if split else \
+        [list(range(len(kernels)))]
+    units = [{"index": i, "count": len(groups), "pool": any(k["parallel"] for k in kernels),
+              "blas": gemm.module_context(kernels)["gemm_blas"]} for i in range(len(groups))]
+    sources = [_render_unit(env, common, [kernels[j] for j in g], [texts_of[j] for j in g],
+                            unit if len(groups) > 1 else None)
+               for g, unit in zip(groups, units)]
+    source = sources[0] if len(sources) == 1 else join_units(sources)
     cdef = env.get_template("cdef.c.jinja").render(kernels=kernels)
     return Module(source, cdef, functions, {k["name"]: k["buffers"] for k in kernels})
 
 
-__all__ = ["Module", "render_module", "anonymized", "sanitize", "environment"]
+def _render_unit(env: jinja2.Environment, common: dict, kernels: list[dict],
+                 kernel_texts: list[str], unit: dict | None) -> str:
+    """One translation unit: the shared prelude and ``kernels`` (already rendered)."""
+    exprs = [s["expr"] for k in kernels for s in k["body"] if "expr" in s]
+    return env.get_template("module.c.jinja").render(
+        **common, libm=clower.simd_libm(exprs), kernels=kernels, kernel_texts=kernel_texts,
+        unit=unit, **gemm.module_context(kernels))
+
+
+# What a kernel costs gcc -O3, in lines of C code (its comment excluded): a matmul row call
+# (gg_rows_*) inlines and unrolls two register tiles, and gcc versions and unrolls each
+# `omp simd` loop (vector body, epilogues), each worth tens of lines (fitted on the MLP and
+# layer-norm workloads' kernels; a rough guide, enough to balance two units).
+_ROWS_COST, _SIMD_COST = 40, 30
+# Two units pay from about this cost (gcc takes about 0.05 s + 0.6 ms per unit of cost, so
+# 0.3 s and more): below it the second compiler's start, the prelude compiled twice and the
+# separate link eat the gain of the second core.
+SPLIT_COST = 500
+
+
+def _compile_cost(kernel_text: str) -> int:
+    code = kernel_text[kernel_text.find("*/"):]
+    return (code.count("\n") + _ROWS_COST * code.count("gg_rows_")
+            + _SIMD_COST * code.count("omp simd"))
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def unit_groups(costs: Sequence[int], cores: int | None = None) -> list[list[int]]:
+    """The kernels (indices, in order) of each translation unit: one unit, or two of about
+    equal cost (longest first to the lighter one) when the module is worth compiling on two
+    cores side by side and this machine has them."""
+    cores = usable_cores() if cores is None else cores
+    if cores < 2 or len(costs) < 2 or sum(costs) < SPLIT_COST:
+        return [list(range(len(costs)))]
+    groups: list[list[int]] = [[], []]
+    load = [0, 0]
+    for j in sorted(range(len(costs)), key=lambda j: -costs[j]):
+        lighter = load.index(min(load))
+        groups[lighter].append(j)
+        load[lighter] += costs[j]
+    return [sorted(g) for g in groups]
+
+
+__all__ = ["Module", "render_module", "unit_groups", "SPLIT_COST", "anonymized", "sanitize", "environment"]

@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .cachedir import write_quietly
+from .units import split_units
 
 # -ffp-contract=off: eager numpy never fuses a*b+c into an FMA, so neither may we (results must match
 # eager bit for bit where eager is exact). -fno-math-errno + -fopenmp-simd let gcc call libmvec's
@@ -78,7 +79,19 @@ class CompilerInfo:
     def flags(self, threads: int) -> list[str]:
         """Compile flags for a build running ``threads`` threads: more than one turns on the
         modules' thread pool (``templates/threadpool.c.jinja``); one builds it out entirely."""
-        flags = list(BASE_FLAGS)
+        return [*BASE_FLAGS, *self._thread_flags(threads)]
+
+    def object_flags(self, threads: int) -> list[str]:
+        """:meth:`flags` for compiling one translation unit of several (``-c``, nothing to link)."""
+        return [*(f for f in BASE_FLAGS if f != "-shared"), "-c",
+                *(f for f in self._thread_flags(threads) if not f.startswith("-Wl,"))]
+
+    def link_flags(self, threads: int) -> list[str]:
+        """:meth:`flags` for linking the objects of several translation units."""
+        return ["-shared", *(f for f in self._thread_flags(threads) if f != "-DGRADGEN_THREADS")]
+
+    def _thread_flags(self, threads: int) -> list[str]:
+        flags = []
         if threads > 1 and self.pthread:
             flags += ["-DGRADGEN_THREADS", "-pthread"]
             if sys.platform.startswith("linux"):
@@ -168,13 +181,49 @@ def _find_quietly(memo_dir: Path | None) -> None:
 def build_shared(info: CompilerInfo, source: Path, output: Path, threads: int) -> None:
     """Compile ``source`` into the shared object ``output``.
 
+    A source of several translation units (:mod:`.units`) is cut into ``unit<i>.c`` files beside
+    it, compiled side by side (one compiler per unit) and linked; they and their objects are
+    removed again after a successful build.
+
     Raises:
-        CompileError: the compiler exited non-zero (its stderr is kept on the exception).
+        CompileError: the compiler exited non-zero (its stderr is kept on the exception; for a
+            unit, ``source_path`` is that unit's file, left in place).
     """
-    command = [*info.argv, *info.flags(threads), "-o", str(output), str(source), *info.libs()]
+    units = split_units(Path(source).read_text())
+    if units is None:
+        command = [*info.argv, *info.flags(threads), "-o", str(output), str(source),
+                   *info.libs()]
+        proc = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        if proc.returncode != 0:
+            raise CompileError(source, command, proc.returncode, proc.stderr)
+        return
+    _build_units(info, Path(source).parent, units, Path(output), threads)
+
+
+def _build_units(info: CompilerInfo, folder: Path, units: list[tuple[str, str]], output: Path,
+                 threads: int) -> None:
+    """Compile each unit to an object concurrently, then link them into ``output``."""
+    paths = [folder / name for name, _ in units]
+    for path, (_, text) in zip(paths, units):
+        path.write_text(text)
+    objects = [path.with_suffix(".o") for path in paths]
+    commands = [[*info.argv, *info.object_flags(threads), "-o", str(obj), str(path)]
+                for path, obj in zip(paths, objects)]
+    procs = [subprocess.Popen(c, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                              stdin=subprocess.DEVNULL) for c in commands]
+    # Awaited in turn: a unit with over a pipe's worth of diagnostics waits for the ones before
+    # it to finish, which only costs time on a failing build.
+    results = [(proc, *proc.communicate()) for proc in procs]
+    for path, command, (proc, _, stderr) in zip(paths, commands, results):
+        if proc.returncode != 0:
+            raise CompileError(path, command, proc.returncode, stderr)
+    command = [*info.argv, *info.link_flags(threads), "-o", str(output), *map(str, objects),
+               *info.libs()]
     proc = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     if proc.returncode != 0:
-        raise CompileError(source, command, proc.returncode, proc.stderr)
+        raise CompileError(paths[0], command, proc.returncode, proc.stderr)
+    for path in [*paths, *objects]:
+        path.unlink(missing_ok=True)
 
 
 @functools.lru_cache(maxsize=1)

@@ -380,7 +380,8 @@ def lower_programs(programs: Sequence[Program]) -> Lowered:
         prefixes = [f"g{k}_" for k in range(len(programs))]
         label = hashlib.sha256("\n".join(print_program(p) for p in programs).encode()).hexdigest()
         use_bytecode_cache()
-        module_text = render_module(scheds, cache_key=f"programs-{label[:16]}", prefixes=prefixes)
+        module_text = render_module(scheds, cache_key=f"programs-{label[:16]}", prefixes=prefixes,
+                                    split=True)  # cache.get_or_build builds several units
     except LoweringError:
         raise
     except Exception as exc:  # the generator refused: the program stays eager, with the reason

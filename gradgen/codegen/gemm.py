@@ -123,16 +123,7 @@ def _fuse_epilogue(s: Any, g: Kernel, outputs: list) -> None:
     else:
         return
     del k.loads[c]
-    g.eqns += k.eqns
-    g.loads.update(k.loads)
-    g.consts.update(k.consts)
-    g.stores.update(k.stores)
-    for b in k.stores.values():
-        s.producer[b] = g
-    for v, w in s.loc.items():
-        if w is k:
-            s.loc[v] = g
-    s.steps.remove(k)
+    s.absorb(k, g, g.eqns + k.eqns)  # the epilogue runs after the product
     read = {o.buffer for o in outputs if isinstance(o, View)}
     for step in s.steps:
         views = step.loads.values() if isinstance(step, Kernel) else step.inputs

@@ -290,19 +290,25 @@ class _Scheduler:
             return False
         if g in self.ancestors(into) or into in self.ancestors(g):
             return False
-        into.eqns = sorted(into.eqns + g.eqns, key=lambda e: self.order[id(e)])
+        self.absorb(g, into, sorted(into.eqns + g.eqns, key=lambda e: self.order[id(e)]))
+        into.row_values |= g.row_values
+        into.red_axes = into.red_axes if into.red_axes is not None else g.red_axes
+        return True
+
+    def absorb(self, g: Kernel, into: Kernel, eqns: list[Eqn]) -> None:
+        """Kernel ``g`` becomes part of ``into`` (which then holds ``eqns``): its loads, stores
+        and constants move over, what it produced is produced by ``into``, and it leaves the
+        schedule."""
+        into.eqns = eqns
         into.loads.update(g.loads)
         into.stores.update(g.stores)
         into.consts.update(g.consts)
-        into.row_values |= g.row_values
-        into.red_axes = into.red_axes if into.red_axes is not None else g.red_axes
         for buf in g.stores.values():
             self.producer[buf] = into
         for v, w in self.loc.items():
             if w is g:
                 self.loc[v] = into
         self.steps.remove(g)
-        return True
 
     # ------------------------------------------------------------ outputs and order
     def output(self, a: Atom) -> object:

@@ -17,7 +17,8 @@ from typing import Any, Callable
 
 from .ad.cache import (Fallback, SpecializationLimit, TraceCache, _signature, fast_signature,
                        guard_holds, inputs_of, signature)
-from .ad.compiled import CompiledEntry, GradRunner
+from .ad.compiled import CompiledEntry
+from .ad.grad_runner import GradRunner
 from .autograd import record
 from .autograd.grad_mode import _state
 from .ir.core import Program

@@ -21,10 +21,10 @@ nothing returned is ever overwritten by a later call. Input arrays are passed by
 pointer (made C-contiguous first if needed). :meth:`Executable.bind` fixes
 inputs that never change (a cotangent of ones) as persistent buffers.
 
-Host ops (matmul, indexing, argmax, ... -- every equation the schedule does not
+Host ops (general indexing, argmax, ... -- every equation the schedule does not
 put in a kernel, including any primitive without a C lowering) run between
 kernels as the primitive's own numpy implementation on strided views of the
-buffers, exactly as the IR interpreter would run them.
+buffers, exactly as the IR interpreter would run them (:mod:`.slots`).
 
 An executable's workspace serves one call at a time: a call that finds another thread
 inside the kernels (cffi releases the GIL) runs on a spare executable with a workspace of
@@ -38,24 +38,21 @@ import hashlib
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from operator import itemgetter
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 # The data model only: scheduling and rendering (Jinja) load when a program is lowered, so
 # a process that finds its lowering in the cache never imports them.
-from ..codegen.steps import HostOp, Kernel, Schedule, View
-from ..codegen.clower import CTYPES, buffer_ctype
+from ..codegen.steps import Kernel, Schedule, View
+from ..codegen.clower import CTYPES
 from ..ir.core import Literal, Program
 from ..ir.printer import print_program
 from .cache import get_or_build
 from .callgen import Spares, generated_call
 from .loader import LoadedModule
-
-_ALIGN = 64  # bytes: the workspace block starts on a cache line
-
+from .slots import Slots, converter, getter, host_step, kernel_args
 
 class LoweringError(RuntimeError):
     """A program cannot be turned into C (an unsupported dtype, a schedule the renderer refuses)."""
@@ -72,119 +69,6 @@ class NativeBuild:
     schedules: list[Schedule] = field(default_factory=list)
 
 
-def _converter(module: LoadedModule | None) -> Callable | None:
-    """``convert(ctype, array, False)`` -> a cffi pointer to the array's data (C-contiguous only).
-
-    The backend's function takes a ctype object as is; ``FFI.from_buffer`` adds a Python-level
-    call that re-checks its type argument on every call.
-    """
-    if module is None:
-        return None
-    backend = getattr(module.ffi, "_backend", None)
-    return getattr(backend, "from_buffer", None) or module.ffi.from_buffer
-
-
-class _Slots:
-    """Each buffer's index into the per-call lists, and what is fixed at that index."""
-
-    def __init__(self, sched: Schedule, module: LoadedModule | None) -> None:
-        self.module = module
-        self.index: dict[Any, int] = {}
-        self.template: list[Any] = []   # per-slot persistent array (workspace, consts)
-        self.pointers: list[Any] = []   # per-slot cffi pointer when fixed
-        self.ctype: list[Any] = []      # per-slot cffi array type
-        self.fresh: list[tuple] = []    # (slot, shape, dtype) allocated per call: kernel outputs
-        self.leaving = {o.buffer for o in sched.outputs if isinstance(o, View)}
-        self.host_outs = {s.output for s in sched.steps if isinstance(s, HostOp)}
-        self.block = _workspace_block(sched)
-        for b in sched.inputs:
-            self.slot(b)
-
-    def slot(self, buf) -> int:
-        s = self.index.get(buf)
-        if s is not None:
-            return s
-        s = self.index[buf] = len(self.template)
-        aval = buf.var.aval
-        ffi = self.module.ffi if self.module is not None else None
-        self.ctype.append(ffi.typeof(f"{buffer_ctype(aval.dtype)}[]") if ffi is not None else None)
-        arr = None
-        if buf.kind == "const":
-            arr = np.ascontiguousarray(buf.value, dtype=aval.dtype.np)
-        elif buf.kind != "input" and buf not in self.leaving and buf not in self.host_outs:
-            arr = self.block(buf)  # a workspace temporary: allocated once
-        elif buf.kind != "input" and buf not in self.host_outs:
-            self.fresh.append((s, tuple(aval.shape), aval.dtype.np))
-        self.template.append(arr)
-        self.pointers.append(self.module.pointer(arr) if arr is not None and
-                             self.module is not None else None)
-        return s
-
-
-def _workspace_block(sched: Schedule) -> Callable:
-    """``array_of(buffer)`` for workspace temporaries: views into one block when the schedule
-    has a memory plan (temporaries with disjoint lifetimes share a slot), else one array each."""
-    slots = getattr(sched, "slots", None) or {}
-    if not slots:
-        return lambda buf: np.empty(buf.var.aval.shape, buf.var.aval.dtype.np)
-    offsets = sched.slot_offsets
-    raw = np.empty(sched.workspace_bytes + _ALIGN, np.uint8)
-    start = -raw.ctypes.data % _ALIGN
-
-    def array_of(buf) -> np.ndarray:
-        if buf not in slots:
-            return np.empty(buf.var.aval.shape, buf.var.aval.dtype.np)
-        aval = buf.var.aval
-        at = start + offsets[slots[buf]]
-        return raw[at:at + aval.size * aval.dtype.itemsize].view(aval.dtype.np).reshape(aval.shape)
-    return array_of
-
-
-def _kernel_args(slots: list[int]) -> Callable[[list], tuple]:
-    """A getter of a kernel's pointer arguments from the per-call pointer list."""
-    if len(slots) == 1:
-        (only,) = slots
-        return lambda ptrs: (ptrs[only],)
-    return itemgetter(*slots)
-
-
-def _getter(slots: list[int]) -> Callable[[list], list]:
-    """``take(mem)`` -> ``[mem[s] for s in slots]``, in one C-level call."""
-    if not slots:
-        return lambda mem: []
-    if len(slots) == 1:
-        (only,) = slots
-        return lambda mem: [mem[only]]
-    get = itemgetter(*slots)
-    return lambda mem: list(get(mem))
-
-
-def _host_step(step: HostOp, slots: _Slots, ctype: Any, convert: Callable | None) -> Callable:
-    """The closure running one host op: the primitive's numpy implementation on (views of)
-    the buffers; its result is made an owned C-contiguous array of the output's dtype."""
-    impl, params = step.eqn.prim.impl, step.eqn.params
-    out, dt = slots.slot(step.output), step.output.var.aval.dtype.np
-    ins = [(None, a.value) if isinstance(a, Literal) else
-           (slots.slot(a.buffer), None if a.is_whole else
-            (a.shape, tuple(s * a.buffer.var.aval.dtype.itemsize for s in a.strides)))
-           for a in step.inputs]
-    strided = np.lib.stride_tricks.as_strided
-
-    def run(mem: list, ptrs: list) -> None:
-        vals = [how if s is None else mem[s] if how is None else
-                strided(mem[s], how[0], how[1], writeable=False) for s, how in ins]
-        arr = np.asarray(impl(*vals, **params))
-        # A result that is a view (of an input or of the workspace), an operand itself or
-        # read-only is copied: outputs must own their memory, and kernels read it flat.
-        if (arr.base is not None or arr.dtype != dt or not arr.flags.c_contiguous
-                or not arr.flags.writeable or any(arr is v for v in vals)):
-            arr = np.array(arr, dtype=dt, order="C")
-        mem[out] = arr
-        if ctype is not None:
-            ptrs[out] = convert(ctype, arr, False)
-    return run
-
-
 class Executable:
     """One scheduled program bound to its loaded kernels; call it with numpy arrays.
 
@@ -196,8 +80,8 @@ class Executable:
                  args: dict[str, list]) -> None:
         self.schedule = sched
         self.n_inputs = len(sched.inputs)
-        self._convert = convert = _converter(module)
-        slots = _Slots(sched, module)
+        self._convert = convert = converter(module)
+        slots = Slots(sched, module)
         kernel_slots = [[slots.slot(b) for b in args[prefix + step.name]]
                         if isinstance(step, Kernel) else None for step in sched.steps]
         dynamic = {s for ks in kernel_slots if ks for s in ks if slots.pointers[s] is None}
@@ -211,8 +95,8 @@ class Executable:
         self._leaving = frozenset(slots.slot(b) for b in slots.leaving)
         # Steps: (kernel, getter of its pointers) or (host closure, None).
         self._steps: list[tuple[Callable, Callable | None]] = [
-            (module.functions[prefix + step.name], _kernel_args(ks)) if ks is not None else
-            (_host_step(step, slots, slots.ctype[slots.slot(step.output)]
+            (module.functions[prefix + step.name], kernel_args(ks)) if ks is not None else
+            (host_step(step, slots, slots.ctype[slots.slot(step.output)]
                         if slots.slot(step.output) in dynamic else None, convert), None)
             for step, ks in zip(sched.steps, kernel_slots)]
         self._step_slots = [tuple(ks) if ks is not None else None for ks in kernel_slots]
@@ -229,7 +113,7 @@ class Executable:
         self._module = module
         # Outputs that are all plain buffers (no literal, no constant to copy): one getter.
         plain = [s for s, const in self._outputs if s is not None and const is False]
-        self._take = _getter(plain) if len(plain) == len(self._outputs) else None
+        self._take = getter(plain) if len(plain) == len(self._outputs) else None
         uses = Counter(s for s, const in self._outputs if s is not None and not const)
         self.owned = tuple(s is None or const or (s >= self.n_inputs and uses[s] == 1)
                            for s, const in self._outputs)

@@ -191,6 +191,8 @@ class Tensor:
 
     def retain_grad(self) -> None:
         """Keep this non-leaf tensor's gradient in ``.grad`` during backward."""
+        if self._view_op is not None:
+            _record.refresh_view(self)  # a stale view: retain on its current grad_fn
         if not self._requires_grad:
             raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
         if self._grad_fn is None or self._retains_grad:
@@ -200,6 +202,8 @@ class Tensor:
 
     def register_hook(self, hook: Callable[["Tensor"], "Tensor | None"]) -> _RemovableHandle:
         """Call ``hook(grad)`` when this tensor's gradient is computed; a result replaces it."""
+        if self._view_op is not None:
+            _record.refresh_view(self)  # a stale view: hook its current grad_fn
         if not self._requires_grad:
             raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
         if self._grad_fn is not None:
@@ -333,8 +337,14 @@ class Tensor:
     def __repr__(self) -> str:
         from .printing import tensor_repr  # noqa: PLC0415
         untraceable("a tensor's value flows into Python: formatting (print/repr/str)")
-        if self._grad_fn is not None:
-            suffix = f"grad_fn=<{self._grad_fn.name()}>"
+        name = None
+        if self._view_op is not None:
+            try:
+                _record.refresh_view(self)  # a stale view shows its current grad_fn
+            except RuntimeError:  # an output of split/chunk/unbind whose base was written
+                name = "Invalid"
+        if name is not None or self._grad_fn is not None:
+            suffix = f"grad_fn=<{name or self._grad_fn.name()}>"
         elif self._requires_grad:
             suffix = "requires_grad=True"
         else:

@@ -168,6 +168,26 @@ def view_of_unbind_output_written(T):
     b.reshape(2, 2).unbind()[1].unsqueeze(0).add_(1)
 
 
+def repr_after_base_written(T):
+    _, _, p = _stale(T)
+    return {"repr": repr(p)}
+
+
+def retain_grad_after_base_written(T):
+    _, _, p = _stale(T)
+    p.retain_grad()
+
+
+def stale_slice_view_repr_and_retain_grad(T):
+    a, b = _b(T)
+    v = b[0:2]
+    b.mul_(2)
+    text = repr(v)
+    v.retain_grad()
+    v.sum().backward()
+    return {"repr": text, "v.grad": v.grad.tolist(), "a.grad": a.grad.tolist()}
+
+
 SCENARIOS: dict[str, Callable] = {f.__name__: f for f in (
     split_output_mul_,
     split_sizes_output_add_,
@@ -193,6 +213,9 @@ SCENARIOS: dict[str, Callable] = {f.__name__: f for f in (
     sibling_written_through_detach,
     view_of_split_output_written,
     view_of_unbind_output_written,
+    repr_after_base_written,
+    retain_grad_after_base_written,
+    stale_slice_view_repr_and_retain_grad,
 )}
 
 EXPECTED: dict[str, Any] = {'split_output_mul_': ['raises',
@@ -338,7 +361,21 @@ EXPECTED: dict[str, Any] = {'split_output_mul_': ['raises',
                                    'inplace. This view is the output of a function that '
                                    'returns multiple views. Such functions do not allow the '
                                    'output views to be modified inplace. You should replace '
-                                   'the inplace operation by an out-of-place one.']}
+                                   'the inplace operation by an out-of-place one.'],
+ 'repr_after_base_written': {'repr': 'tensor([4., 8.], dtype=torch.float64, '
+                                     'grad_fn=<Invalid>)'},
+ 'retain_grad_after_base_written': ['raises',
+                                    'RuntimeError',
+                                    'Output 0 of Split is a view and its base or another view '
+                                    'of its base has been modified inplace. This view is the '
+                                    'output of a function that returns multiple views. Such '
+                                    'functions do not allow the output views to be modified '
+                                    'inplace. You should replace the inplace operation by an '
+                                    'out-of-place one.'],
+ 'stale_slice_view_repr_and_retain_grad': {'repr': 'tensor([4., 8.], dtype=torch.float64, '
+                                                   'grad_fn=<AsStridedBackward0>)',
+                                           'v.grad': [1.0, 1.0],
+                                           'a.grad': [4.0, 4.0, 0.0, 0.0]}}
 
 
 def _observe(name: str, T: Any) -> Any:

@@ -39,7 +39,10 @@ True
 True
 False
 """
-RANDOM_GRAD = re.compile(r"tensor\(\[\[ ?-?\d+\.\d{4}, +-?\d+\.\d{4}\],\n        \[ ?-?\d+\.\d{4}, +-?\d+\.\d{4}\]\]\)\n")
+# A number as tensor printing writes it: fixed (1.2345) or, when the values span more than
+# three decades (a draw near zero), scientific (1.2345e-05) -- both occur in random draws.
+_NUM = r"-?\d+\.\d*(?:e[+-]\d+)?"
+RANDOM_GRAD = re.compile(rf"tensor\(\[\[ *{_NUM}, +{_NUM}\],\n        \[ *{_NUM}, +{_NUM}\]\]\)\n")
 
 
 def _normalize(text: str) -> str:

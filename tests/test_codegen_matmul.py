@@ -170,10 +170,19 @@ def test_no_blas_still_correct(monkeypatch):
     monkeypatch.setattr(blas, "_found", [None, "test: none"])
     assert blas.describe().startswith("no BLAS: test: none")
     x, w = _array((33, 20), np.float32), _array((20, 17), np.float32)
-    (got,), built = _run(lambda x, w: x.T.T @ w, [x, w])
-    assert "gg_set_blas" in built.source
-    _check(got, x.astype(np.float64) @ w, np.float32)
+    cases = [(lambda x, w: x.T.T @ w, [x, w]), (lambda a, b: a.T @ b.T, [x.T.copy(), w.T.copy()])]
+    fallback = []
+    for fn, arrays in cases:
+        (got,), built = _run(fn, arrays)
+        assert "gg_set_blas" in built.source and "gg_gemm_loop_float(" in built.source
+        _check(got, x.astype(np.float64) @ w, np.float32)
+        fallback.append(got)
     monkeypatch.setattr(blas, "_found", [])  # the next module load finds the BLAS again
+    monkeypatch.setattr(gemm, "SMALL_MACS", 1 << 30)  # the tile loops: bitwise the same sums
+    for (fn, arrays), got in zip(cases, fallback):
+        (tiles,), built = _run(fn, arrays)
+        assert "gg_set_blas" not in built.source
+        np.testing.assert_array_equal(tiles, got)
 
 
 def test_blas_discovery():

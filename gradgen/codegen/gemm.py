@@ -18,7 +18,8 @@ A ``matmul`` equation (``[..., m, k] @ [..., k, n]``, float32/float64/int64) bec
   threads from ``PARALLEL_MACS``. A dispatch into numpy's BLAS costs more than such a product.
 - Larger float products call ``sgemm``/``dgemm`` of the BLAS numpy uses, through function
   pointers the module receives when it is loaded (:mod:`gradgen.runtime.blas`); no BLAS is
-  needed to build the module. Without one, the same function runs the generated loop.
+  needed to build the module. Without one, the same function runs a plain (not inlined) loop
+  with the tile loops' exact numerics, which costs the compiler next to nothing.
 - Operand layouts: any strides are read by index arithmetic (batch strides of 0 included).
   A loop product whose right operand's rows are not contiguous, or a BLAS product whose
   operand has no unit stride along either matrix axis, reads a contiguous copy made by the
@@ -239,7 +240,9 @@ def body(kt: Any) -> dict:
                      "fn": "sgemm" if g["ctype"] == "float" else "dgemm",
                      "a": kt.p(av.buffer), "b": kt.p(bv.buffer),
                      "a_batch": _offset("b", e.out.aval.shape[:-2], av.strides[:-2]),
-                     "b_batch": _offset("b", e.out.aval.shape[:-2], bv.strides[:-2])}
+                     "b_batch": _offset("b", e.out.aval.shape[:-2], bv.strides[:-2]),
+                     "sa0": av.strides[-2], "sa1": av.strides[-1],
+                     "sb0": bv.strides[-2], "sb1": bv.strides[-1]}
     stmts = _epilogue(kt, home) if len(k.eqns) > 1 else []
     parallel = g["blas"] is None and nb * m * kk * n >= PARALLEL_MACS and g["units"] > 1
     loads = [w for a, w in k.loads.items() if not _operand(e, a)]

@@ -17,7 +17,7 @@ would start threads of its own). Symbols, by preference:
   LP64 (32-bit integer arguments).
 
 Anything else (Accelerate, MKL under other names) is not found: :func:`describe` says so and
-matmuls run as generated loops. ``GRADGEN_BLAS=0`` turns the lookup off.
+large matmuls run a plain loop. ``GRADGEN_BLAS=0`` turns the lookup off.
 """
 from __future__ import annotations
 
@@ -64,10 +64,10 @@ def find() -> Blas | None:
 
 
 def describe() -> str:
-    """One line: which BLAS large matmuls call, or why none (they then run generated loops)."""
+    """One line: which BLAS large matmuls call, or why none (they then run a plain loop)."""
     b = find()
     if b is None:
-        return f"no BLAS: {_found[1]}; matmuls run as generated loops"
+        return f"no BLAS: {_found[1]}; large matmuls run a plain loop"
     width = "ILP64" if b.ilp64 else "LP64"
     return f"{b.sgemm_symbol}/{b.dgemm_symbol} ({width}) from {b.library}"
 

@@ -42,14 +42,13 @@ class _VersionCounter:
 class Tensor:
     """A multi-dimensional array that records operations for automatic differentiation."""
 
-    # _view_op: for a differentiable view, [base, view steps, made in grad mode, version] --
-    # how to replay it from its base once a write made it stale (see record.refresh_view).
+    # _view_op: for a differentiable view, [base, view steps, made in grad mode, version,
+    # multi-output index] -- how to replay it from its base once a write made it stale (see
+    # record.refresh_view); the index is set on an output of split/chunk/unbind made in grad
+    # mode (and 0 on views of one): PyTorch refuses writes into those and cannot replay them.
     # _view_fn: for an alias a custom Function returned, its base's grad_fn at the time.
-    # _multi_output: for a piece split/chunk/unbind returned (made in grad mode), its output
-    # index: PyTorch refuses differentiable in-place writes into such views. Both unset
-    # (read with getattr) on every other tensor.
     __slots__ = ("_data", "_requires_grad", "_grad_fn", "_grad", "_version", "_base", "_view_fn",
-                 "_multi_output", "_view_op", "_accumulator", "_retains_grad", "__weakref__")
+                 "_view_op", "_accumulator", "_retains_grad", "__weakref__")
     # numpy must defer to our reflected operators (ndarray + Tensor -> Tensor.__radd__).
     __array_ufunc__ = None
 

@@ -415,12 +415,17 @@ def _plain(v: Any) -> Any:
     return v
 
 
-def _observe(name: str, T: Any) -> Any:
-    """The scenario's observations, or ["raises", exception type, message]."""
+def observe(scenario: Callable, T: Any) -> Any:
+    """What ``scenario(T)`` lets a user observe (tuples as lists), or ["raises", exception
+    type, message]. Shared with the other recorded-PyTorch scenario tables."""
     try:
-        return _plain(SCENARIOS[name](T))
+        return _plain(scenario(T))
     except Exception as err:  # noqa: BLE001  (the error is the observation)
         return ["raises", type(err).__name__, str(err)]
+
+
+def _observe(name: str, T: Any) -> Any:
+    return observe(SCENARIOS[name], T)
 
 
 @pytest.mark.parametrize("name", list(SCENARIOS))

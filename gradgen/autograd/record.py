@@ -117,11 +117,10 @@ def bind(prim: Primitive, args: tuple, params: dict) -> Any:
         vo = a0._view_op
         step = (prim, params, datas[0].shape)
         if vo is None or a0._base is None:  # a0 is the base (flip() copies: not a view)
-            t._view_op = [a0, (step,), _state.enabled, counter.value]
-        else:
-            t._view_op = [vo[0], vo[1] + (step,), vo[2] and _state.enabled, counter.value]
-            if _state.enabled and getattr(a0, "_multi_output", None) is not None:
-                t._multi_output = 0  # a view of split/chunk/unbind's output: refused as it is
+            t._view_op = [a0, (step,), _state.enabled, counter.value, None]
+        else:  # a view of split/chunk/unbind's output (made in grad mode) is refused as it is
+            t._view_op = [vo[0], vo[1] + (step,), vo[2] and _state.enabled, counter.value,
+                          0 if vo[4] is not None and _state.enabled else None]
     else:
         t._view_op = None
     t._accumulator = None
@@ -133,12 +132,13 @@ def bind(prim: Primitive, args: tuple, params: dict) -> Any:
     return t
 
 
-# A differentiable view's ``_view_op`` is [base, steps, made in grad mode, version]: the base
+# A differentiable view's ``_view_op`` is [base, steps, made in grad mode, version, index]: the base
 # is the first tensor up the chain that is not a differentiable view (a detach() result is
 # one); each step is (prim, params, operand shape) -- enough to replay the view on the base's
 # current history (PyTorch's view replay) and to run the steps' VJP rules backwards (a write
 # through the view, PyTorch's CopySlices); the version is the shared version counter's value
-# when the view's grad_fn was made: a write since may have given the base a new history.
+# when the view's grad_fn was made: a write since may have given the base a new history. A fifth
+# entry is the output index of a split/chunk/unbind piece (0 on views of one), else None.
 _AS_STRIDED = node_class("AsStridedBackward0")  # PyTorch's name for a replayed view's node
 
 
@@ -156,12 +156,12 @@ def refresh_view(t: Any, writing: bool = False, flag_only: bool = False) -> None
     vo = t._view_op
     if vo is None or t._base is None or vo[3] == t._version.value:
         return
-    root, steps, tracked, _ = vo
-    if tracked and root._requires_grad and getattr(t, "_multi_output", None) is not None:
+    root, steps, tracked, _, index = vo
+    if tracked and root._requires_grad and index is not None:
         if flag_only:
             t._requires_grad = True
             return
-        raise RuntimeError(multi_output_message(t, t._multi_output, indirect=not writing))
+        raise RuntimeError(multi_output_message(t, index, indirect=not writing))
     vo[3] = t._version.value
     if not tracked or not root._requires_grad:
         return

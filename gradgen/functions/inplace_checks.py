@@ -73,10 +73,9 @@ def _prepare(self: Tensor, inputs: tuple, overlap: bool = True) -> bool:
 def check_view_write(view: Tensor, recording: bool, through: str | None = None) -> None:
     """PyTorch's refusals of a write through a differentiable view (grad mode is on);
     ``through``: the node name of a view of it an indexed write goes through."""
-    base, _, made_in_grad_mode, _ = view._view_op
+    base, _, made_in_grad_mode, _, index = view._view_op
     if not made_in_grad_mode and (recording or base._requires_grad):
         raise RuntimeError(NO_GRAD_VIEW_MESSAGE)
-    index = getattr(view, "_multi_output", None)
     if index is not None and recording:
         raise RuntimeError(multi_output_message(view, index, through))
     if recording and base._grad_fn is None and base._requires_grad:

@@ -62,7 +62,8 @@ def _multi(pieces: list[Tensor]) -> tuple[Tensor, ...]:
     mode): a differentiable in-place write into one is refused (see inplace_checks)."""
     if _state.enabled:
         for k, t in enumerate(pieces):
-            t._multi_output = k
+            if t._view_op is not None:
+                t._view_op[4] = k
     return tuple(pieces)
 
 

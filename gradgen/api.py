@@ -21,6 +21,7 @@ from .ad.compiled import CompiledEntry
 from .ad.grad_runner import GradRunner
 from .autograd import record
 from .autograd.grad_mode import _state
+from .autograd.record import TraceBusy
 from .ir.core import Program
 from .ir.printer import print_program
 from .ir.tree import flatten
@@ -169,8 +170,9 @@ class CompiledFunction:
         return (sig, extra, get_num_threads() if self._lower is not None else None)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if self.backend == "eager" or record.tracer[0] is not None or _compile_disabled():
-            if self._grad_spec is not None and not kwargs and record.tracer[0] is None:
+        if self.backend == "eager" or (record.tracer[0] is not None and record.tracing()) or \
+                _compile_disabled():
+            if self._grad_spec is not None and not kwargs and not record.tracing():
                 return self._eager_grad(args)  # value_and_grad would trace: eager autograd
             return self.fn(*args, **kwargs)  # under a trace, the outer trace records fn inline
         fast = None
@@ -208,6 +210,8 @@ class CompiledFunction:
                                key, args, kwargs)
         try:
             program, entry = self._cache.get(fn, args, key)
+        except TraceBusy:  # another thread is tracing: eager this time, compiled later
+            return self.fn(*args, **kwargs)
         except _STOPS + (SpecializationLimit, NativeFailure) as err:
             return self._eager(err, key, args, kwargs)
         if fast is not None:
@@ -229,6 +233,8 @@ class CompiledFunction:
             try:
                 program, gp = self._cache.get(loss, args, key,
                                               lambda p: self._grad_entry(p, nums, has_aux))
+            except TraceBusy as err:  # another thread is tracing: eager this time
+                failed = err
             except _STOPS + (SpecializationLimit, NativeFailure) as err:
                 self._note(err, key)
                 failed = err

@@ -19,7 +19,7 @@ from .ad.reverse import vjp
 from .autograd import record
 from .autograd.functional_api import grad as _autograd_grad
 from .autograd.grad_mode import _state, enable_grad
-from .autograd.record import TraceError
+from .autograd.record import TraceBusy, TraceError
 from .ir.core import Program, Var
 from .ir.errors import IRError
 from .ir.interpreter import run
@@ -138,7 +138,7 @@ def value_and_grad(fn: Callable, argnums: int | Sequence[int] = 0,
         return value, (per_arg[0] if isinstance(argnums, int) else tuple(per_arg))
 
     def _value_and_grads(args: tuple, nums: tuple[int, ...]) -> tuple[Any, list]:
-        if record.tracer[0] is not None:  # inside a trace: eager autograd, which the trace records
+        if record.tracing():  # inside a trace: eager autograd, which the trace records
             return _eager_value_and_grad(fn, args, nums, has_aux, traced=True)
         try:
             key = signature(args)
@@ -150,6 +150,8 @@ def value_and_grad(fn: Callable, argnums: int | Sequence[int] = 0,
         c = cache.setdefault(nums, TraceCache(lambda p: _GradProgram(p, nums, has_aux)))
         try:
             program, gp = c.get(fn, args, key)
+        except TraceBusy:  # another thread is tracing: eager this time
+            return _eager_value_and_grad(fn, args, nums, has_aux)
         except _STOPS as err:
             fallback.note(err, key)
             return _eager_value_and_grad(fn, args, nums, has_aux)

@@ -10,7 +10,9 @@ since is replayed when next used (``refresh_view``), as PyTorch regenerates it.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from contextlib import contextmanager
+from threading import get_ident
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -26,8 +28,30 @@ _VersionCounter: Any = None
 _new = object.__new__
 _new_aval = tuple.__new__  # Aval(...) without NamedTuple's Python-level __new__
 
-# The active tracer's callback (prim, args, params, out) or None; set by tracing.
+# The active tracer's callback (prim, args, params, out) or None; set by tracing. One trace at
+# a time in the process (gradgen.ir.trace holds a lock), recording only the operations of the
+# thread it runs in, ``trace_owner[0]`` (get_ident()): other threads run eagerly, unseen. Eager
+# code reads ``tracer[0]`` first, so it pays the thread check only while some trace is active.
 tracer: list[Callable[..., None] | None] = [None]
+trace_owner: list[int | None] = [None]
+
+
+def tracing() -> bool:
+    """Whether a trace is recording this thread's operations."""
+    return tracer[0] is not None and trace_owner[0] == get_ident()
+
+
+@contextmanager
+def trace_suspended() -> Iterator[None]:
+    """Run the block unseen by this thread's trace (nothing to do in other threads)."""
+    if not tracing():
+        yield
+        return
+    prev, tracer[0] = tracer[0], None
+    try:
+        yield
+    finally:
+        tracer[0] = prev
 # During an abstract trace, (prim, operand arrays, params) -> the output array in place of
 # ``prim.impl``'s (see gradgen.ir.trace). Read only while ``tracer[0]`` is set: eager pays nothing.
 abstract: list[Callable[..., np.ndarray] | None] = [None]
@@ -91,6 +115,8 @@ def bind(prim: Primitive, args: tuple, params: dict) -> Any:
             args[i] = datas[i] = np.asarray(args[i], sd)
         args = tuple(args)
     tr = tracer[0]
+    if tr is not None and trace_owner[0] != get_ident():
+        tr = None  # another thread's trace
     if tr is None or abstract[0] is None:
         out = prim.impl(*datas, **params)
         if type(out) is not np.ndarray:
@@ -166,14 +192,15 @@ def refresh_view(t: Any, writing: bool = False, flag_only: bool = False) -> None
     if not tracked or not root._requires_grad:
         return
     old = t._grad_fn
-    prev, tr = _state.enabled, tracer[0]
-    _state.enabled, tracer[0] = True, None  # a backward graph only: a trace sees the write itself
+    prev = _state.enabled
+    _state.enabled = True
     try:
-        y = root
-        for prim, params, _ in steps:
-            y = bind(prim, (y,), params)
+        with trace_suspended():  # a backward graph only: a trace sees the write itself
+            y = root
+            for prim, params, _ in steps:
+                y = bind(prim, (y,), params)
     finally:
-        _state.enabled, tracer[0] = prev, tr
+        _state.enabled = prev
     new = y._grad_fn
     new.__class__ = _AS_STRIDED
     if old is not None and old._retains is not None:
@@ -238,6 +265,10 @@ class TraceError(RuntimeError):
         super().__init__(f"{reason} (at {where})" if where else reason)
 
 
+class TraceBusy(RuntimeError):
+    """Another thread is tracing (one trace at a time): a compiled call runs eagerly this time."""
+
+
 # Set by the tracer: called with a reason, raises TraceError pointing at the user's line.
 stop_tracing: list[Callable[[str], None] | None] = [None]
 
@@ -249,7 +280,7 @@ def values(data: np.ndarray, what: str) -> np.ndarray:
     traced again on real data) rather than deciding anything on garbage. Outside an abstract
     trace this is a no-op.
     """
-    if isinstance(data, NoValues) and abstract[0] is not None:
+    if isinstance(data, NoValues) and abstract[0] is not None and tracing():
         abstract[0].stop(f"{what} reads values the abstract trace does not have")
     return data
 
@@ -257,5 +288,5 @@ def values(data: np.ndarray, what: str) -> np.ndarray:
 def untraceable(reason: str) -> None:
     """Called by operations whose result the IR cannot represent; stops an active trace."""
     stop = stop_tracing[0]
-    if stop is not None:
+    if stop is not None and trace_owner[0] == get_ident():
         stop(reason)

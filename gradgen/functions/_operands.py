@@ -44,7 +44,7 @@ def as_tensor_operand(x: Any) -> Any:
 
 def differentiating(t: Any) -> bool:
     """Whether operations on ``t`` are being recorded (autograd or tracing)."""
-    return (t._requires_grad and _state.enabled) or record.tracer[0] is not None
+    return (t._requires_grad and _state.enabled) or (record.tracer[0] is not None and record.tracing())
 
 
 def cast(x: Any, d: dtype) -> Any:

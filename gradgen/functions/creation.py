@@ -62,7 +62,7 @@ def _collect_kinds(seq: Any, kinds: set) -> None:
 def _to_array(data: Any, dt: dtype | None) -> np.ndarray:
     """``data`` as a fresh numpy array of gradgen dtype ``dt`` (inferred when None)."""
     target = dt if dt is not None else _infer_dtype(data)
-    if isinstance(data, (Tensor, list, tuple)) and record.tracer[0] is not None and _holds_tensor(data):
+    if isinstance(data, (Tensor, list, tuple)) and record.tracing() and _holds_tensor(data):
         untraceable("a tensor's value flows into a new tensor: tensor(<tensor>) (use clone().detach())")
     if isinstance(data, Tensor):
         src = data._data

@@ -287,7 +287,7 @@ def _basic(x: Tensor, ix: _Index, alias: bool) -> Tensor:
 
 
 def _tracing() -> bool:
-    return record.tracer[0] is not None
+    return record.tracer[0] is not None and record.tracing()
 
 
 def _flat_index(idxs: list, sizes: list[int]) -> Any:

@@ -44,7 +44,7 @@ def _old_value(self: Tensor) -> Tensor:
     t = Tensor._make(self._data.copy())
     t._grad_fn = self._grad_fn
     t._requires_grad = self._requires_grad
-    if record.tracer[0] is not None:
+    if record.tracing():
         from ..ir.trace import traced_inplace  # noqa: PLC0415
         traced_inplace(t, self)  # to a trace, the copy is self's value before the write
     return t
@@ -68,7 +68,7 @@ def _commit(self: Tensor, result: Tensor, names: dict = _TYPE_NAMES,
     While tracing, the trace is told before the write (it stops if self is a program input,
     before anything changed) and after it (self's value is now ``result``'s).
     """
-    tracing = record.tracer[0] is not None
+    tracing = record.tracing()
     out = result._data
     view = self._view_op is not None and self._base is not None
     if out.shape != self._data.shape:
@@ -302,7 +302,7 @@ def _write(self: Tensor, value: Any, recording: bool, name: str) -> Tensor:
     """``value`` broadcast into self: a plain store unless autograd or a trace must see it."""
     if recording:
         _commit(self, _selected(value, _old_value(self)), grad_name=name)
-    elif record.tracer[0] is not None:
+    elif record.tracer[0] is not None and record.tracing():
         _commit(self, _selected(value, self))
     else:
         _store(self._data, value._data if isinstance(value, Tensor) else value)

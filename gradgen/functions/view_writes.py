@@ -66,14 +66,11 @@ def write_through_view(view: Tensor, result: Tensor, old_base: Tensor, tracing: 
     base, steps = view._view_op[:2]
     dt = view.dtype
     g = result
-    prev, record.tracer[0] = record.tracer[0], None
-    try:  # the mask is a constant: Vᵀ(ones) is nonzero exactly where the view reads the base
-        m = Tensor._make(np.ones(view._data.shape, dt.np))
+    with record.trace_suspended():  # the mask is a constant: Vᵀ(ones) is nonzero exactly
+        m = Tensor._make(np.ones(view._data.shape, dt.np))  # where the view reads the base
         for prim, params, shape in reversed(steps):
             m = prim.vjp(m, (Aval(shape, dt),), None, (True,), **params)[0]
         mask = m._data != 0
-    finally:
-        record.tracer[0] = prev
     for prim, params, shape in reversed(steps):
         g = prim.vjp(g, (Aval(shape, dt),), None, (True,), **params)[0]
     new = P.select(mask, g, old_base)

@@ -33,6 +33,7 @@ from __future__ import annotations
 import gc
 import inspect
 import weakref
+import threading
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
@@ -40,7 +41,7 @@ import numpy as np
 
 from ..autograd import record
 from ..autograd.grad_mode import _state
-from ..autograd.record import NoValues, TraceError
+from ..autograd.record import NoValues, TraceBusy, TraceError
 from ..ops.elementwise import stop_gradient
 from ..ops.registry import PRIMITIVES, Aval, Primitive
 from ..tensor import Tensor
@@ -51,6 +52,9 @@ from .location import user_location
 from .tree import flatten, same_tree
 
 _active: list["_Tracer"] = []
+# One trace at a time in the process: the hooks below (Tensor._init, record's slots) are
+# process-wide; each records only the tracing thread's operations (record.trace_owner).
+_one_trace = threading.Lock()
 
 
 class AbstractStop(TraceError):
@@ -210,7 +214,7 @@ def before_inplace(target: Tensor, supported: bool = False) -> None:
     requires grad", or of any other input); other writes stop too unless the
     caller reports them afterwards with :func:`traced_inplace` (``supported=True``).
     """
-    if not _active:
+    if not _active or not record.tracing():
         return
     tr = _active[-1]
     if tr.is_input(target):
@@ -229,7 +233,7 @@ def traced_inplace(target: Tensor, result: Tensor) -> None:
     after writing and bumping the version counter; the IR then continues with
     ``result``'s variable. Writes into an input stop the trace.
     """
-    if _active:
+    if _active and record.tracing():
         _active[-1].on_inplace(target, result)
 
 
@@ -283,14 +287,18 @@ def _hooks(tr: _Tracer) -> Iterator[None]:
     # Every tensor is initialised through Tensor._init; noting the ones made during
     # the trace tells a constant made inside fn (a Literal) from a tensor that
     # existed before (a captured input, read by reference). Process-wide while it
-    # lasts: a tensor another thread makes meanwhile would count as made inside.
+    # lasts: tensors other threads make meanwhile are not noted.
+    owner = threading.get_ident()
+
     def _init(t: Tensor, data: np.ndarray, grad_fn: Any, counter: Any) -> None:
         init(t, data, grad_fn, counter)
-        created.add(id(t))
-        made(t)
+        if threading.get_ident() == owner:
+            created.add(id(t))
+            made(t)
 
     prev_grad = _state.enabled
     _active.append(tr)
+    record.trace_owner[0] = owner
     record.tracer[0] = tr.on_prim
     record.stop_tracing[0] = tr.stop
     record.abstract[0] = tr.abstract
@@ -304,6 +312,7 @@ def _hooks(tr: _Tracer) -> Iterator[None]:
         record.abstract[0] = None
         record.stop_tracing[0] = None
         record.tracer[0] = None
+        record.trace_owner[0] = None
         _active.pop()
 
 
@@ -322,12 +331,17 @@ def trace(fn: Callable[..., Any], *example_args: Any, abstract: bool = False) ->
       %1:f32[] = reduce_sum[axes=(0, 1)] %0  # <doctest ...>:1
       return %1
     """
-    if record.tracer[0] is not None or record.stop_tracing[0] is not None:
-        raise TraceError("trace: another trace is already active (nested tracing is not supported)",
-                         user_location())
-    if not abstract:
-        return _trace(_Tracer(), fn, example_args)
-    return _abstract_then_real(fn, example_args)
+    if not _one_trace.acquire(blocking=False):
+        if record.trace_owner[0] == threading.get_ident():
+            raise TraceError("trace: another trace is already active (nested tracing is not "
+                             "supported)", user_location())
+        raise TraceBusy("trace: another thread is tracing (gradgen traces one function at a time)")
+    try:
+        if not abstract:
+            return _trace(_Tracer(), fn, example_args)
+        return _abstract_then_real(fn, example_args)
+    finally:
+        _one_trace.release()
 
 
 def _abstract_then_real(fn: Callable[..., Any], example_args: tuple) -> Program:

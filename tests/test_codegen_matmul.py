@@ -294,3 +294,16 @@ def test_swapped_when_it_saves_lanes(m, n, a_strides, b_strides, want):
     av = View(None, (m, 4), a_strides)
     bv = View(None, (4, n), b_strides)
     assert gemm.swapped(e, av, bv) == want
+
+
+@needs_cc
+def test_int64_products_wrap_as_numpy():
+    """int64 products and sums that overflow wrap modulo 2**64, as numpy's do (the tiles compute
+    in uint64_t: signed overflow is undefined behaviour in C)."""
+    big = np.iinfo(np.int64).max
+    a = np.array([[2**62, 3, big], [big, big, -big - 1], [-5, 7, 1]], np.int64)
+    b = np.array([[4, big], [5, 2], [big, -1]], np.int64)
+    (got,), _ = _run(_mm, [a, b])
+    with np.errstate(over="ignore"):
+        want = a @ b
+    np.testing.assert_array_equal(got, want)

@@ -293,11 +293,12 @@ def test_rematerialization_never_redoes_transcendentals():
 
 def test_cross_entropy_runs_no_gather_on_the_host():
     """The target pick and its gradient are compares inside the row kernels (codegen.onehot);
-    only the index check runs on the host."""
+    nothing runs on the host (the index check is a check kernel)."""
     _, fwd, bwd = PROGRAMS["cross_entropy-float32"]
     for prog, red in ((fwd, (1,)), (bwd, None)):
         kinds, sched = _kinds(prog)
-        assert [s.eqn.prim.name for s in sched.steps if isinstance(s, HostOp)] == ["check_index"]
+        assert [s.eqn.prim.name for s in sched.steps if isinstance(s, HostOp)] == []
+        assert [k.check.prim.name for k in sched.kernels if k.check] == ["check_index"]
         big = [k for k in sched.kernels if k.domain == (5, 7)]
         assert len(big) == 1 and big[0].red_axes == red
 

@@ -21,9 +21,10 @@ the sum of one value and zeros, without a pass over the row. Only floating opera
 (-inf has no integer counterpart), and only when the index covers the operand on
 every other axis, so each row holds exactly one selected element.
 
-``idx'`` is ``check_index[mode='wrap']`` of the index: a small host op raising the
-eager error for an index out of range (a compiled call never answers with a
-wrong element) and wrapping negatives. An index already checked for this axis
+``idx'`` is ``check_index[mode='wrap']`` of the index: a small check kernel
+(:mod:`gradgen.codegen.checks`) after which the call raises the eager error for an
+index out of range (a compiled call never answers with a wrong element), wrapping
+negatives and writing 0 for a bad index (the pick then stays inside the row). An index already checked for this axis
 size by the front end (nll_loss records its check) is used as it is. When the
 axis has at most 2**31 - 1 positions, ``iota`` is int32 and ``idx'`` is converted
 to int32 (exact: it is in range), so the compare runs in the lanes of a float32

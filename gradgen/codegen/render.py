@@ -27,7 +27,7 @@ from .._resources import templates_dir
 from ..ir.core import Eqn, Literal, Program, Var
 from ..ir.printer import print_program
 from ..runtime.units import join_units
-from . import clower, gemm, reductions, rowwise
+from . import checks, clower, gemm, reductions, rowwise
 from .layout import numel, worth_threads
 from .layout import access_strides as _access_strides, coalesce as _coalesce, index as _index
 from .schedule import Kernel, Schedule, contiguous
@@ -125,6 +125,8 @@ class _KernelText:
     def context(self) -> dict:
         if self.k.gemm is not None:
             body = gemm.body(self)
+        elif self.k.check is not None:
+            body = checks.body(self)
         else:
             body = self.body() if rowwise.is_simple(self.k) else rowwise.body(self)
         return {"gemm": None, **body, **self.header(body["params_in"], body["params_out"])}

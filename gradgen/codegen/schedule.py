@@ -29,6 +29,10 @@ Policy (greedy, in program order):
   or a BLAS call, with the elementwise kernel reading its product (bias, relu)
   fused in as its epilogue. It is a host op until fusion and rematerialization
   are done, and becomes a kernel after them.
+- ``check_index`` is a *check kernel* (:mod:`gradgen.codegen.checks`): one loop
+  over its (contiguous) indices, reporting the first one out of range through a
+  status buffer the executable reads. Like a matmul it is a host op until fusion
+  and rematerialization are done (nothing fuses into it or recomputes its operand).
 - Everything else (indexing, argmax, ...) is a *host op*: for now it runs
   as a numpy call (the primitive's own implementation) between kernels, on
   strided views of the buffers. Its operands are stored by their kernels.
@@ -42,8 +46,10 @@ computed inside a kernel are stored only when something outside reads them.
 """
 from __future__ import annotations
 
+from ..dtypes import int64
 from ..ir.core import Atom, Eqn, Literal, Program, Var
 from ..ops.elementwise import stop_gradient
+from ..ops.registry import Aval
 from . import clower, gemm
 from .layout import contiguous, kept_pattern, numel, row_access, rows, same_walk
 from .memory import plan_memory
@@ -138,6 +144,8 @@ class _Scheduler:
             self.fuse(e, e.inputs[0].aval.shape, tuple(sorted(e.params["axes"])))
         elif gemm.lowers(e):
             gemm.schedule_matmul(self, e)
+        elif isinstance(low, dict) and "check" in low:
+            self.host(e, [self.flat(e.inputs[0])])  # a check kernel after fusion (lower_checks)
         else:
             self.host(e)
 
@@ -160,6 +168,25 @@ class _Scheduler:
         self.order[id(e)] = len(self.order) + len(self.program.eqns)
         self.fuse(e, a.aval.shape, None)
         return self.as_view(out)
+
+    def flat(self, a: Atom) -> View:
+        """``a`` readable from memory in C order at element offsets 0, 1, 2, ... (else copied)."""
+        view = self.as_view(a)
+        if isinstance(a, Var) and not same_walk(view.strides, contiguous(view.shape), view.shape):
+            view = self.copy(a)
+        return view
+
+    def lower_checks(self) -> None:
+        """Turn the check_index host ops into check kernels, each with its status buffer."""
+        for pos, step in enumerate(self.steps):
+            low = step.eqn.prim.c_lowering if isinstance(step, HostOp) else None
+            if isinstance(low, dict) and "check" in low:
+                e = step.eqn
+                status = Buffer(self.fresh(Var(0, Aval((2,), int64))), "status")
+                k = Kernel(tuple(e.out.aval.shape), eqns=[e], loads={e.inputs[0]: step.inputs[0]},
+                           stores={e.out: step.output}, check=e, status=status)
+                self.steps[pos] = k
+                self.producer[step.output] = k
 
     def host(self, e: Eqn, views: list | None = None) -> None:
         """``e`` as a host op, reading ``views`` if given (else its operands where they are)."""
@@ -327,6 +354,7 @@ class _Scheduler:
         outputs = [self.output(a) for a in self.program.outputs]
         rematerialize(self, outputs)  # values readers can compute cheaply are not stored
         gemm.lower_matmuls(self, outputs)  # matmul host ops -> kernels, with their epilogues
+        self.lower_checks()
         steps = _toposort(self.steps, self.deps)
         for k, s in enumerate([s for s in steps if isinstance(s, Kernel)]):
             s.name = f"kernel_{k}"

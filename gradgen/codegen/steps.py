@@ -14,10 +14,11 @@ from .layout import contiguous, numel, rows
 
 @dataclass(eq=False)
 class Buffer:
-    """Storage for one value: a program input (``index``), a constant (``value``) or a temporary."""
+    """Storage for one value: a program input (``index``), a constant (``value``), a temporary,
+    or a check kernel's status (two int64: first bad position, its index; kept per executable)."""
 
     var: Var
-    kind: str  # "input" | "const" | "temp"
+    kind: str  # "input" | "const" | "temp" | "status"
     index: int | None = None
     value: np.ndarray | None = None
 
@@ -53,6 +54,11 @@ class Kernel:
     product of its two operand loads over ``domain`` (the product's shape), then runs the
     elementwise equations after it (its *epilogue*, ``eqns[1:]``) on each block of rows; see
     :mod:`gradgen.codegen.gemm`. The product is stored only when ``stores`` holds it.
+
+    A *check kernel* (``check`` set: a ``check_index`` equation, also ``eqns[0]``) tests each
+    index of its one load and stores the checked indices; it reports the first index out of
+    range in ``status`` (see :mod:`gradgen.codegen.checks`), which the executable reads after
+    the kernel runs.
     """
 
     domain: tuple[int, ...]
@@ -66,6 +72,8 @@ class Kernel:
     # the domain): C scalars per row, see gradgen.codegen.layout.
     row_values: set[Var] = field(default_factory=set)
     gemm: Eqn | None = None
+    check: Eqn | None = None
+    status: Buffer | None = None
 
     def is_row_shaped(self, v: Var) -> bool:
         """Whether per-row value ``v`` has one element per row (else: a broadcast of one)."""

@@ -240,14 +240,26 @@ _MODES = {
 }
 
 
+def check_index_range(size: int, axis: int, mode: str) -> tuple[int, int, bool]:
+    """``(lo, hi, wrap)``: ``mode``'s indices must lie in ``[lo, hi)``; with ``wrap`` the
+    negative ones then have ``size`` added (the C lowering's facet; ``axis`` is unused)."""
+    negatives = _MODES[mode][2]
+    return (-size if negatives else 0), size, negatives
+
+
+def check_index_error(bad: int, size: int, axis: int, mode: str) -> Exception:
+    """The exception ``mode`` raises for the first out-of-range index ``bad`` (see ``_MODES``)."""
+    exc, message, _ = _MODES[mode]
+    return exc(message.format(i=bad, d=axis, n=size))
+
+
 def check_index_values(idx: np.ndarray, size: int, axis: int, mode: str) -> None:
     """Raise ``mode``'s exception (see ``_MODES``) if an index lies outside its range:
     ``[-size, size)`` for "wrap", ``[0, size)`` otherwise. ``axis`` is named in the message."""
-    exc, message, negatives = _MODES[mode]
-    lo = -size if negatives else 0
-    if idx.size and (idx.min() < lo or idx.max() >= size):
-        bad = idx[(idx < lo) | (idx >= size)].flat[0]
-        raise exc(message.format(i=bad, d=axis, n=size))
+    lo, hi, _ = check_index_range(size, axis, mode)
+    if idx.size and (idx.min() < lo or idx.max() >= hi):
+        bad = idx[(idx < lo) | (idx >= hi)].flat[0]
+        raise check_index_error(bad, size, axis, mode)
 
 
 def _check_index_rule(idx: Aval, size: int, axis: int, mode: str) -> Aval:
@@ -267,6 +279,10 @@ check_index = defprim("check_index", _check_index_impl, _check_index_rule, None,
                       doc="The indices `idx` after checking they index an axis of `size` (the "
                           "error per `mode`: 'wrap' wraps negatives once, as take does; 'gather' "
                           "and 'target' reject them with PyTorch's gather / nll_loss errors).")
+# C: a check kernel (gradgen.codegen.checks) testing every index against check_index_range;
+# it reports the first one outside (in C order) and the executable raises check_index_error.
+check_index.c_lowering = {"check": "check_index.c.jinja", "range": check_index_range,
+                          "error": check_index_error}
 
 # ---------------------------------------------------------------- take_along and scatter_add_along
 

@@ -7,7 +7,8 @@ C kernel, the same work is a fixed sequence known when the executable is built,
 so it is written out once as Python text and compiled with :func:`exec`, the way
 :mod:`dataclasses` writes ``__init__``: each input's pointer converted, each
 fresh output allocated, each kernel called with its pointers (persistent ones
-are closure constants), the outputs returned. The text holds only names this
+are closure constants), each check kernel's status tested right after it (a bad index
+raises, :func:`.slots.check_step`), the outputs returned. The text holds only names this
 module makes up (``a3``, ``q3``, ``K0``, ...), never a user string.
 
 An input numpy cannot pass as a flat buffer (not C-contiguous) makes the
@@ -20,6 +21,8 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import numpy as np
+
+from ..codegen.checks import STATUS_NONE
 
 
 def generated_call(ex: Any) -> Callable[..., list] | None:
@@ -66,8 +69,11 @@ def generated_call(ex: Any) -> Callable[..., list] | None:
     body += ["if not acquire(False):  # another thread is inside: a spare workspace",
              f"    return busy(({params}{',' if len(inputs) == 1 else ''}))", "try:"]
     for k, ((fn, _), slots) in enumerate(zip(ex._steps, ex._step_slots)):
-        env[f"K{k}"] = fn
+        env[f"K{k}"] = getattr(fn, "kernel", fn)
         body.append(f"    K{k}({', '.join(pointer(s) for s in slots)})")
+        if hasattr(fn, "fail"):  # a check kernel: test its status (slots.check_step)
+            env[f"T{k}"], env[f"F{k}"] = fn.status, fn.fail
+            body.append(f"    if T{k}[0] != {STATUS_NONE}: F{k}()")
     body += ["finally:", "    release()"]
     outs = []
     for k, (s, v) in enumerate(ex._outputs):

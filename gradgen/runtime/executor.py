@@ -21,6 +21,10 @@ nothing returned is ever overwritten by a later call. Input arrays are passed by
 pointer (made C-contiguous first if needed). :meth:`Executable.bind` fixes
 inputs that never change (a cotangent of ones) as persistent buffers.
 
+Check kernels (``check_index``) run as a kernel followed by a test of their status buffer
+(:func:`.slots.check_step`): a bad index raises eager's exception there, before later steps
+and before any output is returned.
+
 Host ops (general indexing, argmax, ... -- every equation the schedule does not
 put in a kernel, including any primitive without a C lowering) run between
 kernels as the primitive's own numpy implementation on strided views of the
@@ -52,7 +56,7 @@ from ..ir.printer import print_program
 from .cache import get_or_build
 from .callgen import Spares, generated_call
 from .loader import LoadedModule
-from .slots import Slots, converter, getter, host_step, kernel_args
+from .slots import Slots, check_step, converter, getter, host_step, kernel_args
 
 class LoweringError(RuntimeError):
     """A program cannot be turned into C (an unsupported dtype, a schedule the renderer refuses)."""
@@ -99,6 +103,11 @@ class Executable:
             (host_step(step, slots, slots.ctype[slots.slot(step.output)]
                         if slots.slot(step.output) in dynamic else None, convert), None)
             for step, ks in zip(sched.steps, kernel_slots)]
+        for pos, step in enumerate(sched.steps):
+            if isinstance(step, Kernel) and step.check is not None:  # raises on a bad index
+                status = slots.template[slots.slot(step.status)]
+                self._steps[pos] = (check_step(self._steps[pos][0], status, step.check),
+                                    self._steps[pos][1])
         self._step_slots = [tuple(ks) if ks is not None else None for ks in kernel_slots]
         self._inputs = [(s, slots.ctype[s] if s in dynamic else None)
                         for s in range(self.n_inputs)]
@@ -151,7 +160,8 @@ class Executable:
         for (fn, get), (ins, outs), ks in zip(self._steps, self._io, self._step_slots):
             persistent = all(self._template[s] is not None or
                              (get is None and s not in self._leaving) for s in outs)
-            if ins <= known and persistent and not outs & self._leaving:
+            checks = hasattr(fn, "fail")  # a check raises per call, never once at bind
+            if ins <= known and persistent and not outs & self._leaving and not checks:
                 if get is None:
                     fn(self._template, self._pointers)
                     for s in outs:  # the host op's array is now persistent: fix its pointer

@@ -1,4 +1,5 @@
-"""The per-call layout of an executable's buffers, and the closures running its host ops.
+"""The per-call layout of an executable's buffers, and the closures running its host ops and
+testing its check kernels' status.
 
 Each buffer of a schedule gets a *slot*: its index into the per-call lists of arrays and of
 cffi pointers (:class:`Slots`). What never changes between calls is fixed in the slot once --
@@ -13,9 +14,10 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..codegen.checks import STATUS_NONE
 from ..codegen.clower import buffer_ctype
 from ..codegen.steps import HostOp, Schedule, View
-from ..ir.core import Literal
+from ..ir.core import Eqn, Literal
 from .loader import LoadedModule
 
 _ALIGN = 64  # bytes: the workspace block starts on a cache line
@@ -108,6 +110,25 @@ def getter(slots: list[int]) -> Callable[[list], list]:
     return lambda mem: list(get(mem))
 
 
+def check_step(kernel: Callable, status: np.ndarray, eqn: Eqn) -> Callable:
+    """A check kernel's step: the kernel, then the test of its status -- raising the error of
+    ``eqn``'s facet (``check_index``: eager's exception and message) for the first bad index.
+    ``run.kernel``, ``run.status`` (a memoryview: reading it costs least) and ``run.fail`` let
+    :mod:`.callgen` write the same test inline."""
+    error, params = eqn.prim.c_lowering["error"], eqn.params
+    flags = memoryview(status)
+
+    def fail() -> None:
+        raise error(int(status[1]), **params)
+
+    def run(*ptrs: Any) -> None:
+        kernel(*ptrs)
+        if flags[0] != STATUS_NONE:
+            fail()
+    run.kernel, run.status, run.fail = kernel, flags, fail
+    return run
+
+
 def host_step(step: HostOp, slots: Slots, ctype: Any, convert: Callable | None) -> Callable:
     """The closure running one host op: the primitive's numpy implementation on (views of)
     the buffers; its result is made an owned C-contiguous array of the output's dtype."""
@@ -134,4 +155,4 @@ def host_step(step: HostOp, slots: Slots, ctype: Any, convert: Callable | None) 
     return run
 
 
-__all__ = ["Slots", "converter", "kernel_args", "getter", "host_step"]
+__all__ = ["Slots", "converter", "kernel_args", "getter", "host_step", "check_step"]

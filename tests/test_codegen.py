@@ -343,6 +343,27 @@ def test_golden_c():
 def test_golden_libm_declarations():
     b = Builder()
     x = b.input((4,), float32)
-    src = render_module([build_schedule(b.build([b.add("tanh", b.add("sqrt", x))]))], "k").source
-    assert "#pragma omp declare simd notinbranch\nextern float tanhf(float);\n" in src
+    src = render_module([build_schedule(b.build([b.add("log", b.add("sqrt", x))]))], "k").source
+    assert "#pragma omp declare simd notinbranch\nextern float logf(float);\n" in src
     assert "sqrtf(float)" not in src  # libmvec has no sqrt: never declared simd
+    assert "gg_expf" not in src  # vecmath's functions come only where used
+
+
+def test_golden_vecmath_functions():
+    """float32 exp and tanh call vecmath's inline functions (no libmvec declaration), defined
+    once per module, each only where used; float64 keeps libm (declared simd)."""
+    b = Builder()
+    x = b.input((4,), float32)
+    src = render_module([build_schedule(b.build([b.add("tanh", b.add("exp", x))]))], "k").source
+    assert "= gg_expf(v0);" in src and "= gg_tanhf(v1);" in src
+    assert src.count("static inline float gg_expf(float x)") == 1
+    assert src.count("static inline float gg_tanhf(float x)") == 1
+    assert "extern float expf(float)" not in src and "extern float tanhf(float)" not in src
+    b = Builder()
+    x = b.input((4,), float32)
+    src = render_module([build_schedule(b.build([b.add("exp", x)]))], "k").source
+    assert "gg_expf(" in src and "gg_tanhf" not in src
+    b = Builder()
+    x = b.input((4,), float64)
+    src = render_module([build_schedule(b.build([b.add("tanh", x)]))], "k").source
+    assert "extern double tanh(double);" in src and "gg_" + "tanhf" not in src

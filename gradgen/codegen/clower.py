@@ -27,7 +27,10 @@ SIMD_LIBM = {f"{name}{suffix}": ("float" if suffix else "double", nargs)
              for name, nargs in (("exp", 1), ("log", 1), ("log1p", 1), ("expm1", 1), ("sin", 1),
                                  ("cos", 1), ("tanh", 1), ("erf", 1), ("pow", 2))
              for suffix in ("", "f")}
-_CALL = re.compile(r"\b([a-z][a-z0-9]*)\(")
+# gradgen's own vectorizable float32 functions (templates/vecmath.c.jinja).
+VECMATH = ("gg_expf", "gg_tanhf")
+# A function call in a C expression: libm's (expf) or vecmath's (gg_expf); not gg_select_*.
+_CALL = re.compile(r"\b((?:gg_)?[a-z][a-z0-9]*)\(")
 _IDENTITIES = {
     "lowest": {"f32": "-INFINITY", "f64": "-INFINITY", "i32": "INT32_MIN", "i64": "INT64_MIN",
                "bool": "0"},
@@ -166,6 +169,11 @@ def _flag(name: str) -> str:
 def calls(expression: str) -> bool:
     """Whether a C expression calls a function (libm: exp, log, tanh, ...)."""
     return bool(_CALL.search(expression))
+
+
+def vecmath(expressions: Sequence[str]) -> list[str]:
+    """The functions of templates/vecmath.c.jinja the expressions call."""
+    return sorted({m for text in expressions for m in _CALL.findall(text) if m in VECMATH})
 
 
 def simd_libm(expressions: Sequence[str]) -> list[dict]:

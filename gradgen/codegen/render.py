@@ -216,7 +216,8 @@ def _render_unit(env: jinja2.Environment, common: dict, kernels: list[dict],
     """One translation unit: the shared prelude and ``kernels`` (already rendered)."""
     exprs = [s["expr"] for k in kernels for s in k["body"] if "expr" in s]
     return env.get_template("module.c.jinja").render(
-        **common, libm=clower.simd_libm(exprs), kernels=kernels, kernel_texts=kernel_texts,
+        **common, libm=clower.simd_libm(exprs), vecmath=clower.vecmath(exprs), kernels=kernels,
+        kernel_texts=kernel_texts,
         unit=unit, **gemm.module_context(kernels))
 
 

@@ -22,8 +22,10 @@ from .registry import Aval, defprim
 # Integer arithmetic goes through the unsigned type so overflow wraps as in numpy.
 
 
-def _libm(fn: str) -> dict:
-    return {"f64": f"{fn}({{0}})", "f32": f"{fn}f({{0}})"}
+def _libm(fn: str, f32: str | None = None) -> dict:
+    """libm's ``fn`` for float64; for float32 ``fn + "f"``, or ``f32``: gradgen's own vectorized
+    function (templates/vecmath.c.jinja)."""
+    return {"f64": f"{fn}({{0}})", "f32": f"{f32 or fn + 'f'}({{0}})"}
 
 
 def _wrapping(op: str) -> dict:
@@ -86,7 +88,7 @@ neg = defprim("neg", np.negative, _any_unary, lambda g, ins, out, needs: (neg(g)
 neg.c_lowering = {"f32": "(-{0})", "f64": "(-{0})", "int": "(({t})(0u - (u{t}){0}))"}
 exp = defprim("exp", np.exp, _float_unary("exp"),
               lambda g, ins, out, needs: (mul(g, out),), "ExpBackward0", save_output=True)
-exp.c_lowering = _libm("exp")
+exp.c_lowering = _libm("exp", "gg_expf")
 log = defprim("log", np.log, _float_unary("log"),
               lambda g, ins, out, needs: (div(g, ins[0]),), "LogBackward0", save_inputs=True)
 log.c_lowering = _libm("log")
@@ -112,7 +114,7 @@ cos.c_lowering = _libm("cos")
 tanh = defprim("tanh", np.tanh, _float_unary("tanh"),
                lambda g, ins, out, needs: (mul(g, sub(1.0, mul(out, out))),), "TanhBackward0",
                save_output=True)
-tanh.c_lowering = _libm("tanh")
+tanh.c_lowering = _libm("tanh", "gg_tanhf")
 
 
 def _logistic_impl(x: np.ndarray) -> np.ndarray:
@@ -124,7 +126,7 @@ def _logistic_impl(x: np.ndarray) -> np.ndarray:
 logistic = defprim("logistic", _logistic_impl, _float_unary("logistic"),
                    lambda g, ins, out, needs: (mul(g, mul(out, sub(1.0, out))),),
                    "SigmoidBackward0", save_output=True)
-logistic.c_lowering = {"f32": "(1.0f / (expf(-{0}) + 1.0f))",
+logistic.c_lowering = {"f32": "(1.0f / (gg_expf(-{0}) + 1.0f))",
                         "f64": "(1.0 / (exp(-{0}) + 1.0))"}
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 erf = defprim("erf", erf_numpy, _float_unary("erf"),

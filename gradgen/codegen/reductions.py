@@ -21,7 +21,7 @@ flag beside a vectorizable compare/select accumulator (see :func:`clower.accumul
 from __future__ import annotations
 
 from ..ir.core import Eqn
-from . import clower
+from . import clower, sums
 from .layout import (access_strides, coalesce_groups, contiguous, index, kept_axes,
                      kept_pattern, numel, worth_threads)
 
@@ -85,22 +85,44 @@ def body(kt) -> dict:
         form = "chunks"
     idx = [index(s) for s in acc]
     loops = [{"var": f"i{j}", "extent": n} for j, n in enumerate(ext)]
+    one_loop = groups.count(_RED) == 1  # float sums in lanes (rows, chunks) or row blocks
+    red_loop = loops[groups.index(_RED)] if one_loop else None
+    in_lanes = one_loop and (form == "chunks" or
+                             form == "rows" and red_loop["extent"] > sums.SUM_BLOCK)
     lane = "[j]" if form == "columns" else ""
     stmts = [kt.load(v, view, idx[j]) for j, (v, view) in enumerate(loads)]
-    accs, finals = [], []
+    tails, accs, finals, lanes, row_sums = list(stmts), [], [], [], []
     for e in k.eqns:
         if e in reds:
             name = f"acc{len(finals)}"
             accs += clower.accumulators(e, name)
-            stmts += clower.reduction_updates(e, name + lane, kt.v(e.inputs[0]))
+            x = kt.v(e.inputs[0])
+            ls = sums.lane_sum(e, name, red_loop["var"]) if in_lanes else None
+            if ls is not None:
+                lanes.append(ls)
+                stmts.append(sums.update(ls, x))
+                tails.append(sums.tail_update(ls, x))
+            elif one_loop and form == "columns" and sums.floats_in_double(e):
+                row_sums.append({"name": name, "block": name + "b",
+                                 "ctype": clower.ctype(e.inputs[0].aval.dtype),
+                                 "acc_ctype": clower.accumulator_type(e)})
+                stmts.append({"kind": "set", "name": f"{name}b[j]", "expr": f"({name}b[j] + {x})"})
+            else:
+                got = clower.reduction_updates(e, name + lane, x)
+                stmts += got
+                tails += got
             finals.append({"ptr": kt.p(k.stores[e.out]), "ctype": clower.ctype(e.out.aval.dtype),
                            "index": idx[len(loads) + len(stores) + len(finals)],
                            "value": clower.reduction_result(e, name + lane)})
         else:
             stmts.append(kt.let(e))
+            tails.append(stmts[-1])
     for j, (v, buf) in enumerate(stores):
         stmts.append({"kind": "store", "ptr": kt.p(buf), "index": idx[len(loads) + j],
                       "value": kt.v(v)})
+        tails.append(stmts[-1])
+    others = [{"op": a["op"], "name": a["name"]} for a in accs
+              if not any(a["name"] == ls["name"] for ls in lanes)]
     ctx = {"template": "reduction.c.jinja", "kind": "reduction", "form": form, "body": stmts,
            "accs": accs, "finals": finals, "parallel": worth_threads(numel(dom), stmts),
            "simd_reduction": [{"op": a["op"], "name": a["name"]} for a in accs]
@@ -108,6 +130,7 @@ def body(kt) -> dict:
            "merges": [{"name": a["name"], "expr": a["merge"].format(acc=a["name"],
                                                                     x=f"{a['name']}_p[c]")}
                       for a in accs],
+           "row_sums": row_sums, "row_block": sums.ROW_BLOCK,
            "params_in": [view.buffer for _, view in loads],
            "params_out": list(k.stores.values())}
     outer = [lp for lp, g in zip(loops, groups) if g == _KEPT]
@@ -121,6 +144,12 @@ def body(kt) -> dict:
         per = -(-max(CHUNK, -(-numel(dom) // MAX_CHUNKS)) // rest)  # outer iterations per chunk
         ctx["chunk"] = {"size": per, "count": -(-inner[0]["extent"] // per)}
         ctx["partials"] = [{"ctype": a["ctype"], "name": a["name"] + "_p"} for a in accs]
+    ctx["lanes"] = None
+    if lanes:
+        start, stop = ("c * " + str(ctx["chunk"]["size"]), "end") if form == "chunks" \
+            else ("0", str(red_loop["extent"]))
+        ctx["lanes"] = sums.lane_loop(red_loop["var"], start, stop, lanes, stmts, tails, others,
+                                      all(o["op"] for o in others))
     return {**ctx, "outer": outer, "inner": inner}
 
 

@@ -34,14 +34,15 @@ import numpy as np
 
 from ..ir.core import Eqn, Literal, Var
 from . import clower
+from . import sums
 from .layout import (access_strides, coalesce, contiguous, index, kept_pattern, numel,
                      row_access, worth_threads)
 from .steps import Kernel, is_iota
+from .sums import SUM_BLOCK
 
 # Row-local arrays keep a value with a libm call for later passes over rows of at most this
 # many elements (a float32 row of 8192 is 32 KiB of stack, within L1/L2 while the row is live).
 ROW_BUFFER_MAX = 8192
-SUM_BLOCK = 128  # elements per float32 partial sum of a row (see _sum_block)
 
 
 @dataclass
@@ -244,38 +245,10 @@ def body(kt) -> dict:
     rb_index = " + ".join(f"i{split + j} * {numel(ext[split + j + 1:])}"
                           for j in range(len(ext) - split)) or "0"
     accs: dict[int, str] = {}
-    phases = []
     blockable = split == len(ext) - 1 and ext[-1] > SUM_BLOCK  # one contiguous row loop
-    for q, p in enumerate(pl.passes):
-        ph = {"accs": [], "body": [load(v, "elem") for v in sorted(p.loads, key=kt.key)],
-              "simd_reduction": None, "post": [], "blocks": []}
-        ops = []
-        for e in k.eqns:
-            if e in p.eqns and id(e) in keep and keep[id(e)][0] < q:  # computed in a pass before
-                ph["body"].append({"kind": "let", "ctype": clower.ctype(e.out.aval.dtype),
-                                   "name": kt.v(e.out), "expr": f"{keep[id(e)][1]}[{rb_index}]"})
-            elif e in p.eqns:
-                ph["body"].append(kt.let(e))
-                if id(e) in keep:
-                    ph["body"].append({"kind": "store", "ptr": keep[id(e)][1], "index": rb_index,
-                                       "value": kt.v(e.out)})
-            elif e in p.reductions:
-                name = accs[id(e)] = f"acc{len(accs)}"
-                mine = clower.accumulators(e, name)
-                ph["accs"] += mine
-                block = _sum_block(e, name) if blockable else None
-                if block is None:
-                    ops += [{"op": a["op"], "name": a["name"]} for a in mine]
-                    ph["body"] += clower.reduction_updates(e, name, kt.v(e.inputs[0]))
-                else:
-                    ph["blocks"].append(block)
-                    ops.append({"op": "+", "name": block["name"]})
-                    ph["body"].append({"kind": "set", "name": block["name"],
-                                       "expr": f"({block['name']} + {kt.v(e.inputs[0])})"})
-        ph["body"] += [store(v) for v in sorted(p.stores, key=kt.key)]
-        if ops and all(o["op"] for o in ops):
-            ph["simd_reduction"] = ops
-        phases.append(ph)
+    row = (f"i{len(ext) - 1}", ext[-1]) if blockable else None
+    phases = [_phase(kt, p, q, keep, rb_index, accs, row, load, store)
+              for q, p in enumerate(pl.passes)]
     rows_work = []
     for items in pl.after:
         out = []
@@ -299,7 +272,7 @@ def body(kt) -> dict:
     for j, ph in enumerate(phases):
         ph["post"] = rows_work[j + 1]
     everything = pre + [s for ph in phases for s in ph["body"] + ph["post"]]
-    return {"template": "rowwise.c.jinja", "kind": "row-wise", "block": SUM_BLOCK,
+    return {"template": "rowwise.c.jinja", "kind": "row-wise",
             "outer": [{"var": f"i{j}", "extent": n} for j, n in enumerate(ext[:split])],
             "inner": [{"var": f"i{split + j}", "extent": n} for j, n in enumerate(ext[split:])],
             "pre": pre, "phases": phases, "body": everything,
@@ -309,6 +282,51 @@ def body(kt) -> dict:
             "params_out": list(k.stores.values())}
 
 
+def _phase(kt, p: Pass, q: int, keep: dict, rb_index: str, accs: dict, row, load, store) -> dict:
+    """The template context of pass ``q`` (``p``): accumulators, per-element statements, and
+    for float32 sums along one contiguous row loop (``row``: its variable and extent, else
+    None) the lanes of :mod:`gradgen.codegen.sums`. Names each reduction's accumulator in
+    ``accs`` (``id(eqn) -> name``)."""
+    k = kt.k
+    ph = {"accs": [], "body": [load(v, "elem") for v in sorted(p.loads, key=kt.key)],
+          "simd_reduction": None, "post": [], "lanes": None}
+    ops, lanes, tail = [], [], list(ph["body"])
+    for e in k.eqns:
+        if e in p.eqns and id(e) in keep and keep[id(e)][0] < q:  # computed in a pass before
+            got = [{"kind": "let", "ctype": clower.ctype(e.out.aval.dtype),
+                    "name": kt.v(e.out), "expr": f"{keep[id(e)][1]}[{rb_index}]"}]
+        elif e in p.eqns:
+            got = [kt.let(e)]
+            if id(e) in keep:
+                got.append({"kind": "store", "ptr": keep[id(e)][1], "index": rb_index,
+                            "value": kt.v(e.out)})
+        elif e in p.reductions:
+            name = accs[id(e)] = f"acc{len(accs)}"
+            mine = clower.accumulators(e, name)
+            ph["accs"] += mine
+            lane = sums.lane_sum(e, name, row[0]) if row else None
+            if lane is not None:
+                lanes.append(lane)
+                ph["body"].append(sums.update(lane, kt.v(e.inputs[0])))
+                tail.append(sums.tail_update(lane, kt.v(e.inputs[0])))
+                continue
+            ops += [{"op": a["op"], "name": a["name"]} for a in mine]
+            got = clower.reduction_updates(e, name, kt.v(e.inputs[0]))
+        else:
+            continue
+        ph["body"] += got
+        tail += got
+    stores = [store(v) for v in sorted(p.stores, key=kt.key)]
+    ph["body"] += stores
+    vectorizable = all(o["op"] for o in ops)
+    if ops and vectorizable:
+        ph["simd_reduction"] = ops
+    if lanes:
+        ph["lanes"] = sums.lane_loop(row[0], "0", str(row[1]), lanes, ph["body"], tail + stores,
+                                     ops, vectorizable)
+    return ph
+
+
 def _pick_load(kt, e: Eqn, x: Var, t: Var, at: dict) -> dict:
     """The statement of pick ``e``: ``x`` at the row's offset plus ``t`` times its stride."""
     (x_row, x_step), (t_row, _) = at[("pick", x)], at[("pick", t)]
@@ -316,19 +334,6 @@ def _pick_load(kt, e: Eqn, x: Var, t: Var, at: dict) -> dict:
     step = "" if x_step == 1 else f" * {x_step}"
     return {"kind": "let", "ctype": clower.ctype(e.out.aval.dtype), "name": kt.v(e.out),
             "expr": f"{bx}[{x_row} + (int64_t){bt}[{t_row}]{step}]"}
-
-
-def _sum_block(e, name: str) -> dict | None:
-    """A float32 sum accumulates per block of ``SUM_BLOCK`` elements in float (8 SIMD lanes of
-    16 additions each: numpy's pairwise sum adds 8 accumulators of 16 per 128-element block),
-    then each block into the double accumulator: as accurate as numpy, without converting every
-    element to double (which halves the vector width and made layer norm's passes 1.8x slower)."""
-    acc_t = clower.accumulator_type(e)
-    if e.prim.name != "reduce_sum" or acc_t == clower.ctype(e.inputs[0].aval.dtype):
-        return None
-    block = name + "b"
-    return {"name": block, "ctype": clower.ctype(e.inputs[0].aval.dtype), "init": "0",
-            "merge": f"{name} = ({name} + (({acc_t}){block}))"}
 
 
 def _kept_values(kt, pl: Plan, row_ext: list) -> dict[int, tuple[int, str]]:

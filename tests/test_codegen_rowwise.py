@@ -504,3 +504,25 @@ def test_float32_sums_in_row_kernels_are_blocked():
     src = render_module([build_schedule(prog)], cache_key="k").source
     assert "float acc0b[16] = {0};" in src and \
         "acc0d[i1l] = (acc0d[i1l] + ((double)acc0b[i1l]));" in src
+
+
+def test_row_invariant_operands_are_loaded_once_per_row():
+    """A pass operand constant along the row (a per-row value broadcast, a scalar) is loaded
+    once per row before the passes, not inside a pass loop (gcc left layer norm's gradient
+    pass unvectorized with such loads inside: "latch block not empty")."""
+    b = Builder()
+    x = b.input((4, 1000), gg.float32)
+    m = b.input((4,), gg.float32)
+    s = b.input((), gg.float32)
+    mb = b.add("broadcast_in_dim", m, shape=(4, 1000), dims=(0,))
+    sb = b.add("broadcast_in_dim", s, shape=(4, 1000), dims=())
+    y = b.add("mul", b.add("sub", x, mb), sb)
+    r = b.add("reduce_sum", y, axes=(1,))
+    z = b.add("mul", y, b.add("broadcast_in_dim", r, shape=(4, 1000), dims=(0,)))
+    prog = b.build([z])
+    src = render_module([build_schedule(prog)], cache_key="k").source
+    body = src[src.index("for (int64_t i0 = 0; i0 < 4; i0++) {"):]
+    first_pass = body.index("#pragma omp simd")
+    loads = [line.strip() for line in body.splitlines() if "= p1[i0];" in line or "= p2[0];" in line]
+    assert len(loads) == 2, loads  # each once
+    assert body.index(loads[0]) < first_pass and body.index(loads[1]) < first_pass

@@ -214,6 +214,11 @@ def body(kt) -> dict:
     dom, red = k.domain, k.red_axes or ()
     elem_loads = sorted({v for p in pl.passes for v in p.loads}, key=kt.key)
     row_loads = sorted(pl.row_loads, key=kt.key)
+    # Pass operands constant along the row (broadcast per row, or scalars) are loaded once per
+    # row, before the passes: left in a pass loop, gcc may not vectorize it ("latch block not
+    # empty", seen on layer norm's gradient pass).
+    hoisted = {v for v in elem_loads if red and not any(
+        access_strides(k.loads[v].shape, k.loads[v].strides, dom)[a] for a in red)}
     stores = sorted(k.stores, key=kt.key)
     xs = sorted({a for xt in chosen.values() for a in xt}, key=kt.key)  # picks' x and t
     pattern = kept_pattern(dom, red)
@@ -247,7 +252,7 @@ def body(kt) -> dict:
     accs: dict[int, str] = {}
     blockable = split == len(ext) - 1 and ext[-1] > SUM_BLOCK  # one contiguous row loop
     row = (f"i{len(ext) - 1}", ext[-1]) if blockable else None
-    phases = [_phase(kt, p, q, keep, rb_index, accs, row, load, store)
+    phases = [_phase(kt, p, q, keep, rb_index, accs, row, load, store, hoisted)
               for q, p in enumerate(pl.passes)]
     rows_work = []
     for items in pl.after:
@@ -268,7 +273,8 @@ def body(kt) -> dict:
     pre = [{"kind": "array", "ctype": clower.ctype(e.out.aval.dtype), "name": name,
             "size": numel(ext[split:])} for e in k.eqns if id(e) in keep
            for name in [keep[id(e)][1]]]
-    pre += [load(v, "row") for v in row_loads] + rows_work[0]
+    pre += [load(v, "row") for v in row_loads] + [load(v, "elem") for v in elem_loads
+                                                   if v in hoisted] + rows_work[0]
     for j, ph in enumerate(phases):
         ph["post"] = rows_work[j + 1]
     everything = pre + [s for ph in phases for s in ph["body"] + ph["post"]]
@@ -282,13 +288,15 @@ def body(kt) -> dict:
             "params_out": list(k.stores.values())}
 
 
-def _phase(kt, p: Pass, q: int, keep: dict, rb_index: str, accs: dict, row, load, store) -> dict:
+def _phase(kt, p: Pass, q: int, keep: dict, rb_index: str, accs: dict, row, load, store,
+           hoisted: set) -> dict:
     """The template context of pass ``q`` (``p``): accumulators, per-element statements, and
     for float32 sums along one contiguous row loop (``row``: its variable and extent, else
     None) the lanes of :mod:`gradgen.codegen.sums`. Names each reduction's accumulator in
-    ``accs`` (``id(eqn) -> name``)."""
+    ``accs`` (``id(eqn) -> name``). Loads in ``hoisted`` were made once per row before."""
     k = kt.k
-    ph = {"accs": [], "body": [load(v, "elem") for v in sorted(p.loads, key=kt.key)],
+    ph = {"accs": [], "body": [load(v, "elem") for v in sorted(p.loads, key=kt.key)
+                               if v not in hoisted],
           "simd_reduction": None, "post": [], "lanes": None}
     ops, lanes, tail = [], [], list(ph["body"])
     for e in k.eqns:

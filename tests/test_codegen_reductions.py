@@ -61,6 +61,8 @@ def _cases():
         for d in (int32, int64):
             cases[f"reduce_max-{name}-{d.short}"] = (
                 _program("reduce_max", d, shape, axes, tr, False), form)
+        for prim in ("reduce_sum", "reduce_prod"):  # they overflow: wrap as numpy's do
+            cases[f"{prim}-{name}-i64"] = (_program(prim, int64, shape, axes, tr, False), form)
     return cases
 
 
@@ -69,6 +71,8 @@ CASES = _cases()
 
 def _values(shape, d, prim, specials: bool):
     if not d.is_floating_point:
+        if prim == "reduce_sum" and d == int64:  # sums beyond the int64 range
+            return RNG.integers(-2**62, 2**62, shape, dtype=np.int64)
         return RNG.integers(-1000, 1000, shape).astype(d.np)
     if prim == "reduce_prod":  # products of many numbers near 1 stay finite
         x = (1 + RNG.standard_normal(shape) * 1e-3).astype(d.np)

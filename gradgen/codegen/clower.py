@@ -104,10 +104,15 @@ def is_reduction(e: Eqn) -> bool:
 
 
 def accumulator_type(e: Eqn) -> str:
-    """The C type a reduction accumulates in (float32 sums and products: double)."""
+    """The C type a reduction accumulates in (float32 sums and products: double; integer sums
+    and products: the unsigned type, so overflow wraps as numpy's does instead of being
+    undefined behaviour in C)."""
     d = e.out.aval.dtype
-    if d.short == "f32" and e.prim.c_lowering.get("f32_acc"):
-        return e.prim.c_lowering["f32_acc"]
+    low = e.prim.c_lowering
+    if d.short == "f32" and low.get("f32_acc"):
+        return low["f32_acc"]
+    if d.short in ("i32", "i64") and low.get("int_acc") == "unsigned":
+        return "u" + ctype(d)
     return ctype(d)
 
 

@@ -37,7 +37,7 @@ ROW_BLOCK = 16   # rows a column sum adds in float before adding into double
 
 def floats_in_double(e: Eqn) -> bool:
     """Whether reduction ``e`` is a float sum accumulating in a wider (double) type."""
-    return e.prim.name == "reduce_sum" and \
+    return e.prim.name == "reduce_sum" and e.inputs[0].aval.dtype.is_floating_point and \
         clower.accumulator_type(e) != clower.ctype(e.inputs[0].aval.dtype)
 
 

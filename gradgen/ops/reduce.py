@@ -43,9 +43,11 @@ reduce_sum = defprim("reduce_sum", lambda x, axes: np.add.reduce(x, axis=axes), 
 # C lowering: the reduction template, the combiner over the accumulator {acc} and the
 # element {x}, the identity ("lowest"/"highest" are the dtype's extremes) and the
 # `omp simd reduction` operator when the combiner is one. float32 sums and products
-# accumulate in double (as accurate as numpy's pairwise float32 sums, or better).
+# accumulate in double (as accurate as numpy's pairwise float32 sums, or better), integer
+# ones in the unsigned type (wrapping on overflow as numpy does; signed overflow is UB in C).
 reduce_sum.c_lowering = {"reduce": "reduction.c.jinja", "combine": "({acc} + {x})",
-                         "identity": "0", "simd": "+", "f32_acc": "double"}
+                         "identity": "0", "simd": "+", "f32_acc": "double",
+                         "int_acc": "unsigned"}
 
 
 def _extremum_vjp(g, ins, out, needs, axes):
@@ -96,7 +98,8 @@ def _prod_vjp(g, ins, out, needs, axes):
 reduce_prod = defprim("reduce_prod", lambda x, axes: np.multiply.reduce(x, axis=axes),
                       _reduce_rule("reduce_prod"), _prod_vjp, "ProdBackward1", save_inputs=True)
 reduce_prod.c_lowering = {"reduce": "reduction.c.jinja", "combine": "({acc} * {x})",
-                          "identity": "1", "simd": "*", "f32_acc": "double"}
+                          "identity": "1", "simd": "*", "f32_acc": "double",
+                          "int_acc": "unsigned"}
 
 
 def _arg_rule(name: str):

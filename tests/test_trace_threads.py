@@ -133,3 +133,25 @@ def test_nested_trace_in_one_thread_still_refused() -> None:
 
     with pytest.raises(TraceError, match="nested tracing is not supported"):
         trace(outer, gg.ones(2))
+
+
+@pytest.mark.parametrize("make", ["op", "factory"])
+def test_tensor_made_by_another_thread_during_the_trace_stops_it(make: str) -> None:
+    """fn hands work on its input to a thread it starts: the result, made by another thread
+    during the trace, would be captured as a constant of the first call -- the trace stops and
+    fn runs eagerly, right on every call."""
+    def f(x: gg.Tensor) -> gg.Tensor:
+        box: dict = {}
+        work = (lambda: box.setdefault("y", x * 2)) if make == "op" else \
+            (lambda: box.setdefault("y", gg.tensor(x.numpy() * 2)))
+        t = threading.Thread(target=work)
+        t.start()
+        t.join()
+        return (box["y"] + 1).sum()
+
+    cf = gg.compile(f, backend="interpret")
+    with pytest.warns(UserWarning, match="falling back to eager: a tensor another thread made"):
+        got = [cf(gg.full((3,), v)).item() for v in (1.0, 2.0, 3.0)]
+    assert got == [9.0, 15.0, 21.0]
+    (spec,) = cf.inspect()
+    assert "another thread made during the trace" in spec["fallback_reason"]

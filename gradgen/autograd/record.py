@@ -34,6 +34,9 @@ _new_aval = tuple.__new__  # Aval(...) without NamedTuple's Python-level __new__
 # code reads ``tracer[0]`` first, so it pays the thread check only while some trace is active.
 tracer: list[Callable[..., None] | None] = [None]
 trace_owner: list[int | None] = [None]
+# Called with (prim, args, params, out) for an operation of another thread during a trace: the
+# trace notes the tensor (using it would stop the trace; see gradgen.ir.trace).
+foreign: list[Callable[..., None] | None] = [None]
 
 
 def tracing() -> bool:
@@ -116,8 +119,8 @@ def bind(prim: Primitive, args: tuple, params: dict) -> Any:
         args = tuple(args)
     tr = tracer[0]
     if tr is not None and trace_owner[0] != get_ident():
-        tr = None  # another thread's trace
-    if tr is None or abstract[0] is None:
+        tr = foreign[0]  # another thread's trace: run eagerly; it only notes the output
+    if tr is None or abstract[0] is None or tr is foreign[0]:
         out = prim.impl(*datas, **params)
         if type(out) is not np.ndarray:
             out = np.asarray(out)

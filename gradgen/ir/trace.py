@@ -69,6 +69,7 @@ class _Tracer:
         # id(tensor) -> (tensor, atom, version when bound); holding the tensor keeps ids unique.
         self.known: dict[int, tuple[Tensor, Atom, int]] = {}
         self.created: set[int] = set()      # ids of tensors created during the trace
+        self.foreign: set[int] = set()      # ids of tensors other threads created meanwhile
         self.input_tensors: list[Tensor] = []
         self.input_versions: list[int] = []
         self.input_requires_grad: list[bool] = []
@@ -130,6 +131,9 @@ class _Tracer:
 
     def unknown(self, t: Tensor) -> Atom:
         """A tensor first met as an operand or output: alias, constant or captured input."""
+        if id(t) in self.foreign:  # e.g. computed from fn's inputs by a thread fn started
+            self.stop("a tensor another thread made during the trace is used: its value may "
+                      "depend on this call, which a compiled program would not recompute")
         if id(t) not in self.created:
             v = self.add_input(t, f"c{len(self.captured)}")
             self.captured.append(t)
@@ -282,12 +286,12 @@ def _hooks(tr: _Tracer) -> Iterator[None]:
     """Install the tracer's callbacks (restored on any exit) and turn grad mode on."""
     orig_init = Tensor.__dict__["_init"]
     init = orig_init.__func__
-    created, made = tr.created, tr.made_tensor
+    created, made, foreign_ids = tr.created, tr.made_tensor, tr.foreign
 
     # Every tensor is initialised through Tensor._init; noting the ones made during
     # the trace tells a constant made inside fn (a Literal) from a tensor that
     # existed before (a captured input, read by reference). Process-wide while it
-    # lasts: tensors other threads make meanwhile are not noted.
+    # lasts: tensors other threads make meanwhile are noted apart (using one stops the trace).
     owner = threading.get_ident()
 
     def _init(t: Tensor, data: np.ndarray, grad_fn: Any, counter: Any) -> None:
@@ -295,10 +299,13 @@ def _hooks(tr: _Tracer) -> Iterator[None]:
         if threading.get_ident() == owner:
             created.add(id(t))
             made(t)
+        else:
+            foreign_ids.add(id(t))
 
     prev_grad = _state.enabled
     _active.append(tr)
     record.trace_owner[0] = owner
+    record.foreign[0] = lambda prim, args, params, out: foreign_ids.add(id(out))
     record.tracer[0] = tr.on_prim
     record.stop_tracing[0] = tr.stop
     record.abstract[0] = tr.abstract
@@ -312,6 +319,7 @@ def _hooks(tr: _Tracer) -> Iterator[None]:
         record.abstract[0] = None
         record.stop_tracing[0] = None
         record.tracer[0] = None
+        record.foreign[0] = None
         record.trace_owner[0] = None
         _active.pop()
 

@@ -329,8 +329,11 @@ def _guard_lines(key: tuple, program: Program | None) -> list[str]:
     if extra is not None and not kw:
         lines.append(f"argnums: {extra}")
     if program is not None:
-        for j, t in enumerate(program.meta["captured"]):
-            lines.append(f"captured tensor {j}: the object at 0x{id(t):x}, shape "
+        sources = program.meta.get("captured_sources") or [None] * len(program.meta["captured"])
+        for j, (t, src) in enumerate(zip(program.meta["captured"], sources)):
+            read = "" if src is None else (f", still bound to global {src[2]!r}" if
+                                           src[0] == "global" else ", still in fn's closure cell")
+            lines.append(f"captured tensor {j}: the object at 0x{id(t):x}{read}, shape "
                          f"{tuple(t._data.shape)}, dtype {t._data.dtype}, "
                          f"requires_grad={t._requires_grad}")
     if threads is not None:

@@ -84,8 +84,28 @@ def inputs_of(program: Program, args: tuple, leaves: list | None = None) -> list
 
 
 def guard_holds(program: Program, guard: tuple) -> bool:
-    """Whether the tensors ``program`` captured still match ``guard`` (:func:`captured_guard`)."""
-    return not program.meta["captured"] or captured_guard(program) == guard
+    """Whether the tensors ``program`` captured still match ``guard`` (:func:`captured_guard`)
+    and are still what the globals or closure cells fn read them from hold: rebinding such a
+    variable to another tensor makes the next call trace again, as fn would read the new one."""
+    captured = program.meta["captured"]
+    if not captured:
+        return True
+    if captured_guard(program) != guard:
+        return False
+    for source, t in zip(program.meta.get("captured_sources") or (), captured):
+        if source is not None and not _still_bound(source, t):
+            return False
+    return True
+
+
+def _still_bound(source: tuple, t: Any) -> bool:
+    kind, where, name = source
+    if kind == "global":
+        return where.get(name) is t
+    try:
+        return where.cell_contents is t
+    except ValueError:  # the cell was emptied (del)
+        return False
 
 
 class TraceCache:

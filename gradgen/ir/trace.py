@@ -32,8 +32,8 @@ from __future__ import annotations
 
 import gc
 import inspect
-import weakref
 import threading
+import weakref
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
@@ -48,7 +48,7 @@ from ..tensor import Tensor
 from .abstract import AbstractOutputs, Escapes
 from .builder import Builder
 from .core import Atom, Eqn, Literal, Program, Var
-from .location import user_location
+from .location import global_source, user_location
 from .tree import flatten, same_tree
 
 _active: list["_Tracer"] = []
@@ -74,6 +74,10 @@ class _Tracer:
         self.input_versions: list[int] = []
         self.input_requires_grad: list[bool] = []
         self.captured: list[Tensor] = []
+        # Where each captured tensor was read from (a global or a closure cell of fn), or None:
+        # rebinding that variable fails the compiled program's guard (see ad.cache.guard_holds).
+        self.sources: list[tuple | None] = []
+        self.cells: dict[int, Any] = {}     # id(contents) -> closure cell of the traced fn
         self.nondiff: set[Var] = set()      # values no gradient flows through
         self.error: TraceError | None = None
         self.abstract = AbstractOutputs(self.stop_abstract) if abstract else None
@@ -137,6 +141,8 @@ class _Tracer:
         if id(t) not in self.created:
             v = self.add_input(t, f"c{len(self.captured)}")
             self.captured.append(t)
+            cell = self.cells.get(id(t))
+            self.sources.append(("cell", cell, None) if cell is not None else global_source(t))
             return v
         alias = self.alias_of(t)
         if alias is not None:  # `x.data` made inside fn: the same value, detached
@@ -390,7 +396,24 @@ def _abstract_then_real(fn: Callable[..., Any], example_args: tuple) -> Program:
     return program
 
 
+def _closure_cells(fn: Any) -> dict[int, Any]:
+    """id(contents) -> cell, for the closure cells of ``fn`` and of the functions it wraps
+    (functools.partial, ``__wrapped__``, gradgen's transforms keep theirs as ``fn``)."""
+    cells: dict[int, Any] = {}
+    for _ in range(8):
+        for cell in getattr(fn, "__closure__", None) or ():
+            try:
+                cells.setdefault(id(cell.cell_contents), cell)
+            except ValueError:  # an empty cell
+                pass
+        fn = getattr(fn, "func", None) or getattr(fn, "__wrapped__", None) or getattr(fn, "fn", None)
+        if fn is None:
+            break
+    return cells
+
+
 def _trace(tr: _Tracer, fn: Callable[..., Any], example_args: tuple) -> Program:
+    tr.cells = _closure_cells(fn)
     argnums, in_tree = _declare_inputs(tr, fn, example_args)
     try:
         with _hooks(tr):
@@ -407,6 +430,7 @@ def _trace(tr: _Tracer, fn: Callable[..., Any], example_args: tuple) -> Program:
         if t._version.value != ver:
             tr.stop_input_mutation(t, where=None)
     meta = {"argnums": argnums, "in_tree": in_tree, "n_explicit": len(argnums),
-            "captured": list(tr.captured), "requires_grad": tuple(tr.input_requires_grad),
+            "captured": list(tr.captured), "captured_sources": list(tr.sources),
+            "requires_grad": tuple(tr.input_requires_grad),
             "out_tree": out_tree, "trace": "real"}
     return tr.b.build(outputs, meta)

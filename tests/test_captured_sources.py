@@ -1,10 +1,12 @@
-"""Captured tensors are guarded by the variable fn read them from.
+"""Captured tensors and Python scalars are guarded by the variable fn read them from.
 
 A tensor fn reads from a global or from its closure is captured by the compiled program (an
 input read by reference). Rebinding that variable to another tensor -- ``W = W - lr * g`` --
 must not leave the program using the old one: the guard fails and the next call traces again,
-as fn would read the new tensor. Writing into the tensor in place needs no new trace. Each case
-runs a sequence of updates and compares every compiled call with ``fn`` run eagerly.
+as fn would read the new tensor. Writing into the tensor in place needs no new trace. A Python
+scalar fn reads from its globals or closure (a coefficient, a flag steering control flow) is
+baked into the program: changing it traces again too. Each case runs a sequence of updates and
+compares every compiled call with ``fn`` run eagerly.
 """
 from __future__ import annotations
 
@@ -19,6 +21,10 @@ from conftest import needs_cc
 W = gg.ones(3)
 B = gg.zeros(3)
 UNRELATED = gg.ones(3)
+SCALE = 2.0
+FLAG = True
+CALLS = 0
+NAN = float("nan")
 
 
 def _with_global(x: gg.Tensor) -> gg.Tensor:
@@ -31,6 +37,31 @@ def _helper(x: gg.Tensor) -> gg.Tensor:
 
 def _through_helper(x: gg.Tensor) -> gg.Tensor:
     return (_helper(x) + 1).sum()
+
+
+def _scaled(x: gg.Tensor) -> gg.Tensor:
+    return (x * SCALE).sum() if FLAG else (x - SCALE).sum()
+
+
+def _counting(x: gg.Tensor) -> gg.Tensor:
+    global CALLS
+    CALLS += 1  # a side effect of fn's Python: runs when fn is traced only
+    return (x * NAN).sum() if NAN != NAN else x.sum()
+
+
+def _rebind_scale(k: int) -> None:
+    global SCALE
+    SCALE = SCALE + 1.5
+
+
+def _flip_flag(k: int) -> None:
+    global FLAG
+    FLAG = not FLAG
+
+
+def _same_values(k: int) -> None:
+    global SCALE, NAN
+    SCALE, NAN = 2.0, float("nan")
 
 
 def _rebind_w(k: int) -> None:
@@ -54,8 +85,8 @@ def _rebind_unrelated(k: int) -> None:
 
 
 def _reset() -> None:
-    global W, B, UNRELATED
-    W, B, UNRELATED = gg.ones(3), gg.zeros(3), gg.ones(3)
+    global W, B, UNRELATED, SCALE, FLAG, CALLS
+    W, B, UNRELATED, SCALE, FLAG, CALLS = gg.ones(3), gg.zeros(3), gg.ones(3), 2.0, True, 0
 
 
 # name -> (fn, update between calls, traces expected after the first call)
@@ -65,6 +96,9 @@ CASES: dict[str, tuple[Callable, Callable[[int], None], bool]] = {
     "global read in a helper, rebound": (_through_helper, _rebind_w, True),
     "global written in place": (_with_global, _write_w, False),
     "another global rebound": (_with_global, _rebind_unrelated, False),
+    "scalar global rebound": (_scaled, _rebind_scale, True),
+    "flag steering control flow": (_scaled, _flip_flag, True),
+    "scalars rebound to equal values (NaN too)": (_scaled, _same_values, False),
 }
 
 
@@ -127,6 +161,40 @@ def test_backward_reaches_the_rebound_parameter() -> None:
         np.testing.assert_array_equal(W.grad.numpy(), x.numpy())
         W = gg.full((3,), float(k), requires_grad=True)
     _reset()
+
+
+def test_closure_scalar_rebound() -> None:
+    scale = 2.0
+
+    def f(x: gg.Tensor) -> gg.Tensor:
+        return (x * scale).sum()
+
+    cf = gg.compile(f, backend="interpret")
+    x = gg.tensor([1.0, 2.0, 3.0])
+    for k in range(3):
+        assert cf(x).item() == f(x).item()
+        scale = scale * 3  # noqa: F841  (rebinds f's cell)
+    assert cf._cache.retraces == 2
+
+
+def test_a_global_fn_updates_itself_does_not_retrace_each_call() -> None:
+    """Scalars are read after fn ran: a counter fn increments holds its traced value after."""
+    _reset()
+    cf = gg.compile(_counting, backend="interpret")
+    x = gg.tensor([1.0, 2.0])
+    results = [cf(x).item() for _ in range(4)]
+    assert np.isnan(results).all() and CALLS == 1 and cf._cache.retraces == 0
+
+
+def test_value_and_grad_follows_a_rebound_scalar() -> None:
+    _reset()
+    vg = gg.compile(gg.value_and_grad(_scaled), backend="interpret")
+    x = gg.tensor([1.0, 2.0, 3.0])
+    for k in range(3):
+        value, grad = vg(x)
+        assert value.item() == _scaled(x).item()
+        np.testing.assert_array_equal(grad.numpy(), np.full(3, SCALE, np.float32))
+        _rebind_scale(k)
 
 
 @needs_cc

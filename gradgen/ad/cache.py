@@ -67,9 +67,12 @@ def fast_signature(args: tuple) -> tuple | None:
 
 
 def captured_guard(program: Program) -> tuple:
-    """Identity, shape, dtype and requires_grad of each captured tensor (its data by reference)."""
-    return tuple((id(t), t._data.shape, t._data.dtype, t._requires_grad)
-                 for t in program.meta["captured"])
+    """Identity, shape, dtype and requires_grad of each captured tensor (its data by reference),
+    and a mark when the program baked in Python scalars read from globals or closure cells (its
+    guard is then never empty: :func:`guard_holds` compares them)."""
+    guard = tuple((id(t), t._data.shape, t._data.dtype, t._requires_grad)
+                  for t in program.meta["captured"])
+    return guard + ("values",) if program.meta.get("value_guards") else guard
 
 
 class SpecializationLimit(RuntimeError):
@@ -85,17 +88,32 @@ def inputs_of(program: Program, args: tuple, leaves: list | None = None) -> list
 
 def guard_holds(program: Program, guard: tuple) -> bool:
     """Whether the tensors ``program`` captured still match ``guard`` (:func:`captured_guard`)
-    and are still what the globals or closure cells fn read them from hold: rebinding such a
-    variable to another tensor makes the next call trace again, as fn would read the new one."""
-    captured = program.meta["captured"]
-    if not captured:
+    and are still what the globals or closure cells fn read them from hold, and the Python
+    scalars fn read from its globals or closure still have their values: rebinding such a
+    variable makes the next call trace again, as fn would read the new value."""
+    captured, values = program.meta["captured"], program.meta.get("value_guards")
+    if not captured and not values:
         return True
     if captured_guard(program) != guard:
         return False
     for source, t in zip(program.meta.get("captured_sources") or (), captured):
         if source is not None and not _still_bound(source, t):
             return False
+    for kind, where, name, v in values or ():
+        now = where.get(name, _MISSING) if kind == "global" else _cell_value(where)
+        if type(now) is not type(v) or (now != v and not (now != now and v != v)):
+            return False  # (NaN equals NaN here)
     return True
+
+
+_MISSING = object()
+
+
+def _cell_value(cell: Any) -> Any:
+    try:
+        return cell.cell_contents
+    except ValueError:
+        return _MISSING
 
 
 def _still_bound(source: tuple, t: Any) -> bool:

@@ -396,24 +396,68 @@ def _abstract_then_real(fn: Callable[..., Any], example_args: tuple) -> Program:
     return program
 
 
-def _closure_cells(fn: Any) -> dict[int, Any]:
-    """id(contents) -> cell, for the closure cells of ``fn`` and of the functions it wraps
-    (functools.partial, ``__wrapped__``, gradgen's transforms keep theirs as ``fn``)."""
-    cells: dict[int, Any] = {}
+def _functions(fn: Any) -> list:
+    """``fn`` and the functions it wraps (functools.partial, ``__wrapped__``, and gradgen's
+    transforms, which keep theirs as ``fn``)."""
+    out = []
     for _ in range(8):
-        for cell in getattr(fn, "__closure__", None) or ():
+        if fn is None:
+            break
+        out.append(fn)
+        fn = getattr(fn, "func", None) or getattr(fn, "__wrapped__", None) or getattr(fn, "fn", None)
+    return out
+
+
+def _closure_cells(fns: list) -> dict[int, Any]:
+    """id(contents) -> cell, for the closure cells of ``fns``."""
+    cells: dict[int, Any] = {}
+    for f in fns:
+        for cell in getattr(f, "__closure__", None) or ():
             try:
                 cells.setdefault(id(cell.cell_contents), cell)
             except ValueError:  # an empty cell
                 pass
-        fn = getattr(fn, "func", None) or getattr(fn, "__wrapped__", None) or getattr(fn, "fn", None)
-        if fn is None:
-            break
     return cells
 
 
+_SCALARS = (bool, int, float, complex, str, type(None))
+
+
+def _code_names(code: Any) -> set[str]:
+    """The global names ``code`` and the code nested in it (lambdas, comprehensions) load."""
+    names = set(code.co_names)
+    for c in code.co_consts:
+        if inspect.iscode(c):
+            names |= _code_names(c)
+    return names
+
+
+def read_values(fns: list) -> list[tuple]:
+    """``(kind, namespace or cell, name, value)`` for each Python scalar (bool, int, float,
+    complex, str, None) ``fns`` read from their globals or closure cells, now: a trace bakes
+    such values into the program, so the compiled program's guard compares them at each call
+    (see ad.cache.guard_holds)."""
+    out = []
+    for f in fns:
+        code, g = getattr(f, "__code__", None), getattr(f, "__globals__", None)
+        if code is None:
+            continue
+        for name in sorted(_code_names(code)):
+            if g is not None and name in g and type(g[name]) in _SCALARS:
+                out.append(("global", g, name, g[name]))
+        for name, cell in zip(code.co_freevars, getattr(f, "__closure__", None) or ()):
+            try:
+                v = cell.cell_contents
+            except ValueError:
+                continue
+            if type(v) in _SCALARS:
+                out.append(("cell", cell, name, v))
+    return out
+
+
 def _trace(tr: _Tracer, fn: Callable[..., Any], example_args: tuple) -> Program:
-    tr.cells = _closure_cells(fn)
+    fns = _functions(fn)
+    tr.cells = _closure_cells(fns)
     argnums, in_tree = _declare_inputs(tr, fn, example_args)
     try:
         with _hooks(tr):
@@ -431,6 +475,8 @@ def _trace(tr: _Tracer, fn: Callable[..., Any], example_args: tuple) -> Program:
             tr.stop_input_mutation(t, where=None)
     meta = {"argnums": argnums, "in_tree": in_tree, "n_explicit": len(argnums),
             "captured": list(tr.captured), "captured_sources": list(tr.sources),
+            # read after fn ran: a global fn itself updates (a call counter) then holds
+            "value_guards": read_values(fns),
             "requires_grad": tuple(tr.input_requires_grad),
             "out_tree": out_tree, "trace": "real"}
     return tr.b.build(outputs, meta)

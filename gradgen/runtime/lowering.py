@@ -67,7 +67,7 @@ FORMAT = 1
 AREA = "lowerings"
 FILES = (("lowering.pkl", "lowering_sha256"),)
 # Keys of a traced program's meta that hold live objects of this process: never pickled.
-LIVE_META = ("captured", "captured_sources", "in_tree", "out_tree")
+LIVE_META = ("captured", "captured_sources", "value_guards", "in_tree", "out_tree")
 _DTYPES = {d.short: d for d in (bool_, int32, int64, float32, float64)}
 _ALLOWED = {
     "gradgen.ir.core": {"Var", "Literal", "Eqn", "Program"},

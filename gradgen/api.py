@@ -320,12 +320,13 @@ def _guard_lines(key: tuple, program: Program | None) -> list[str]:
     """A specialization's guards as text: argument types, grad mode, captured tensors, threads."""
     sig, extra, threads = key
     lines = []
-    kw = extra is not None and len(extra) == 3 and isinstance(extra[2], bool)
-    for what, (tree, leaves, grad_mode) in [("argument", sig)] + ([("keyword", extra)] if kw else []):
+    kw = extra is not None and len(extra) == 4 and isinstance(extra[2], bool)
+    for what, (tree, leaves, _, _) in [("argument", sig)] + ([("keyword", extra)] if kw else []):
         for i, (shape, dt, rg) in enumerate(leaves):
             lines.append(f"tensor {what} {i}: shape {tuple(shape)}, dtype {dt}, requires_grad={rg}")
         lines.append(f"{what} structure and constants: {tree!r}")
     lines.append(f"grad mode: {'enabled' if sig[2] else 'disabled'}")
+    lines.append(f"default dtype: {sig[3]}")
     if extra is not None and not kw:
         lines.append(f"argnums: {extra}")
     if program is not None:

@@ -202,3 +202,25 @@ def test_c_backend_follows_a_rebound_global() -> None:
     _reset()
     got, want, cf = _run(_with_global, _rebind_w, "c")
     assert got == want and cf._cache.retraces == 3
+
+
+@pytest.mark.parametrize("backend", ["interpret", pytest.param("c", marks=needs_cc)])
+def test_default_dtype_is_part_of_the_signature(backend: str) -> None:
+    """Factories and Python floats inside fn take the default dtype, which a trace bakes in:
+    changing it selects another specialization, as eager's result dtype changes."""
+    def f(x: gg.Tensor) -> gg.Tensor:
+        return (x + gg.ones(3)).sum() + 0.1
+
+    cf = gg.compile(f, backend=backend)
+    y = gg.ones(3, dtype=gg.float32)
+    try:
+        for d in (gg.float32, gg.float64, gg.float32):
+            gg.set_default_dtype(d)
+            got, want = cf(y), f(y)
+            assert got.dtype == want.dtype == d and got.item() == pytest.approx(want.item())
+    finally:
+        gg.set_default_dtype(gg.float32)
+    assert len(cf.inspect()) == 2
+    assert {line for spec in cf.inspect() for line in spec["guards"]
+            if line.startswith("default dtype")} == {"default dtype: torch.float32",
+                                                     "default dtype: torch.float64"}

@@ -2,7 +2,7 @@
 
 A function is traced once per *signature* -- the structure of its arguments,
 the values of its non-tensor arguments, each tensor's shape, dtype and
-requires_grad flag, and grad mode -- and the result is reused while the tensors
+requires_grad flag, grad mode and the default dtype -- and the result is reused while the tensors
 it captured (closures, module weights) keep their identity, shapes, dtypes and
 requires_grad flags. A cache may hold at most ``limit`` signatures; a new one past
 it raises :class:`SpecializationLimit`. When tracing or compiling fails,
@@ -20,6 +20,7 @@ import warnings
 from typing import Any, Callable
 
 from ..autograd.grad_mode import _state
+from ..dtypes import _default
 from ..ir.core import Program
 from ..ir.trace import trace
 from ..ir.tree import flatten
@@ -39,7 +40,8 @@ def _key_tree(tree: tuple) -> tuple:
 
 
 def signature(args: tuple) -> tuple:
-    """The cache key of a call: argument structure, constants, tensor types, grad mode."""
+    """The cache key of a call: argument structure, constants, tensor types, grad mode and the
+    default dtype (factories and Python floats inside fn take it: a trace bakes it in)."""
     return _signature(flatten(args))
 
 
@@ -47,15 +49,15 @@ def _signature(flat: tuple[list, tuple]) -> tuple:
     leaves, tree = flat
     return (_key_tree(tree),
             tuple([(t._data.shape, t._data.dtype, t._requires_grad) for t in leaves]),
-            _state.enabled)
+            _state.enabled, _default.value)
 
 
 def fast_signature(args: tuple) -> tuple | None:
     """The fast key of a call whose positional arguments are all tensors, else None.
 
     It holds what :func:`signature` holds for such a call -- the argument count (the
-    structure), each tensor's shape, dtype and requires_grad flag, and grad mode -- so two
-    calls share a fast key exactly when they share a signature.
+    structure), each tensor's shape, dtype and requires_grad flag, grad mode and the default
+    dtype -- so two calls share a fast key exactly when they share a signature.
     """
     sig = []
     for a in args:
@@ -63,7 +65,7 @@ def fast_signature(args: tuple) -> tuple | None:
             return None
         d = a._data
         sig.append((d.shape, d.dtype, a._requires_grad))
-    return (tuple(sig), _state.enabled)
+    return (tuple(sig), _state.enabled, _default.value)
 
 
 def captured_guard(program: Program) -> tuple:

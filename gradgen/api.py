@@ -337,6 +337,12 @@ def _guard_lines(key: tuple, program: Program | None) -> list[str]:
             lines.append(f"captured tensor {j}: the object at 0x{id(t):x}{read}, shape "
                          f"{tuple(t._data.shape)}, dtype {t._data.dtype}, "
                          f"requires_grad={t._requires_grad}")
+    if program is not None:
+        for kind, _, name, v, by_identity in program.meta.get("value_guards") or ():
+            what = "global" if kind == "global" else "closure variable"
+            same = f"is the object it was ({type(v).__name__})" if by_identity else \
+                f"== {repr(v)[:60]}"
+            lines.append(f"{what} {name!r} {same}")
     if threads is not None:
         lines.append(f"threads: {threads}")
     return lines

@@ -25,6 +25,7 @@ SCALE = 2.0
 FLAG = True
 CALLS = 0
 NAN = float("nan")
+ACT = gg.relu
 
 
 def _with_global(x: gg.Tensor) -> gg.Tensor:
@@ -41,6 +42,15 @@ def _through_helper(x: gg.Tensor) -> gg.Tensor:
 
 def _scaled(x: gg.Tensor) -> gg.Tensor:
     return (x * SCALE).sum() if FLAG else (x - SCALE).sum()
+
+
+def _activated(x: gg.Tensor) -> gg.Tensor:
+    return ACT(x - 1.0).sum()
+
+
+def _swap_act(k: int) -> None:
+    global ACT
+    ACT = (gg.tanh, gg.sigmoid, gg.relu, gg.tanh)[k]
 
 
 def _counting(x: gg.Tensor) -> gg.Tensor:
@@ -85,8 +95,9 @@ def _rebind_unrelated(k: int) -> None:
 
 
 def _reset() -> None:
-    global W, B, UNRELATED, SCALE, FLAG, CALLS
+    global W, B, UNRELATED, SCALE, FLAG, CALLS, ACT
     W, B, UNRELATED, SCALE, FLAG, CALLS = gg.ones(3), gg.zeros(3), gg.ones(3), 2.0, True, 0
+    ACT = gg.relu
 
 
 # name -> (fn, update between calls, traces expected after the first call)
@@ -99,6 +110,7 @@ CASES: dict[str, tuple[Callable, Callable[[int], None], bool]] = {
     "scalar global rebound": (_scaled, _rebind_scale, True),
     "flag steering control flow": (_scaled, _flip_flag, True),
     "scalars rebound to equal values (NaN too)": (_scaled, _same_values, False),
+    "function global rebound": (_activated, _swap_act, True),
 }
 
 
@@ -122,6 +134,17 @@ def test_rebinding_a_captured_variable_retraces(name: str) -> None:
     assert (cf._cache.retraces > 0) == retraces
     (spec,) = cf.inspect()
     assert spec["fallback_reason"] is None
+
+
+def test_guards_are_listed_by_inspect() -> None:
+    _reset()
+    cf2 = gg.compile(_scaled, backend="interpret")
+    cf2(gg.ones(3))
+    lines = cf2.inspect()[0]["guards"]
+    assert "global 'SCALE' == 2.0" in lines and "global 'FLAG' == True" in lines
+    cf3 = gg.compile(_activated, backend="interpret")
+    cf3(gg.ones(3))
+    assert "global 'ACT' is the object it was (function)" in cf3.inspect()[0]["guards"]
 
 
 def test_closure_cell_rebound() -> None:

@@ -90,9 +90,10 @@ def inputs_of(program: Program, args: tuple, leaves: list | None = None) -> list
 
 def guard_holds(program: Program, guard: tuple) -> bool:
     """Whether the tensors ``program`` captured still match ``guard`` (:func:`captured_guard`)
-    and are still what the globals or closure cells fn read them from hold, and the Python
-    scalars fn read from its globals or closure still have their values: rebinding such a
-    variable makes the next call trace again, as fn would read the new value."""
+    and are still what the globals or closure cells fn read them from hold, and the other
+    values fn read from its globals or closure are unchanged (Python scalars by value, other
+    objects by identity): rebinding such a variable makes the next call trace again, as fn
+    would read the new value."""
     captured, values = program.meta["captured"], program.meta.get("value_guards")
     if not captured and not values:
         return True
@@ -101,10 +102,12 @@ def guard_holds(program: Program, guard: tuple) -> bool:
     for source, t in zip(program.meta.get("captured_sources") or (), captured):
         if source is not None and not _still_bound(source, t):
             return False
-    for kind, where, name, v in values or ():
+    for kind, where, name, v, by_identity in values or ():
         now = where.get(name, _MISSING) if kind == "global" else _cell_value(where)
-        if type(now) is not type(v) or (now != v and not (now != now and v != v)):
-            return False  # (NaN equals NaN here)
+        if now is v:
+            continue
+        if by_identity or type(now) is not type(v) or (now != v and not (now != now and v != v)):
+            return False  # (a NaN equals a NaN here)
     return True
 
 

@@ -433,25 +433,26 @@ def _code_names(code: Any) -> set[str]:
 
 
 def read_values(fns: list) -> list[tuple]:
-    """``(kind, namespace or cell, name, value)`` for each Python scalar (bool, int, float,
-    complex, str, None) ``fns`` read from their globals or closure cells, now: a trace bakes
-    such values into the program, so the compiled program's guard compares them at each call
-    (see ad.cache.guard_holds)."""
+    """``(kind, namespace or cell, name, value, by identity)`` for each non-tensor value
+    ``fns`` read from their globals or closure cells, as it stands now: a trace bakes such
+    values into the program (a coefficient, a flag, the function or array a global names), so
+    the compiled program's guard checks them at each call (see ad.cache.guard_holds). Python
+    scalars (bool, int, float, complex, str, None) are compared by value, other objects by
+    identity (a list or array changed in place is not seen). Tensors have their own guard."""
     out = []
     for f in fns:
         code, g = getattr(f, "__code__", None), getattr(f, "__globals__", None)
         if code is None:
             continue
-        for name in sorted(_code_names(code)):
-            if g is not None and name in g and type(g[name]) in _SCALARS:
-                out.append(("global", g, name, g[name]))
+        found = [("global", g, name, g[name]) for name in sorted(_code_names(code))
+                 if g is not None and name in g]
         for name, cell in zip(code.co_freevars, getattr(f, "__closure__", None) or ()):
             try:
-                v = cell.cell_contents
-            except ValueError:
-                continue
-            if type(v) in _SCALARS:
-                out.append(("cell", cell, name, v))
+                found.append(("cell", cell, name, cell.cell_contents))
+            except ValueError:  # an empty cell
+                pass
+        out += [(kind, where, name, v, type(v) not in _SCALARS) for kind, where, name, v in found
+                if not isinstance(v, Tensor)]
     return out
 
 

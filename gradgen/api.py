@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 
 from .ad.cache import (Fallback, SpecializationLimit, TraceCache, _signature, fast_signature,
-                       guard_holds, inputs_of, signature)
+                       inputs_of, signature)
 from .ad.compiled import CompiledEntry
 from .ad.grad_runner import GradRunner
 from .autograd import record
@@ -184,7 +184,7 @@ class CompiledFunction:
                 fast = (fast, get_num_threads() if self._lower is not None else None)
                 hit = self._cache.fast.get(fast)
                 # (an empty guard: the program captured no tensor, nothing to check)
-                if hit is not None and (not hit[1] or guard_holds(hit[0], hit[1])):
+                if hit is not None and (hit[1] is None or hit[1]()):
                     return hit[2](args)
             if self._grad_spec is not None:
                 return self._call_grad(args, fast)

@@ -68,13 +68,50 @@ def fast_signature(args: tuple) -> tuple | None:
     return (tuple(sig), _state.enabled, _default.value)
 
 
-def captured_guard(program: Program) -> tuple:
-    """Identity, shape, dtype and requires_grad of each captured tensor (its data by reference),
-    and a mark when the program baked in Python scalars read from globals or closure cells (its
-    guard is then never empty: :func:`guard_holds` compares them)."""
-    guard = tuple((id(t), t._data.shape, t._data.dtype, t._requires_grad)
-                  for t in program.meta["captured"])
-    return guard + ("values",) if program.meta.get("value_guards") else guard
+def make_guard(program: Program) -> Callable[[], bool] | None:
+    """The check a later call runs before reusing ``program`` (None: nothing to check).
+
+    It holds while each captured tensor keeps its shape, dtype and requires_grad flag (its
+    data is read by reference) and is still what the global or closure cell fn read it from
+    holds, and while the other values fn read from its globals or closure are unchanged
+    (Python scalars by value, a NaN equal to a NaN; other objects by identity): rebinding such
+    a variable makes the next call trace again, as fn would read the new value. The check is
+    written out as one straight-line function, so a call pays a few reads per guard.
+    """
+    captured = program.meta["captured"]
+    sources = program.meta.get("captured_sources") or [None] * len(captured)
+    values = program.meta.get("value_guards") or ()
+    if not captured and not values:
+        return None
+    env: dict[str, Any] = {"MISSING": _MISSING, "same": _same_scalar}
+    tests = []
+    for j, t in enumerate(captured):
+        env[f"t{j}"], env[f"s{j}"], env[f"d{j}"] = t, t._data.shape, t._data.dtype
+        tests.append(f"t{j}._data.shape != s{j} or t{j}._data.dtype != d{j} or "
+                     f"t{j}._requires_grad is not {bool(t._requires_grad)}")
+    bound = [(s[1], s[2], t, True) for s, t in zip(sources, captured) if s is not None]
+    bound += [(where, name, v, by_id) for _, where, name, v, by_id in values]
+    for j, (where, name, v, by_id) in enumerate(bound):
+        env[f"w{j}"], env[f"n{j}"], env[f"v{j}"] = where, name, v
+        now = f"w{j}.get(n{j}, MISSING)" if type(where) is dict else f"w{j}.cell_contents"
+        tests.append(f"{now} is not v{j}" if by_id else f"not same({now}, v{j})")
+    # Straight-line Python over names made up here (a guard runs on every call); an emptied
+    # closure cell raises ValueError: the guard fails.
+    text = ("def make(" + ", ".join(env) + "):\n    def holds():\n        try:\n"
+            + "".join(f"            if {x}:\n                return False\n" for x in tests)
+            + "        except ValueError:\n            return False\n        return True\n"
+            + "    return holds\n")
+    scope: dict[str, Any] = {}
+    exec(compile(text, "<gradgen guard>", "exec"), scope)  # noqa: S102 (our text, see above)
+    return scope["make"](**env)
+
+
+def _same_scalar(now: Any, v: Any) -> bool:
+    """Whether Python scalar ``now`` is ``v``'s value (same type; a NaN equals a NaN)."""
+    return now is v or (type(now) is type(v) and (now == v or (now != now and v != v)))
+
+
+_MISSING = object()
 
 
 class SpecializationLimit(RuntimeError):
@@ -88,55 +125,13 @@ def inputs_of(program: Program, args: tuple, leaves: list | None = None) -> list
     return leaves + captured if captured else leaves
 
 
-def guard_holds(program: Program, guard: tuple) -> bool:
-    """Whether the tensors ``program`` captured still match ``guard`` (:func:`captured_guard`)
-    and are still what the globals or closure cells fn read them from hold, and the other
-    values fn read from its globals or closure are unchanged (Python scalars by value, other
-    objects by identity): rebinding such a variable makes the next call trace again, as fn
-    would read the new value."""
-    captured, values = program.meta["captured"], program.meta.get("value_guards")
-    if not captured and not values:
-        return True
-    if captured_guard(program) != guard:
-        return False
-    for source, t in zip(program.meta.get("captured_sources") or (), captured):
-        if source is not None and not _still_bound(source, t):
-            return False
-    for kind, where, name, v, by_identity in values or ():
-        now = where.get(name, _MISSING) if kind == "global" else _cell_value(where)
-        if now is v:
-            continue
-        if by_identity or type(now) is not type(v) or (now != v and not (now != now and v != v)):
-            return False  # (a NaN equals a NaN here)
-    return True
-
-
-_MISSING = object()
-
-
-def _cell_value(cell: Any) -> Any:
-    try:
-        return cell.cell_contents
-    except ValueError:
-        return _MISSING
-
-
-def _still_bound(source: tuple, t: Any) -> bool:
-    kind, where, name = source
-    if kind == "global":
-        return where.get(name) is t
-    try:
-        return where.cell_contents is t
-    except ValueError:  # the cell was emptied (del)
-        return False
-
-
 class TraceCache:
     """Per-signature entries of one function, retraced when a captured tensor changes type.
 
     ``fast`` maps a fast key (see :func:`fast_signature`) to ``(program, guard, runner)``:
     the entry of the signature it stands for, with a runner made from the entry's value
-    once. A caller finding a fast hit must still check ``guard_holds(program, guard)``.
+    once. A caller finding a fast hit must still check its guard (:func:`make_guard`; None:
+    nothing to check).
     ``abstract``: trace without computing values first (for callers that discard the
     values a trace computes, as ``gradgen.compile`` does; see ``trace``).
     """
@@ -160,7 +155,7 @@ class TraceCache:
         hit = self.entries.get(key)
         if hit is not None:
             program, guard, value = hit
-            if guard_holds(program, guard):
+            if guard is None or guard():
                 return program, value
             self.retraces += 1
             # The entry is rebuilt: fast keys standing for it are stale.
@@ -172,7 +167,7 @@ class TraceCache:
                 "raise it with compile(fn, max_specializations=...)")
         program = trace(fn, *args, abstract=self.abstract)
         value = (build or self.build)(program)
-        self.entries[key] = (program, captured_guard(program), value)
+        self.entries[key] = (program, make_guard(program), value)
         return program, value
 
     def index_fast(self, fast_key: tuple, key: tuple, runner: Any) -> None:
@@ -202,4 +197,4 @@ class Fallback:
 
 
 __all__ = ["signature", "fast_signature", "TraceCache", "Fallback", "inputs_of",
-           "captured_guard", "guard_holds", "SpecializationLimit"]
+           "make_guard", "SpecializationLimit"]

@@ -75,7 +75,7 @@ class _Tracer:
         self.input_requires_grad: list[bool] = []
         self.captured: list[Tensor] = []
         # Where each captured tensor was read from (a global or a closure cell of fn), or None:
-        # rebinding that variable fails the compiled program's guard (see ad.cache.guard_holds).
+        # rebinding that variable fails the compiled program's guard (see ad.cache.make_guard).
         self.sources: list[tuple | None] = []
         self.cells: dict[int, Any] = {}     # id(contents) -> closure cell of the traced fn
         self.nondiff: set[Var] = set()      # values no gradient flows through
@@ -436,7 +436,7 @@ def read_values(fns: list) -> list[tuple]:
     """``(kind, namespace or cell, name, value, by identity)`` for each non-tensor value
     ``fns`` read from their globals or closure cells, as it stands now: a trace bakes such
     values into the program (a coefficient, a flag, the function or array a global names), so
-    the compiled program's guard checks them at each call (see ad.cache.guard_holds). Python
+    the compiled program's guard checks them at each call (see ad.cache.make_guard). Python
     scalars (bool, int, float, complex, str, None) are compared by value, other objects by
     identity (a list or array changed in place is not seen). Tensors have their own guard."""
     out = []

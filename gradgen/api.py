@@ -183,7 +183,7 @@ class CompiledFunction:
             if fast is not None:
                 fast = (fast, get_num_threads() if self._lower is not None else None)
                 hit = self._cache.fast.get(fast)
-                # (an empty guard: the program captured no tensor, nothing to check)
+                # (guard None: the program read no variable that could change)
                 if hit is not None and (hit[1] is None or hit[1]()):
                     return hit[2](args)
             if self._grad_spec is not None:
@@ -317,7 +317,8 @@ def _blas_of(source: str | None) -> str | None:
 
 
 def _guard_lines(key: tuple, program: Program | None) -> list[str]:
-    """A specialization's guards as text: argument types, grad mode, captured tensors, threads."""
+    """A specialization's guards as text: argument types, grad mode, default dtype, captured
+    tensors and the variables they came from, other values fn read, threads."""
     sig, extra, threads = key
     lines = []
     kw = extra is not None and len(extra) == 4 and isinstance(extra[2], bool)
@@ -337,7 +338,6 @@ def _guard_lines(key: tuple, program: Program | None) -> list[str]:
             lines.append(f"captured tensor {j}: the object at 0x{id(t):x}{read}, shape "
                          f"{tuple(t._data.shape)}, dtype {t._data.dtype}, "
                          f"requires_grad={t._requires_grad}")
-    if program is not None:
         for kind, _, name, v, by_identity in program.meta.get("value_guards") or ():
             what = "global" if kind == "global" else "closure variable"
             same = f"is the object it was ({type(v).__name__})" if by_identity else \

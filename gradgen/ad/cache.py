@@ -2,15 +2,16 @@
 
 A function is traced once per *signature* -- the structure of its arguments,
 the values of its non-tensor arguments, each tensor's shape, dtype and
-requires_grad flag, grad mode and the default dtype -- and the result is reused while the tensors
-it captured (closures, module weights) keep their identity, shapes, dtypes and
-requires_grad flags. A cache may hold at most ``limit`` signatures; a new one past
-it raises :class:`SpecializationLimit`. When tracing or compiling fails,
+requires_grad flag, grad mode and the default dtype -- and the result is reused
+while its guard holds (:func:`make_guard`: the tensors it captured keep their
+shapes, dtypes and requires_grad flags, and the globals and closure variables fn
+read still hold what they held). A cache may hold at most ``limit`` signatures; a
+new one past it raises :class:`SpecializationLimit`. When tracing or compiling fails,
 :class:`Fallback` keeps the reason (per signature, too) and warns once per function.
 
 Calls whose positional arguments are all tensors (the common case) also have a
 *fast key*, :func:`fast_signature`: the same facts (each tensor's shape, dtype and
-requires_grad flag, grad mode) computed in one pass without flattening. A
+requires_grad flag, grad mode, default dtype) computed in one pass without flattening. A
 :class:`TraceCache` indexes its entries by fast key too, so such a call finds its
 entry with one dictionary lookup.
 """

@@ -55,6 +55,8 @@ def trace_suspended() -> Iterator[None]:
         yield
     finally:
         tracer[0] = prev
+
+
 # During an abstract trace, (prim, operand arrays, params) -> the output array in place of
 # ``prim.impl``'s (see gradgen.ir.trace). Read only while ``tracer[0]`` is set: eager pays nothing.
 abstract: list[Callable[..., np.ndarray] | None] = [None]

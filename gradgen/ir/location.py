@@ -23,7 +23,7 @@ def _is_internal(filename: str) -> bool:
     return os.path.basename(filename) in _HELPERS and "python3" in filename
 
 
-def _user_frames(frame):
+def user_frames(frame):
     """The frames outside gradgen (and numpy) from ``frame`` outwards."""
     f = frame
     while f is not None:
@@ -38,17 +38,6 @@ def _user_frames(frame):
 
 def user_location(frame=None) -> str | None:
     """``"file.py:line"`` of the innermost frame outside gradgen (and numpy), or None."""
-    for f in _user_frames(frame if frame is not None else sys._getframe(1)):
+    for f in user_frames(frame if frame is not None else sys._getframe(1)):
         return f"{os.path.basename(f.f_code.co_filename)}:{f.f_lineno}"
-    return None
-
-
-def global_source(obj: object, frame=None) -> tuple[str, dict, str] | None:
-    """``("global", namespace, name)`` when the innermost user frame whose code names a global
-    bound to ``obj`` is found (where user code read ``obj`` from), else None."""
-    for f in _user_frames(frame if frame is not None else sys._getframe(1)):
-        g = f.f_globals
-        for name in f.f_code.co_names:
-            if g.get(name) is obj:
-                return ("global", g, name)
     return None

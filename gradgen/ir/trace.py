@@ -48,7 +48,8 @@ from ..tensor import Tensor
 from .abstract import AbstractOutputs, Escapes
 from .builder import Builder
 from .core import Atom, Eqn, Literal, Program, Var
-from .location import global_source, user_location
+from .location import user_location
+from .reads import closure_cells, functions, global_source, read_values
 from .tree import flatten, same_tree
 
 _active: list["_Tracer"] = []
@@ -396,69 +397,9 @@ def _abstract_then_real(fn: Callable[..., Any], example_args: tuple) -> Program:
     return program
 
 
-def _functions(fn: Any) -> list:
-    """``fn`` and the functions it wraps (functools.partial, ``__wrapped__``, and gradgen's
-    transforms, which keep theirs as ``fn``)."""
-    out = []
-    for _ in range(8):
-        if fn is None:
-            break
-        out.append(fn)
-        fn = getattr(fn, "func", None) or getattr(fn, "__wrapped__", None) or getattr(fn, "fn", None)
-    return out
-
-
-def _closure_cells(fns: list) -> dict[int, Any]:
-    """id(contents) -> cell, for the closure cells of ``fns``."""
-    cells: dict[int, Any] = {}
-    for f in fns:
-        for cell in getattr(f, "__closure__", None) or ():
-            try:
-                cells.setdefault(id(cell.cell_contents), cell)
-            except ValueError:  # an empty cell
-                pass
-    return cells
-
-
-_SCALARS = (bool, int, float, complex, str, type(None))
-
-
-def _code_names(code: Any) -> set[str]:
-    """The global names ``code`` and the code nested in it (lambdas, comprehensions) load."""
-    names = set(code.co_names)
-    for c in code.co_consts:
-        if inspect.iscode(c):
-            names |= _code_names(c)
-    return names
-
-
-def read_values(fns: list) -> list[tuple]:
-    """``(kind, namespace or cell, name, value, by identity)`` for each non-tensor value
-    ``fns`` read from their globals or closure cells, as it stands now: a trace bakes such
-    values into the program (a coefficient, a flag, the function or array a global names), so
-    the compiled program's guard checks them at each call (see ad.cache.make_guard). Python
-    scalars (bool, int, float, complex, str, None) are compared by value, other objects by
-    identity (a list or array changed in place is not seen). Tensors have their own guard."""
-    out = []
-    for f in fns:
-        code, g = getattr(f, "__code__", None), getattr(f, "__globals__", None)
-        if code is None:
-            continue
-        found = [("global", g, name, g[name]) for name in sorted(_code_names(code))
-                 if g is not None and name in g]
-        for name, cell in zip(code.co_freevars, getattr(f, "__closure__", None) or ()):
-            try:
-                found.append(("cell", cell, name, cell.cell_contents))
-            except ValueError:  # an empty cell
-                pass
-        out += [(kind, where, name, v, type(v) not in _SCALARS) for kind, where, name, v in found
-                if not isinstance(v, Tensor)]
-    return out
-
-
 def _trace(tr: _Tracer, fn: Callable[..., Any], example_args: tuple) -> Program:
-    fns = _functions(fn)
-    tr.cells = _closure_cells(fns)
+    fns = functions(fn)
+    tr.cells = closure_cells(fns)
     argnums, in_tree = _declare_inputs(tr, fn, example_args)
     try:
         with _hooks(tr):

@@ -359,9 +359,12 @@ def compile(fn: Callable | None = None, *, backend: str = "c", fullgraph: bool =
     """Compile ``fn``: trace it on the first call per input signature, then run the programs.
 
     Each signature (input shapes, dtypes, requires_grad flags, grad mode,
-    non-tensor arguments, thread count; and the identity, shape and dtype of
-    captured tensors) is traced once into a forward program and, when an input
-    requires grad, a backward program. Later calls whose guards hold run them
+    default dtype, non-tensor arguments, thread count) is traced once into a
+    forward program and, when an input requires grad, a backward program; its
+    guard also checks the shape and dtype of captured tensors, that the globals
+    and closure variables ``fn`` read them from still hold them, and that the
+    other values ``fn`` read from its globals and closure are unchanged (a
+    rebinding traces again). Later calls whose guards hold run them
     without running ``fn``'s Python. Outputs that need gradients get a
     ``CompiledFunctionBackward`` grad_fn running the backward program, so
     ``loss.backward()`` fills ``.grad`` exactly as eager mode does

@@ -39,7 +39,7 @@ Runner = Callable[..., list]
 Lower = Callable[[list], Any]
 # How a call makes output k a tensor: wrap the fresh array, return input i, repeat output i,
 # copy the array, or check it first (it may be shared with an input or another output).
-_WRAP, _INPUT, _REPEAT, _COPY, _CHECK = range(5)
+_WRAP, _INPUT, _REPEAT, _COPY, _CHECK, _VIEW = range(6)
 
 
 def _interpreter(program: Program) -> Runner:
@@ -128,6 +128,7 @@ class CompiledEntry:
             self.identity.append(pos.get(a) if type(a) is Var else None)
             j = first.setdefault(id(a), k) if type(a) is Var else k
             self.repeat.append(j if j != k else None)
+        self.view_of = [_view_chain(self.program, a, pos) for a in self.program.outputs]
         fwd_in = set(self.forward.inputs)
         seen: set = set()
         self.copy: list[bool] = []  # literal, input or shared (after the passes): copy it out
@@ -161,6 +162,8 @@ class CompiledEntry:
                 self._out_plan.append((_INPUT, self.identity[k]))
             elif self.repeat[k] is not None:
                 self._out_plan.append((_REPEAT, self.repeat[k]))
+            elif self.view_of[k] is not None:  # a view of an input: made again, a view (eager's)
+                self._out_plan.append((_VIEW, k))
             elif owned is not None and owned[k]:  # made by this call, returned once: no check
                 self._out_plan.append((_COPY if self.copy[k] else _WRAP, None))
             else:
@@ -168,7 +171,8 @@ class CompiledEntry:
         # Residuals the executor made fresh cannot share memory with any tensor of the call.
         self.fresh_residuals = owned is not None and all(owned[self.n_outputs:])
         self._nodes = [(pos, k) for pos, k in enumerate(self.seeds)
-                       if self.identity[k] is None and self.repeat[k] is None]
+                       if self.identity[k] is None and self.repeat[k] is None
+                       and self.view_of[k] is None]
         # One differentiable output: the node is its grad_fn, no selector (the fast path).
         self._only = self._nodes[0][0] if len(self._nodes) == 1 else None
         tree = self.program.meta["out_tree"]
@@ -228,6 +232,11 @@ class CompiledEntry:
                 outs.append(outs[i])
             elif how == _COPY:
                 outs.append(make(np.array(arr)))
+            elif how == _VIEW:  # the view primitives again, on the input: eager's view and node
+                t = inputs[self.view_of[i][0]]
+                for prim, params in self.view_of[i][1]:
+                    t = prim(t, **params)
+                outs.append(t)
             else:
                 k = len(outs)
                 if self.copy[k] or not arr.flags.writeable or _aliases(arr, arrays):
@@ -252,6 +261,22 @@ class CompiledEntry:
         for pos, k in self._nodes:
             outs[k]._grad_fn = _OutputSelector(node, pos)
             outs[k]._requires_grad = True
+
+
+def _view_chain(program: Program, a: Any, pos: dict) -> tuple[int, list] | None:
+    """``(input index, [(view primitive, params), ...])`` when output ``a`` of the traced
+    ``program`` is made from an input by view primitives alone (``x[0]``, ``x.reshape(6)``):
+    eager returns a view sharing the input's memory, so a call makes it again that way rather
+    than returning the kernels' copy (an in-place write through it must reach the input)."""
+    made = {e.out: e for e in program.eqns}
+    chain = []
+    while type(a) is Var and a not in pos:
+        e = made.get(a)
+        if e is None or not e.prim.is_view or len(e.inputs) != 1:
+            return None
+        chain.append((e.prim, dict(e.params)))
+        a = e.inputs[0]
+    return (pos[a], chain[::-1]) if chain and type(a) is Var else None
 
 
 def _aliases(arr: np.ndarray, arrays: list) -> bool:

@@ -247,3 +247,17 @@ def test_default_dtype_is_part_of_the_signature(backend: str) -> None:
     assert {line for spec in cf.inspect() for line in spec["guards"]
             if line.startswith("default dtype")} == {"default dtype: torch.float32",
                                                      "default dtype: torch.float64"}
+
+
+def test_a_variable_changing_every_call_falls_back_to_eager() -> None:
+    """Past ``max_specializations`` guard failures for one signature, the function runs
+    eagerly for it (each new trace would be thrown away again), with a warning."""
+    _reset()
+    cf = gg.compile(_scaled, backend="interpret", max_specializations=3)
+    x = gg.tensor([1.0, 2.0, 3.0])
+    with pytest.warns(UserWarning, match="falling back to eager: this signature was traced again"):
+        for k in range(6):
+            assert cf(x).item() == _scaled(x).item()
+            _rebind_scale(k)
+    assert cf._cache.retraces == 3
+    assert "keeps changing" in cf.inspect()[-1]["fallback_reason"]

@@ -144,14 +144,17 @@ class TraceCache:
         self.build = build
         self.limit = limit
         self.abstract = abstract
-        self.retraces = 0  # captured-tensor guard failures (entry rebuilt in place)
+        self.retraces = 0  # guard failures (entry rebuilt in place)
+        self.key_retraces: dict[tuple, int] = {}
 
     def get(self, fn: Callable, args: tuple, key: tuple,
             build: Callable[[Program], Any] | None = None) -> tuple[Program, Any]:
         """The (program, built value) of ``key``; traces and builds on a miss.
 
         Raises:
-            SpecializationLimit: ``key`` is new and ``limit`` signatures are already cached.
+            SpecializationLimit: ``key`` is new and ``limit`` signatures are already cached, or
+                its guard failed ``limit`` times (a variable fn reads keeps changing: each
+                trace would be thrown away again; the caller runs fn eagerly).
         """
         hit = self.entries.get(key)
         if hit is not None:
@@ -161,6 +164,13 @@ class TraceCache:
             self.retraces += 1
             # The entry is rebuilt: fast keys standing for it are stale.
             self.fast = {k: v for k, v in self.fast.items() if v[0] is not program}
+            n = self.key_retraces[key] = self.key_retraces.get(key, 0) + 1
+            if self.limit is not None and n >= self.limit:
+                del self.entries[key]
+                raise SpecializationLimit(
+                    f"this signature was traced again {n} times: a global or closure variable "
+                    "fn reads keeps changing (its guards: compiled_fn.inspect()); pass values "
+                    "that change from call to call as arguments")
         elif self.limit is not None and len(self.entries) >= self.limit:
             raise SpecializationLimit(
                 f"the specialization limit ({self.limit}) is reached: this call's signature "

@@ -15,6 +15,18 @@ gradient in the node's slot, exactly as for a multi-output custom
 ``create_graph=True`` the backward instead evaluates the joint gradient program
 on tensors (eager primitives, recorded on the tape), so second derivatives are
 those of eager mode.
+
+A *loss* (one output, one element, floating point) is the usual case and is
+compiled differently: the forward program computes the loss alone (no
+residuals) and the backward program is the joint gradient program, inputs and
+cotangent to loss and gradients. Once a call's loss has been differentiated,
+the next call is *fused*: it runs the joint program with the cotangent held at
+one, so the loss and all gradients come out of one pass over the inputs (as
+``compile(value_and_grad)`` does), and its node hands those gradients out for a
+cotangent of one, scales them by any other finite cotangent, and runs the joint
+program on an inf or NaN one. A call whose loss is never differentiated turns
+fusing off for the next call, so a loop that only evaluates pays for the loss
+alone after one call.
 """
 from __future__ import annotations
 
@@ -23,13 +35,11 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..autograd.function import _OutputSelector
-from ..autograd.grad_mode import _state
-from ..autograd.node import FREED_MESSAGE, Node, modified_message
 from ..ir.core import Literal, Program, Var
 from ..ir.interpreter import run
 from ..ir.tree import unflatten
 from ..tensor import Tensor
-from .evaluate import evaluate
+from .compiled_backward import CompiledFunctionBackward
 from .partition import partition
 from .reverse import active_outputs, vjp
 
@@ -55,7 +65,7 @@ class CompiledEntry:
     """
 
     # What differentiation and partitioning decide (see ad_state).
-    AD_FIELDS = ("wrt", "seeds", "forward", "backward", "saved_inputs", "zero_grads")
+    AD_FIELDS = ("wrt", "seeds", "forward", "backward", "saved_inputs", "zero_grads", "fused")
 
     def __init__(self, program: Program, requires_grad: Sequence[bool], optimize: Optimizer,
                  lower: Lower | None = None) -> None:
@@ -64,7 +74,15 @@ class CompiledEntry:
         act = active_outputs(program, self.wrt) if self.wrt else ()
         self.seeds = tuple(k for k, a in enumerate(act) if a)
         self.backward: Program | None = None
-        if self.seeds:
+        self.fused = _scalar_loss(program, self.seeds)
+        if self.fused:
+            # A loss: one gradient program (inputs and cotangent -> loss and gradients) is the
+            # backward of a plain call and, its cotangent held at one, the fused call.
+            self.forward = optimize(program)
+            self.backward = self.joint
+            self.saved_inputs = _read_by_gradients(self.backward)
+            self.zero_grads = tuple(self.backward.meta["zero_grads"])
+        elif self.seeds:
             joint = optimize(vjp(program, self.wrt, self.seeds))
             part = partition(joint)
             self.forward = optimize(part.forward)
@@ -104,6 +122,8 @@ class CompiledEntry:
         """Plan the calls and bind the runners (the executables of ``native``, else the
         interpreter)."""
         self.n_outputs = len(self.program.outputs)
+        if self.fused:
+            self._joint = self.backward
         self._plan_outputs()
         programs = [self.forward] + ([self.backward] if self.backward is not None else [])
         self.native = native
@@ -113,6 +133,8 @@ class CompiledEntry:
         self.run_backward: Runner | None = runners[1] if len(runners) > 1 else None
         # Gradients the C executor makes for one backward call alone: a leaf may keep them.
         self.grads_owned = getattr(self.run_backward, "owned", None)
+        if self.fused and self.grads_owned is not None:  # (the loss comes first)
+            self.grads_owned = self.grads_owned[self.n_outputs:]
         self._plan_call()
         # Cotangents of the seeds a backward call does not get: zeros of these (shape, dtype).
         self._zero_cts = [(self.program.outputs[k].aval.shape,
@@ -175,10 +197,45 @@ class CompiledEntry:
                        and self.view_of[k] is None]
         # One differentiable output: the node is its grad_fn, no selector (the fast path).
         self._only = self._nodes[0][0] if len(self._nodes) == 1 else None
+        self._plan_fused()
         tree = self.program.meta["out_tree"]
         self._single = tree[1] if tree[0] == "leaf" else None
         # run_args(args): the call on all-tensor positional arguments (the fast-key path).
         self.run_args: Callable[[tuple], Any] = self._direct()
+
+    def _plan_fused(self) -> None:
+        """For a loss: the fused call's runner (the gradient program with its cotangent held at
+        one: loss and gradients in one run) and which of its outputs need a copy to be kept."""
+        self.run_fused: Runner | None = None
+        self._last = [False]  # whether the newest call's node has run its backward
+        if not self.fused or self._only is None:
+            return
+        ct = self.program.outputs[0].aval
+        ones = np.ones(ct.shape, ct.dtype.np)
+        if self.native is not None:
+            runner = self.native.executables[1].bind({len(self.backward.inputs) - 1: ones})
+            runner = runner.callable()
+        else:
+            backward = self.backward
+            runner = lambda *arrays: run(backward, *arrays, ones)  # noqa: E731
+        owned = getattr(runner, "owned", None) or (False,) * len(self.backward.outputs)
+        self._fused_copy = None if all(owned) else [not o for o in owned]
+        self.run_fused = runner
+
+    def _call_fused(self, inputs: Sequence[Tensor]) -> Tensor:
+        """The call when the previous call's output was differentiated: the fused program gives
+        the loss and the gradients at once, which the node keeps and scales by the cotangent
+        its backward receives (no forward residuals, no second pass over the inputs)."""
+        results = self.run_fused(*[t._data for t in inputs])
+        if self._fused_copy is not None:  # an output the executable may hand out again
+            results = [np.array(a) if c else a for a, c in zip(results, self._fused_copy)]
+        out = Tensor._make(results[0])
+        node = CompiledFunctionBackward(tuple(inputs[i]._grad_fn if inputs[i]._grad_fn is not None
+                                              else inputs[i]._get_accumulator() for i in self.wrt))
+        node._init(self, inputs, (out,), (), results[1:])
+        out._grad_fn = node
+        out._requires_grad = True
+        return out
 
     def _run_args(self, args: tuple) -> Any:
         """Run on all-tensor positional ``args`` (plus the captured tensors); see :meth:`call`."""
@@ -199,8 +256,11 @@ class CompiledEntry:
         if self._only is None or not self.fresh_residuals:
             return self._run_args
         wrt, entry, node_of = self.wrt, self, CompiledFunctionBackward
+        fused = self.run_fused is not None
 
         def call(args: tuple) -> Tensor:
+            if fused and entry._last[0]:
+                return entry._call_fused(args)
             results = run(*[t._data for t in args])
             out = make(results[0])
             node = node_of(tuple(args[i]._grad_fn if args[i]._grad_fn is not None
@@ -219,6 +279,8 @@ class CompiledEntry:
         return unflatten(self.program.meta["out_tree"], outs)
 
     def __call__(self, inputs: list[Tensor]) -> list[Tensor]:
+        if self.run_fused is not None and self._last[0]:
+            return [self._call_fused(inputs)]
         arrays = [t._data for t in inputs]
         results = self.run_forward(*arrays)
         outs: list[Tensor] = []
@@ -263,6 +325,26 @@ class CompiledEntry:
             outs[k]._requires_grad = True
 
 
+def _scalar_loss(program: Program, seeds: tuple[int, ...]) -> bool:
+    """Whether ``program`` returns one differentiable value with one element (a loss): its
+    gradients are the fused program's times the cotangent, a number."""
+    if len(program.outputs) != 1 or seeds != (0,):
+        return False
+    aval = program.outputs[0].aval
+    return aval.size == 1 and aval.dtype.is_floating_point
+
+
+def _read_by_gradients(joint: Program) -> tuple[int, ...]:
+    """The inputs of gradient program ``joint`` whose values its gradients depend on: written
+    in place before a backward, they make it raise (as a saved tensor does in eager mode)."""
+    n_in, n_out = joint.meta["n_primal_inputs"], joint.meta["n_primal_outputs"]
+    need = {a for a in joint.outputs[n_out:] if type(a) is Var}
+    for e in reversed(joint.eqns):
+        if e.out in need:
+            need.update(a for a in e.inputs if type(a) is Var)
+    return tuple(i for i, v in enumerate(joint.inputs[:n_in]) if v in need)
+
+
 def _view_chain(program: Program, a: Any, pos: dict) -> tuple[int, list] | None:
     """``(input index, [(view primitive, params), ...])`` when output ``a`` of the traced
     ``program`` is made from an input by view primitives alone (``x[0]``, ``x.reshape(6)``):
@@ -281,90 +363,6 @@ def _view_chain(program: Program, a: Any, pos: dict) -> tuple[int, list] | None:
 
 def _aliases(arr: np.ndarray, arrays: list) -> bool:
     return arr.base is not None and any(np.may_share_memory(arr, a) for a in arrays)
-
-
-class CompiledFunctionBackward(Node):
-    """The grad_fn of a compiled call's outputs: runs the backward program (named as in PyTorch).
-
-    One node per call. It receives a single output's gradient directly, or, with
-    several differentiable outputs, a 0-d token from each output's selector, which
-    has put that output's gradient in ``_slots`` (as for a multi-output Function).
-    """
-
-    __slots__ = ("_entry", "_inputs", "_residuals", "_guards", "_only", "_slots", "stealable")
-
-    def _init(self, entry: CompiledEntry, inputs: Sequence[Tensor], outs: Sequence[Tensor],
-              residuals: list) -> None:
-        self._entry = entry
-        self._inputs = inputs
-        self._residuals = residuals
-        self.stealable = None
-        self._only = entry._only
-        self._slots = [None] * len(entry.seeds) if entry._only is None else None
-        # Tensors whose memory the backward reads: an in-place write to one of them
-        # before backward must raise, as in eager mode.
-        guards = [(inputs[i], inputs[i]._version.value) for i in entry.saved_inputs]
-        self._guards = guards
-        if entry.fresh_residuals:
-            return
-        tensors = list(inputs) + list(outs)
-        owned = {id(t._data) for t in tensors}
-        # A residual can share memory with a tensor only if it is that tensor's array or a view.
-        shared = [r for r in residuals if r.base is not None or id(r) in owned]
-        if shared:
-            for t in tensors:
-                if any(np.may_share_memory(t._data, r) for r in shared):
-                    guards.append((t, t._version.value))
-
-    def apply(self, grad: Any) -> tuple:
-        self.stealable = None
-        entry = self._entry
-        if self._only is not None:
-            cts: list = [None] * len(entry.seeds)
-            cts[self._only] = grad
-        else:  # taken first, so a failing pass leaves no stale gradient behind
-            cts, self._slots = self._slots, [None] * len(self._slots)
-        if self._residuals is None:
-            raise RuntimeError(FREED_MESSAGE)
-        for t, v in self._guards:
-            if t._version.value != v:
-                raise RuntimeError(modified_message(t, v))
-        if self._only is None and any(g is None for g in cts):
-            return self._partial(cts)
-        if _state.enabled:  # create_graph=True: run the gradient program on tensors
-            return self._differentiable(cts)
-        if len(cts) == 1 and grad is not None and self._only is not None:
-            arrays = [grad._data]  # the usual case: one output, its gradient
-        else:
-            arrays = [np.zeros(shape, dt) if g is None else g._data
-                      for g, (shape, dt) in zip(cts, entry._zero_cts)]
-        inputs = self._inputs
-        grads = entry.run_backward(*[inputs[i]._data for i in entry.saved_inputs],
-                                   *self._residuals, *arrays)
-        make = Tensor._make
-        outs = tuple([None if z else make(g) for g, z in zip(grads, entry.zero_grads)])
-        self.stealable = entry.grads_owned  # per gradient: made for this call alone
-        return outs
-
-    def _partial(self, cts: list) -> tuple:
-        """A backward that reached only some outputs: as eager, only they contribute -- the
-        gradient program of those outputs alone, evaluated on tensors (no zero cotangent times
-        an infinite partial, and a leaf reached only through the others gets no gradient)."""
-        entry = self._entry
-        live = [k for k, g in enumerate(cts) if g is not None]
-        joint, zero = entry.partial_joint(tuple(entry.seeds[k] for k in live))
-        results = evaluate(joint, *self._inputs, *[cts[k] for k in live])[entry.n_outputs:]
-        return tuple(None if z else g for g, z in zip(results, zero))
-
-    def _differentiable(self, cts: list) -> tuple:
-        entry = self._entry
-        cts = [Tensor._make(np.zeros(shape, dt)) if g is None else g
-               for g, (shape, dt) in zip(cts, entry._zero_cts)]
-        results = evaluate(entry.joint, *self._inputs, *cts)[entry.n_outputs:]
-        return tuple(None if z else g for g, z in zip(results, entry.zero_grads))
-
-    def release(self) -> None:
-        self._residuals = None
 
 
 __all__ = ["CompiledEntry", "CompiledFunctionBackward"]

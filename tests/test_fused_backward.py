@@ -1,0 +1,205 @@
+"""compile(fn) + backward on a scalar loss: the fused call, checked against eager.
+
+When the previous call's output of a specialization was differentiated, the next call runs the
+fused program (loss and gradients at once) and its node scales the kept gradients by the
+cotangent. Each case runs several calls (the first is the plain forward, later ones fused) with
+cotangents 1, 2.5, -0.0, inf and NaN, and compares every gradient with eager mode: values within
+the float tolerances, NaN and inf positions equal. Then the autograd behaviours a fused node must
+keep: retain_graph and the freed error, in-place writes between forward and backward,
+create_graph, autograd.grad, hooks, several calls in one graph, a call never differentiated.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import pytest
+
+import gradgen as gg
+import gradgen.nn.functional as F
+from conftest import needs_cc
+
+BACKENDS = ["interpret", pytest.param("c", marks=needs_cc)]
+RNG = np.random.default_rng(7)
+W_GLOBAL = gg.tensor(RNG.standard_normal((3, 4)), requires_grad=True)
+
+
+def _chain(x, w, b):
+    return (gg.tanh(x * w + b) * gg.sigmoid(x) + gg.exp(-x * x)).sum()
+
+
+# name -> (loss, argument shapes, dtype); arguments past the first `n_grad` do not require grad.
+CASES: dict[str, tuple[Callable, list, str, int]] = {
+    "chain f32": (_chain, [(5, 6), (5, 6), (6,)], "float32", 3),
+    "chain f64": (_chain, [(5, 6), (5, 6), (6,)], "float64", 3),
+    "relu matmul mean": (lambda x, w: gg.relu(x @ w).mean(), [(4, 3), (3, 5)], "float32", 2),
+    "cross entropy": (lambda z, t: F.cross_entropy(z, t), [(6, 5), "target"], "float32", 1),
+    "float64 loss of float32": (lambda x, w: (x.double() * w.double()).sum(), [(4,), (4,)],
+                                "float32", 2),
+    "shape (1, 1)": (lambda x: (x * x).sum(dim=(0, 1), keepdim=True), [(3, 2)], "float32", 1),
+    "captured global": (lambda x: (x @ W_GLOBAL).sum(), [(2, 3)], "float64", 1),
+    "unused input": (lambda x, w: (x * 3.0).sum(), [(3,), (3,)], "float32", 2),
+}
+COTANGENTS = [1.0, 2.5, -0.0, float("inf"), float("nan")]
+
+
+def _args(shapes: list, dtype: str, n_grad: int) -> list:
+    out = []
+    for i, s in enumerate(shapes):
+        if s == "target":
+            out.append(gg.tensor(RNG.integers(0, 5, size=6)))
+        else:
+            out.append(gg.tensor(RNG.standard_normal(s).astype(dtype), requires_grad=i < n_grad))
+    return out
+
+
+def _grads(loss_fn: Callable, args: list, g: float, extra: list) -> list:
+    """Gradients of every argument that requires grad (and of `extra` leaves) after
+    ``loss_fn(*args).backward(g)``; None for a leaf no gradient reached."""
+    leaves = [a for a in args if a.requires_grad] + extra
+    for t in leaves:
+        t.grad = None
+    out = loss_fn(*args)
+    out.backward(gg.full(out.shape, g, dtype=out.dtype))
+    return [None if t.grad is None else t.grad.numpy().copy() for t in leaves]
+
+
+def _close(got: list, want: list, dtype: str) -> None:
+    rtol, atol = (1e-10, 1e-12) if dtype == "float64" else (1e-5, 1e-6)
+    for a, b in zip(got, want):
+        assert (a is None) == (b is None)
+        if a is not None:
+            np.testing.assert_allclose(a, b, rtol=rtol, atol=atol)  # NaN/inf positions equal too
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", list(CASES))
+def test_fused_calls_match_eager_for_every_cotangent(name: str, backend: str) -> None:
+    fn, shapes, dtype, n_grad = CASES[name]
+    args = _args(shapes, dtype, n_grad)
+    extra = [W_GLOBAL] if "global" in name else []
+    cf = gg.compile(fn, backend=backend)
+    fused_calls = 0
+    for g in COTANGENTS:
+        want = _grads(fn, args, g, extra)
+        for _ in range(2):  # the second call after a backward runs the fused program
+            got = _grads(cf, args, g, extra)
+            _close(got, want, dtype)
+        fused_calls += cf(*args).grad_fn._unit is not None
+    assert fused_calls == len(COTANGENTS)
+    assert cf.inspect()[0]["fallback_reason"] is None
+
+
+def _fused_loss(backend: str) -> tuple[Callable, gg.Tensor, gg.Tensor]:
+    """A compiled chain loss whose next call is fused (one call differentiated already)."""
+    x, w, b = _args([(4, 5), (4, 5), (5,)], "float64", 3)
+    cf = gg.compile(lambda x, w: _chain(x, w, b), backend=backend)
+    cf(x, w).backward()
+    return cf, x, w
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_call_never_differentiated_turns_fusing_off_for_the_next(backend: str) -> None:
+    cf, x, w = _fused_loss(backend)
+    assert cf(x, w).grad_fn._unit is not None  # after a backward: fused
+    # ...that output was never differentiated, so the next call is the plain forward,
+    assert cf(x, w).grad_fn._unit is None
+    loss = cf(x, w)
+    assert loss.grad_fn._unit is None
+    loss.backward()  # ...and once differentiated again, fused again
+    assert cf(x, w).grad_fn._unit is not None
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_retain_graph_accumulates_and_a_freed_node_raises(backend: str) -> None:
+    cf, x, w = _fused_loss(backend)
+    x.grad = w.grad = None
+    want = [g * 3 for g in _grads(lambda x, w: cf(x, w), [x, w], 1.0, [])]
+    loss = cf(x, w)
+    assert loss.grad_fn._unit is not None
+    x.grad = w.grad = None
+    loss.backward(retain_graph=True)
+    loss.backward(retain_graph=True)
+    loss.backward()
+    _close([x.grad.numpy(), w.grad.numpy()], want, "float64")
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        loss.backward()
+    # .grad (possibly the node's own array, handed over) written in place: later calls unaffected
+    x.grad.zero_()
+    _close(_grads(cf, [x, w], 1.0, []), [g / 3 for g in want], "float64")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("case", ["saved input", "input not saved"])
+def test_inplace_write_before_backward_as_in_eager(backend: str, case: str) -> None:
+    """Writing an input between forward and backward: where eager raises, so does every compiled
+    call; where eager does not (exp keeps its output, not x), a compiled call gives eager's
+    gradients or raises the same error (its backward may recompute exp from x, as
+    torch.compile's may), never other numbers -- and fused calls do as plain ones."""
+    fn = (lambda x, w: (gg.exp(x) * 2.0).sum() + w.sum()) if case == "input not saved" \
+        else (lambda x, w: (x * w).sum())
+    cf = gg.compile(fn, backend=backend)
+    results = []
+    for f in (fn, cf, cf, cf):  # eager, then plain, fused, fused
+        x, w = _args([(3,), (3,)], "float64", 2)
+        x0 = x.detach().numpy().copy()
+        loss = f(x, w)
+        with gg.no_grad():
+            x.add_(1.0)
+        try:
+            loss.backward()
+            results.append("ok")
+            np.testing.assert_allclose(x.grad.numpy(), 2 * np.exp(x0) if case ==
+                                       "input not saved" else w.detach().numpy(), rtol=1e-12)
+        except RuntimeError as err:
+            assert "modified by an inplace operation" in str(err)
+            results.append("raised")
+            cf(x, w).backward()  # the next call is fused as after any backward
+    assert results[0] == ("raised" if case == "saved input" else "ok")
+    assert results[1] == results[2] == results[3] or results[0] == "raised", results
+    assert "ok" not in results[1:] or results[0] == "ok"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_create_graph_through_a_fused_call_gives_eager_second_derivatives(backend: str) -> None:
+    fn = lambda x: (gg.tanh(x) * x * x).sum()  # noqa: E731
+    cf = gg.compile(fn, backend=backend)
+    x = _args([(4,)], "float64", 1)[0]
+    cf(x).backward()
+    want = []
+    for f in (fn, cf):
+        loss = f(x)
+        (gx,) = gg.autograd.grad(loss, x, create_graph=True)
+        (hx,) = gg.autograd.grad(gx.sum(), x)
+        want.append((gx.detach().numpy(), hx.numpy()))
+    np.testing.assert_allclose(want[1][0], want[0][0], rtol=1e-12)
+    np.testing.assert_allclose(want[1][1], want[0][1], rtol=1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_grad_hooks_and_several_calls_in_one_graph(backend: str) -> None:
+    cf, x, w = _fused_loss(backend)
+    eager = cf.fn
+    y = _args([(4, 5)], "float64", 1)[0]
+    # autograd.grad for a subset of the inputs
+    (gx,) = gg.autograd.grad(cf(x, w), x)
+    (ex,) = gg.autograd.grad(eager(x, w), x)
+    np.testing.assert_allclose(gx.numpy(), ex.numpy(), rtol=1e-12)
+    # a hook on a leaf sees (and may replace) the fused gradient
+    want = [2 * g for g in _grads(eager, [x, w], 1.0, [])[:1]]
+    handle = x.register_hook(lambda g: g * 2)
+    cf(x, w).backward()
+    x.grad = w.grad = None
+    cf(x, w).backward()
+    _close([x.grad.numpy()], want, "float64")
+    handle.remove()
+    # two calls in one graph: each node gets its own cotangent
+    cf(x, w).backward()
+    for t in (x, y, w):
+        t.grad = None
+    (2 * eager(x, w) - eager(y, w)).backward()
+    want = [t.grad.numpy().copy() for t in (x, y, w)]
+    for t in (x, y, w):
+        t.grad = None
+    (2 * cf(x, w) - cf(y, w)).backward()
+    _close([t.grad.numpy() for t in (x, y, w)], want, "float64")

@@ -203,3 +203,25 @@ def test_grad_hooks_and_several_calls_in_one_graph(backend: str) -> None:
         t.grad = None
     (2 * cf(x, w) - cf(y, w)).backward()
     _close([t.grad.numpy() for t in (x, y, w)], want, "float64")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_entry_restored_from_its_state_fuses_as_the_original(backend: str) -> None:
+    """A warm start rebuilds the entry from its AD state and the loaded build
+    (CompiledEntry.restore): its plain and fused calls give the original's gradients."""
+    from gradgen.ad.compiled import CompiledEntry
+    from gradgen.passes.pipeline import optimize
+
+    cf, x, w = _fused_loss(backend)
+    entry = cf.entries()[0]
+    again = CompiledEntry.restore(entry.program, optimize, entry.ad_state(), entry.native)
+    assert again.fused and (again.run_fused is not None)
+    want = _grads(cf, [x, w], 2.0, [])
+    fused = []
+    for _ in range(3):
+        loss = again.run_args((x, w))  # (with the captured tensor)
+        fused.append(loss.grad_fn._unit is not None)
+        x.grad = w.grad = None
+        loss.backward(gg.tensor(2.0, dtype=gg.float64))
+        _close([x.grad.numpy(), w.grad.numpy()], want, "float64")
+    assert fused == [False, True, True]

@@ -59,8 +59,9 @@ def _interpreter(program: Program) -> Runner:
 class CompiledEntry:
     """The programs of one signature and what is needed to call them.
 
-    ``CompiledEntry(program, ...)`` differentiates, optimizes and partitions ``program``, then
-    lowers the programs; :meth:`restore` rebuilds an entry from the results of that work kept by
+    ``CompiledEntry(program, ...)`` differentiates, optimizes and partitions ``program`` (a
+    loss is not partitioned: its backward is the joint gradient program), then lowers the
+    programs; :meth:`restore` rebuilds an entry from the results of that work kept by
     an earlier process (:meth:`ad_state` and a loaded native build), without redoing it.
     """
 

@@ -107,7 +107,7 @@ class CompiledFunctionBackward(Node):
         """A fused call's gradients for cotangent ``grad``: the kept ones for a cotangent of
         one, times it for another finite number; None for inf or NaN (the gradient program
         runs on it, as eager would: a masked-out gradient stays 0, not 0 * inf)."""
-        s = float(grad._data.reshape(()))
+        s = grad._data.item()
         if s == 1.0:
             grads = self._unit
             self._gave_unit = True  # stealable once released (see release)

@@ -23,7 +23,7 @@ FREED_MESSAGE = (
 class Node:
     """A function of the backward graph; ``next_functions`` are its inputs' nodes."""
 
-    __slots__ = ("_next", "_seq", "_pre_hooks", "_retains", "metadata", "__weakref__")
+    __slots__ = ("_next", "_seq", "_pre_hooks", "_retains", "_metadata", "__weakref__")
     # Per output of the last apply(): whether that gradient was made for the call alone
     # (nothing else refers to it), so the engine may hand it to a leaf without a copy.
     # None: copy as usual.
@@ -34,7 +34,15 @@ class Node:
         self._seq = next(_sequence)
         self._pre_hooks: list[Callable[[Any], Any]] | None = None
         self._retains = None  # weakref to a non-leaf tensor that retains its grad
-        self.metadata: dict = {}
+        self._metadata: dict | None = None
+
+    @property
+    def metadata(self) -> dict:
+        """A dict for the user's own annotations (made on first use: most nodes never need one)."""
+        m = self._metadata
+        if m is None:
+            m = self._metadata = {}
+        return m
 
     def name(self) -> str:
         """The PyTorch-style class name, e.g. ``"MulBackward0"``."""

@@ -230,7 +230,7 @@ def _record_node(prim: Primitive, args: tuple, params: dict, t: Any, out: np.nda
     node._seq = next(_sequence)
     node._pre_hooks = None
     node._retains = None
-    node.metadata = {}
+    node._metadata = None
     node.prim = prim
     node.params = params
     node._needs = needs = tuple(needs)

@@ -99,15 +99,32 @@ def _fused_loss(backend: str) -> tuple[Callable, gg.Tensor, gg.Tensor]:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_a_call_never_differentiated_turns_fusing_off_for_the_next(backend: str) -> None:
+def test_a_loss_dropped_undifferentiated_turns_fusing_off_until_a_backward(backend: str) -> None:
     cf, x, w = _fused_loss(backend)
     assert cf(x, w).grad_fn._unit is not None  # after a backward: fused
-    # ...that output was never differentiated, so the next call is the plain forward,
+    # ...that loss was dropped without a backward, so the next call is the plain forward,
     assert cf(x, w).grad_fn._unit is None
     loss = cf(x, w)
     assert loss.grad_fn._unit is None
-    loss.backward()  # ...and once differentiated again, fused again
+    loss.backward()  # ...and once a loss is differentiated again, fused again
     assert cf(x, w).grad_fn._unit is not None
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_calls_summed_before_one_backward_all_fuse(backend: str) -> None:
+    cf, x, w = _fused_loss(backend)
+    y = _args([(4, 5)], "float64", 1)[0]
+    for step in range(3):
+        losses = [cf(x, w), cf(y, w), cf(x * 2.0, w)]
+        assert [loss.grad_fn._unit is not None for loss in losses] == [True] * 3, step
+        for t in (x, y, w):
+            t.grad = None
+        sum(losses).backward()
+    got = [t.grad.numpy().copy() for t in (x, y, w)]
+    for t in (x, y, w):
+        t.grad = None
+    sum([cf.fn(x, w), cf.fn(y, w), cf.fn(x * 2.0, w)]).backward()
+    _close(got, [t.grad.numpy() for t in (x, y, w)], "float64")
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

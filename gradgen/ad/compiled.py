@@ -24,9 +24,10 @@ the next call is *fused*: it runs the joint program with the cotangent held at
 one, so the loss and all gradients come out of one pass over the inputs (as
 ``compile(value_and_grad)`` does), and its node hands those gradients out for a
 cotangent of one, scales them by any other finite cotangent, and runs the joint
-program on an inf or NaN one. A call whose loss is never differentiated turns
-fusing off for the next call, so a loop that only evaluates pays for the loss
-alone after one call.
+program on an inf or NaN one. A call whose loss is dropped without being
+differentiated turns fusing off until a backward runs again, so a loop that only
+evaluates pays for its loss alone after a call or two, while several calls
+summed into one loss before the backward all stay fused.
 """
 from __future__ import annotations
 
@@ -208,7 +209,9 @@ class CompiledEntry:
         """For a loss: the fused call's runner (the gradient program with its cotangent held at
         one: loss and gradients in one run) and which of its outputs need a copy to be kept."""
         self.run_fused: Runner | None = None
-        self._last = [False]  # whether the newest call's node has run its backward
+        # Fuse the next call: set when a call's node runs its backward, cleared when one is
+        # dropped without (see CompiledFunctionBackward.__del__).
+        self.speculate = False
         if not self.fused or self._only is None:
             return
         ct = self.program.outputs[0].aval
@@ -260,7 +263,7 @@ class CompiledEntry:
         fused = self.run_fused is not None
 
         def call(args: tuple) -> Tensor:
-            if fused and entry._last[0]:
+            if fused and entry.speculate:
                 return entry._call_fused(args)
             results = run(*[t._data for t in args])
             out = make(results[0])
@@ -280,7 +283,7 @@ class CompiledEntry:
         return unflatten(self.program.meta["out_tree"], outs)
 
     def __call__(self, inputs: list[Tensor]) -> list[Tensor]:
-        if self.run_fused is not None and self._last[0]:
+        if self.run_fused is not None and self.speculate:
             return [self._call_fused(inputs)]
         arrays = [t._data for t in inputs]
         results = self.run_forward(*arrays)

@@ -29,7 +29,7 @@ class CompiledFunctionBackward(Node):
     """
 
     __slots__ = ("_entry", "_inputs", "_residuals", "_guards", "_only", "_slots", "stealable",
-                 "_flag", "_unit", "_gave_unit")
+                 "_applied", "_unit", "_gave_unit")
 
     def _init(self, entry: CompiledEntry, inputs: Sequence[Tensor], outs: Sequence[Tensor],
               residuals: Sequence, unit: list | None = None) -> None:
@@ -43,8 +43,7 @@ class CompiledFunctionBackward(Node):
         # before backward must raise, as in eager mode.
         guards = [(inputs[i], inputs[i]._version.value) for i in entry.saved_inputs]
         self._guards = guards
-        # The entry's newest node: its backward running tells the next call to fuse.
-        self._flag = entry._last = [False] if entry.run_fused is not None else None
+        self._applied = False
         # A fused call's gradients, for a cotangent of one.
         self._unit = unit
         self._gave_unit = False
@@ -61,9 +60,9 @@ class CompiledFunctionBackward(Node):
 
     def apply(self, grad: Any) -> tuple:
         self.stealable = None
-        if self._flag is not None:
-            self._flag[0] = True
         entry = self._entry
+        if not self._applied:
+            self._applied = entry.speculate = True  # a loss differentiated: fuse the next call
         if self._only is not None:
             cts: list = [None] * len(entry.seeds)
             cts[self._only] = grad
@@ -135,6 +134,12 @@ class CompiledFunctionBackward(Node):
                for g, (shape, dt) in zip(cts, entry._zero_cts)]
         results = evaluate(entry.joint, *self._inputs, *cts)[entry.n_outputs:]
         return tuple(None if z else g for g, z in zip(results, entry.zero_grads))
+
+    def __del__(self) -> None:
+        # A loss dropped without a backward (an evaluation loop without no_grad): stop fusing,
+        # which would compute gradients nobody asks for.
+        if not getattr(self, "_applied", True):
+            self._entry.speculate = False
 
     def release(self) -> None:
         self._residuals = None

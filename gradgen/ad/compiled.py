@@ -234,8 +234,9 @@ class CompiledEntry:
         if self._fused_copy is not None:  # an output the executable may hand out again
             results = [np.array(a) if c else a for a, c in zip(results, self._fused_copy)]
         out = Tensor._make(results[0])
-        node = CompiledFunctionBackward(tuple([inputs[i]._grad_fn if inputs[i]._grad_fn is not None
-                                               else inputs[i]._get_accumulator() for i in self.wrt]))
+        node = CompiledFunctionBackward(tuple([
+            inputs[i]._grad_fn if inputs[i]._grad_fn is not None else inputs[i]._get_accumulator()
+            for i in self.wrt]))
         node._init(self, inputs, (out,), (), results[1:])
         out._grad_fn = node
         out._requires_grad = True

@@ -280,8 +280,10 @@ class CompiledFunction:
         program and the gradient the joint program), ``c_source``, ``cache_path`` (the cache
         entry directory) and ``fallback_reason`` (None when compiled); ``trace``: how the
         program was traced ("abstract", or "real" and why the abstract trace stopped); ``blas``:
-        which BLAS the module's large matmuls call, or why none (None: it has none). Signatures
-        that run eagerly are listed too, with their reason and no programs."""
+        which BLAS the module's large matmuls call, or why none (None: it has none); ``fused``:
+        whether calls after a differentiated one run ``gradient_ir`` alone (the joint program
+        of a loss, its cotangent held at one). Signatures that run eagerly are listed too, with
+        their reason and no programs."""
         return report(self._cache, self._fallback)
 
 
@@ -306,7 +308,12 @@ def compile(fn: Callable | None = None, *, backend: str = "c", fullgraph: bool =
     ``CompiledFunctionBackward`` grad_fn running the backward program, so
     ``loss.backward()`` fills ``.grad`` exactly as eager mode does
     (``create_graph=True`` evaluates the gradient program with eager
-    primitives, so second derivatives are eager's). The first call's result
+    primitives, so second derivatives are eager's). When ``fn`` returns a loss
+    (one floating-point element), the backward program is the joint gradient
+    program, and once a call's loss has been differentiated later calls are
+    *fused*: they run that program with a cotangent of one, so loss and
+    gradients come from one pass and ``backward()`` only hands the gradients
+    out (see :mod:`gradgen.ad.compiled`). The first call's result
     comes from the programs too: its trace computes no values (an abstract
     trace, see :mod:`gradgen.ir.abstract`) unless it has to read one, and then
     ``fn`` is traced again on the real data (its side effects, a print, run twice).

@@ -345,7 +345,7 @@ def test_inspect_reports_each_specialization(private_cache) -> None:
     (b,) = big.inspect()
     assert b["blas"] is not None and ("gemm" in b["blas"] or b["blas"].startswith("no BLAS"))
     (r,) = cf.inspect()
-    assert r["trace"] == "abstract" and r["blas"] is None
+    assert r["trace"] == "abstract" and r["blas"] is None and r["fused"] and not b["fused"]
     assert "tensor argument 0: shape (2, 3), dtype float32, requires_grad=True" in r["guards"]
     assert "grad mode: enabled" in r["guards"] and any(g.startswith("threads:") for g in r["guards"])
     assert "matmul" in r["forward_ir"] and r["gradient_ir"].startswith("def ")

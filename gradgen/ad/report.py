@@ -29,12 +29,13 @@ def report(cache: TraceCache, fallback: Fallback) -> list[dict]:
             "c_source": source,
             "cache_path": str(native.cache_path) if native is not None and
             native.cache_path is not None else None,
-            "fallback_reason": None, "trace": trace, "blas": _blas_of(source)})
+            "fallback_reason": None, "trace": trace, "blas": _blas_of(source),
+            "fused": getattr(entry, "run_fused", None) is not None})
     for key, err in fallback.eager_keys.items():
         out.append({"guards": _guard_lines(key, None), "forward_ir": None,
                        "gradient_ir": None, "c_source": None, "cache_path": None,
                        "fallback_reason": f"{type(err).__name__}: {err}", "trace": None,
-                       "blas": None})
+                       "blas": None, "fused": False})
     return out
 
 

@@ -32,7 +32,8 @@ class Arg:
     """A tensor argument: its float64 (or integer/bool) values and how it is laid out.
 
     ``layout`` is ``"c"`` (contiguous), ``"T"`` (``.T`` of a contiguous rank-2 tensor),
-    ``"step2"`` (``[::2]`` of a tensor twice as long) or ``"rev"`` (``[::-1]``).
+    ``"step2"`` (``[::2]`` of a tensor twice as long) or ``"rev"`` (a reversed numpy array:
+    negative strides, which gradgen's internals can meet though no public constructor takes them)
     """
 
     value: np.ndarray

@@ -65,6 +65,16 @@ GETITEM = [
 ]
 
 
+def _negative_step(idx: Any) -> bool:
+    return any(isinstance(i, slice) and i.step is not None and i.step < 0
+               for i in (idx if isinstance(idx, tuple) else (idx,)))
+
+
+# PyTorch refuses negative steps (it has no negative strides): those indices check the refusal.
+NEGATIVE_STEPS = [c for c in GETITEM if _negative_step(c[1])]
+GETITEM = [c for c in GETITEM if not _negative_step(c[1])]
+
+
 def _ids(table: list) -> list[str]:
     return [f"{i}-{c[0]}" for i, c in enumerate(table)]
 
@@ -95,8 +105,15 @@ def _gg_index(idx: Any) -> Any:
     return idx
 
 
+def _over(arr: np.ndarray) -> gg.Tensor:
+    """A tensor over ``arr`` itself; the "reversed" layout has negative strides, which no public
+    constructor accepts (as in PyTorch) but kernels and views must still handle (numpy hands
+    them to gradgen's internals, e.g. from np.flip)."""
+    return gg.from_numpy(arr) if min(arr.strides, default=0) >= 0 else gg.Tensor._make(arr)
+
+
 def _leaf(arr: np.ndarray) -> gg.Tensor:
-    return gg.from_numpy(arr).requires_grad_()
+    return _over(arr).requires_grad_()
 
 
 # ---------------------------------------------------------------- getitem
@@ -108,7 +125,7 @@ def test_getitem_forward(shape: tuple, idx: Any, ref: Callable | None) -> None:
     want = base[idx] if ref is None else ref(base)
     for name, arr in _layouts(base).items():
         for index in (idx, _gg_index(idx)):
-            got = gg.from_numpy(arr)[index]
+            got = _over(arr)[index]
             assert got.shape == want.shape, (name, index)
             np.testing.assert_array_equal(got.numpy(), want)
 
@@ -124,7 +141,7 @@ def test_getitem_gradient(shape: tuple, idx: Any, ref: Callable | None) -> None:
 
 def test_getitem_double_backward() -> None:
     x = _leaf(_values((3, 4)))
-    for idx in [(S(None, None, -1), 1), ([0, 2, 2], S(1, None)), (np.array([[0], [2]]), [1, 3])]:
+    for idx in [(S(None, None, 2), 1), ([0, 2, 2], S(1, None)), (np.array([[0], [2]]), [1, 3])]:
         assert gradgradcheck(lambda t: t[_gg_index(idx)] ** 2, (x,))
 
 
@@ -144,7 +161,7 @@ def test_duplicate_indices_accumulate() -> None:
     assert x.grad.tolist() == [3.0, 0.0, 1.0]
 
 
-BASIC_VIEWS = [0, -1, S(1, None), S(None, None, 2), S(None, None, -1), (E, 1), (N, 0), (1, S(None, None, -2)), ()]
+BASIC_VIEWS = [0, -1, S(1, None), S(None, None, 2), (E, 1), (N, 0), (1, S(1, None, 2)), ()]
 
 
 @pytest.mark.parametrize("idx", BASIC_VIEWS, ids=str)
@@ -262,7 +279,7 @@ def test_shape_op_forward(name: str, fn: Callable, ref: Callable, shape: tuple, 
     for layout, arr in _layouts(base).items():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # x.T on non-matrices
-            x = gg.from_numpy(arr)
+            x = _over(arr)
             try:
                 got = fn(x)
             except RuntimeError as e:
@@ -453,7 +470,7 @@ def _set_first_then(idx: Any) -> Callable:
 # (shape, index, value builder, numpy setter)
 SETITEM = [
     ((3, 4), 1, lambda: 7.0, _set(1)), ((3, 4), (S(None), 2), lambda: np.arange(3.0), _set((S(None), 2))),
-    ((3, 4), (S(None, None, -1), S(1, None, 2)), lambda: np.ones((3, 2)) * 5, _set((S(None, None, -1), S(1, None, 2)))),
+    ((3, 4), (S(None, None, 2), S(1, None, 2)), lambda: np.ones((2, 2)) * 5, _set((S(None, None, 2), S(1, None, 2)))),
     ((3, 4), E, lambda: np.arange(4.0), _set(E)), ((3, 4), S(None), lambda: 2.0, _set(E)),
     ((3, 4), (N, 0), lambda: np.ones((1, 1, 4)), _set((N, 0))),
     ((3, 4), [2, 0], lambda: np.arange(8.0).reshape(2, 4), _set([2, 0])),
@@ -481,7 +498,7 @@ def test_setitem_forward(shape: tuple, idx: Any, value: Callable, setter: Callab
     v = value()
     want = _np_set(base, setter, v)
     for arr in _layouts(base).values():
-        x = gg.from_numpy(arr.copy() if arr is base else arr)
+        x = _over(arr.copy() if arr is base else arr)
         x[_gg_index(idx)] = gg.from_numpy(v) if isinstance(v, np.ndarray) else v
         np.testing.assert_array_equal(x.numpy(), want)
         assert x._version.value == 1
@@ -633,7 +650,7 @@ def test_setitem_into_expanded_tensor() -> None:
 
 def test_integer_and_bool_tensors_index_like_floats() -> None:
     x = gg.arange(12).reshape(3, 4)
-    assert x[1, ::-2].tolist() == [7, 5] and x[[2, 0], 1].tolist() == [9, 1]
+    assert x[1, 1::2].tolist() == [5, 7] and x[[2, 0], 1].tolist() == [9, 1]
     b = x > 5
     assert b[b].tolist() == [True] * 6 and b[0].dtype is gg.bool
     x[x > 9] = -1
@@ -838,18 +855,39 @@ def test_shape_ops_against_torch() -> None:
         assert g_out.grad_fn.name() == t_out.grad_fn.name(), expr
 
 
+@pytest.mark.parametrize("shape,idx,ref", NEGATIVE_STEPS, ids=_ids(NEGATIVE_STEPS))
+def test_negative_steps_are_refused_as_in_pytorch(shape: tuple, idx: Any, ref: Any) -> None:
+    x = _leaf(_values(shape))
+    for index in (idx, _gg_index(idx)):
+        with pytest.raises(ValueError, match="^step must be greater than zero$"):
+            x[index]
+        with pytest.raises(ValueError, match="^step must be greater than zero$"):
+            x.detach()[index] = 1.0
+
+
+@pytest.mark.parametrize("make", [gg.from_numpy, gg.tensor, gg.as_tensor])
+def test_negative_strides_are_refused_as_in_pytorch(make: Callable) -> None:
+    with pytest.raises(ValueError, match="^At least one stride in the given numpy array is "
+                                         "negative, and tensors with negative strides"):
+        make(np.arange(6.0).reshape(2, 3)[:, ::-1])
+    assert make(np.arange(6.0)[::2]).tolist() == [0.0, 2.0, 4.0]  # positive strides are fine
+
+
 def test_errors_against_torch() -> None:
     torch = pytest.importorskip("torch")
     exprs = ["x[5]", "x[:, [5]]", "x[[0], [5]]", "x[0, 0, 0, 0]", "x.reshape(5, -1)", "x.view(-1, 7)",
              "x.transpose(0, 1).view(-1)", "x.permute(0, 0, 1)", "x.expand(2, 3)", "x[0].expand(3, 5)",
              "torch.cat([x, x[0]])", "torch.cat([x, x[:, :2]], 2)", "torch.stack([x, x[0]])",
              "x.split([1, 2], 2)", "x.narrow(1, 2, 2)", "x[torch.tensor([[True, False, True]])]",
-             "x.gather(1, torch.tensor([[[3]]]))", "x.take(torch.tensor([24]))"]
+             "x.gather(1, torch.tensor([[[3]]]))", "x.take(torch.tensor([24]))", "x[::-1]",
+             "x[:, 1:, ::-2]", "x[[0, 1], ::-1]", "x.__setitem__((0, slice(None, None, -1)), 1.0)",
+             "torch.from_numpy(np.zeros((2, 3))[:, ::-1])", "torch.tensor(np.zeros(3)[::-1])",
+             "torch.as_tensor(np.zeros(3)[::-1])"]
     for expr in exprs:
         with pytest.raises(Exception) as t_info:
-            eval(expr, {"torch": torch, "x": torch.zeros(2, 3, 4)})
+            eval(expr, {"torch": torch, "x": torch.zeros(2, 3, 4), "np": np})
         with pytest.raises(Exception) as g_info:
-            eval(expr, {"torch": gg, "x": gg.zeros(2, 3, 4)})
+            eval(expr, {"torch": gg, "x": gg.zeros(2, 3, 4), "np": np})
         assert type(g_info.value) is type(t_info.value), expr
         assert str(g_info.value) == str(t_info.value), expr
 
@@ -858,7 +896,7 @@ def test_errors_against_torch() -> None:
 
 def _traced_fn(x: gg.Tensor, i: gg.Tensor, j: gg.Tensor, k: gg.Tensor) -> tuple:
     a = x[i, j]
-    b = x[:, ::-1][1:, j]
+    b = x.flip(1)[1:, j]
     c = x.gather(1, k[None].expand(3, -1))
     h = x * 2
     h[i, 1:] = a[:, None] * 10

@@ -5,7 +5,7 @@ reference, ``gradcheck`` (central differences in float64), ``gradgradcheck`` whe
 entry claims a second derivative, and the output's ``grad_fn`` class name against
 PyTorch's. Samples cover 0-d, size-1 and zero-size dims, rank up to 4, broadcasting
 both ways, Python scalars on either side, ``dim``/``keepdim``/negative dims and
-strided inputs (``.T``, ``[::2]``, ``[::-1]`` views of a larger tensor), away from
+strided inputs (``.T``, ``[::2]`` views, reversed arrays with negative strides), away from
 kinks; ``KINKS`` checks the derivative conventions at the kinks themselves. A last
 test asserts every primitive with a VJP rule is used by some entry's graph.
 """
@@ -58,8 +58,10 @@ def build(arg: Arg, lib: Any = gg) -> Any:
         big = np.zeros((2 * v.shape[0],) + v.shape[1:], v.dtype)
         big[::2] = v
         t = lib.from_numpy(big)[::2]
-    elif arg.layout == "rev":
-        t = lib.from_numpy(v[::-1].copy())[::-1]
+    elif arg.layout == "rev":  # negative strides: numpy makes them, no public constructor takes them
+        if lib is not gg:
+            raise ValueError("PyTorch has no tensors with negative strides")
+        t = gg.Tensor._make(np.ascontiguousarray(v[::-1])[::-1])
     else:
         raise ValueError(arg.layout)
     if arg.layout != "c" and v.size > 1:

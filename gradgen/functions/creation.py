@@ -59,8 +59,23 @@ def _collect_kinds(seq: Any, kinds: set) -> None:
             raise TypeError(f"new(): invalid data type '{type(x).__name__}'")
 
 
+_NEGATIVE_STRIDES = (
+    "At least one stride in the given numpy array is negative, and tensors with negative strides "
+    "are not currently supported. (You can probably work around this by making a copy of your "
+    "array  with array.copy().) ")
+
+
+def _positive_strides(arr: np.ndarray) -> np.ndarray:
+    """``arr``, refused as PyTorch refuses it when a stride is negative (``a[::-1]``)."""
+    if any(s < 0 for s in arr.strides):
+        raise ValueError(_NEGATIVE_STRIDES)
+    return arr
+
+
 def _to_array(data: Any, dt: dtype | None) -> np.ndarray:
     """``data`` as a fresh numpy array of gradgen dtype ``dt`` (inferred when None)."""
+    if isinstance(data, np.ndarray):
+        _positive_strides(data)
     target = dt if dt is not None else _infer_dtype(data)
     if isinstance(data, (Tensor, list, tuple)) and record.tracing() and _holds_tensor(data):
         untraceable("a tensor's value flows into a new tensor: tensor(<tensor>) (use clone().detach())")
@@ -135,7 +150,7 @@ def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
         return data
     if isinstance(data, np.ndarray) and (d is None or data.dtype == d.np):
         from_numpy_dtype(data.dtype)
-        return Tensor._make(data)
+        return Tensor._make(_positive_strides(data))
     return Tensor._make(_to_array(data, d))
 
 
@@ -144,7 +159,7 @@ def from_numpy(ndarray: np.ndarray) -> Tensor:
     if not isinstance(ndarray, np.ndarray):
         raise TypeError(f"expected np.ndarray (got {type(ndarray).__name__})")
     from_numpy_dtype(ndarray.dtype)
-    return Tensor._make(ndarray)
+    return Tensor._make(_positive_strides(ndarray))
 
 
 def _factory(fill: Any):

@@ -2,7 +2,7 @@
 
 An index is parsed once (``_parse``) into a *basic* part and an *advanced*
 part, in PyTorch's order: integers, slices, ``None`` and ``...`` first (a view:
-``slice_``, then ``rev`` for negative steps, then one ``reshape`` that drops
+``slice_`` (steps are positive, as in PyTorch), then one ``reshape`` that drops
 integer-indexed dims and inserts new ones), then integer and boolean index
 tensors (a gather: ``take``). Several index tensors broadcast together; they
 are merged into one flat index over their dims (moved to the front first when
@@ -24,7 +24,7 @@ import numpy as np
 from ..autograd import record
 from ..dtypes import int64 as _INT64
 from ..ops import elementwise as E
-from ..ops.indexing import check_bounds, slice_, rev, take as _take
+from ..ops.indexing import check_bounds, slice_, take as _take
 from ..ops.shape import broadcast_in_dim, reshape, transpose
 from ..tensor import Tensor
 from ._operands import cast
@@ -97,15 +97,14 @@ def _items(index: Any) -> tuple[list[tuple[str, Any]], bool]:
 
 
 class _Index:
-    """A parsed index: the slice/rev/reshape of its basic part and the gathers of its advanced part."""
+    """A parsed index: the slice/reshape of its basic part and the gathers of its advanced part."""
 
-    __slots__ = ("starts", "stops", "steps", "flips", "shape", "np_basic", "advs", "name", "viewed")
+    __slots__ = ("starts", "stops", "steps", "shape", "np_basic", "advs", "name", "viewed")
 
     def __init__(self, shape: tuple[int, ...]) -> None:
         self.starts = [0] * len(shape)
         self.stops = list(shape)
         self.steps = [1] * len(shape)
-        self.flips: list[int] = []
         self.shape: list[int] = []        # shape after the basic part
         self.np_basic: list[Any] = []     # the basic part as a numpy index (a view)
         self.advs: list[tuple[int, Any]] = []  # (dim after the basic part, integer indices)
@@ -173,16 +172,12 @@ def _int_item(ix: _Index, shape: tuple, d: int, i: int, pos: int) -> None:
 def _slice_item(ix: _Index, shape: tuple, d: int, s: slice, bare: bool) -> None:
     n = shape[d]
     a, b, step = s.indices(n)
+    if step < 0:  # PyTorch has no negative strides (flip() copies)
+        raise ValueError("step must be greater than zero")
     m = len(range(a, b, step))
-    if step > 0:
-        ix.starts[d], ix.stops[d], ix.steps[d] = a, (a + (m - 1) * step + 1 if m else a), step
-    elif m:  # a, a+step, ... downwards: slice the same elements upwards, then reverse them
-        ix.starts[d], ix.stops[d], ix.steps[d] = a + (m - 1) * step, a + 1, -step
-        ix.flips.append(d)
-    else:
-        ix.starts[d] = ix.stops[d] = 0
+    ix.starts[d], ix.stops[d], ix.steps[d] = a, (a + (m - 1) * step + 1 if m else a), step
     ix.shape.append(m)
-    ix.np_basic.append(slice(a, b if b >= 0 else None, step))
+    ix.np_basic.append(slice(a, b, step))
     skipped = _skipped(s, n)
     if bare or not skipped:
         ix.name = "SliceBackward0"
@@ -279,8 +274,6 @@ def _basic(x: Tensor, ix: _Index, alias: bool) -> Tensor:
     y = x
     if ix.starts != [0] * len(shape) or ix.stops != list(shape) or ix.steps != [1] * len(shape):
         y = slice_(y, starts=tuple(ix.starts), stops=tuple(ix.stops), steps=tuple(ix.steps))
-    if ix.flips:
-        y = rev(y, axes=tuple(ix.flips))
     if y._data.shape != tuple(ix.shape) or (alias and y is x):
         y = reshape(y, shape=tuple(ix.shape))
     return y

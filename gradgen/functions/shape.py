@@ -291,7 +291,7 @@ def flip(input: Tensor, *args: Any, dims: Any = None) -> Tensor:
     """Reverse the order of elements along ``dims``; returns a copy, as PyTorch does."""
     axes = _distinct(_dims_arg(args, dims, "flip"), input._data.ndim)
     out = rev(input, axes=axes)
-    # rev is a view primitive (negative-step indexing uses it), but flip owns its memory.
+    # rev is a view primitive (a numpy flip), but flip owns its memory, as in PyTorch.
     out._data = out._data.copy()
     out._version = _VersionCounter()
     out._base = None

@@ -2,7 +2,7 @@
 
 They follow JAX's ``lax`` primitives of the same names, cut down to what the
 front end needs: every parameter is static (ints and tuples of ints), steps are
-positive (a negative-step index is ``rev`` then ``slice``), padding is with
+positive (``rev`` reverses axes: ``flip`` copies its view), padding is with
 zeros and never negative. The pairs are each other's transposes, so every VJP
 rule is one primitive: slice <-> pad, take <-> scatter_add, take_along <->
 scatter_add_along, rev <-> rev, and concatenate's is one slice per operand.

@@ -111,6 +111,20 @@ def test_a_loss_dropped_undifferentiated_turns_fusing_off_until_a_backward(backe
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_losses_kept_undifferentiated_do_not_pile_up_gradients(backend: str) -> None:
+    from gradgen.ad.compiled import FUSED_PENDING
+
+    cf, x, w = _fused_loss(backend)
+    kept = [cf(x, w) for _ in range(FUSED_PENDING + 5)]  # e.g. an eval loop without no_grad
+    fused = [loss.grad_fn._unit is not None for loss in kept]
+    assert fused == [True] * FUSED_PENDING + [False] * 5  # then plain calls: no gradients held
+    kept[0].backward()  # one of them differentiated: fuse again
+    assert cf(x, w).grad_fn._unit is not None
+    kept.clear()  # dropped without a backward: plain until a backward runs
+    assert cf(x, w).grad_fn._unit is None
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_calls_summed_before_one_backward_all_fuse(backend: str) -> None:
     cf, x, w = _fused_loss(backend)
     y = _args([(4, 5)], "float64", 1)[0]

@@ -27,7 +27,8 @@ cotangent of one, scales them by any other finite cotangent, and runs the joint
 program on an inf or NaN one. A call whose loss is dropped without being
 differentiated turns fusing off until a backward runs again, so a loop that only
 evaluates pays for its loss alone after a call or two, while several calls
-summed into one loss before the backward all stay fused.
+summed into one loss before the backward all stay fused (up to FUSED_PENDING
+awaiting their backward at once: each holds its gradients).
 """
 from __future__ import annotations
 
@@ -48,6 +49,8 @@ Optimizer = Callable[[Program], Program]
 Runner = Callable[..., list]
 # ``lower(programs)`` -> an object whose ``executables`` run each program on numpy arrays.
 Lower = Callable[[list], Any]
+# Fused calls whose gradients may await their backward at once (see _plan_fused).
+FUSED_PENDING = 8
 # How a call makes output k a tensor: wrap the fresh array, return input i, repeat output i,
 # copy the array, or check it first (it may be shared with an input or another output).
 _WRAP, _INPUT, _REPEAT, _COPY, _CHECK, _VIEW = range(6)
@@ -209,9 +212,13 @@ class CompiledEntry:
         """For a loss: the fused call's runner (the gradient program with its cotangent held at
         one: loss and gradients in one run) and which of its outputs need a copy to be kept."""
         self.run_fused: Runner | None = None
-        # Fuse the next call: set when a call's node runs its backward, cleared when one is
-        # dropped without (see CompiledFunctionBackward.__del__).
+        # Fuse the next call: once a call's node has run its backward, until one is dropped
+        # without (see CompiledFunctionBackward.__del__), and while fewer than FUSED_PENDING
+        # fused calls await their backward (each holds its gradients; losses kept in a list
+        # and never differentiated must not pile them up).
         self.speculate = False
+        self._differentiated = False
+        self._pending = 0
         if not self.fused or self._only is None:
             return
         ct = self.program.outputs[0].aval
@@ -225,6 +232,14 @@ class CompiledEntry:
         owned = getattr(runner, "owned", None) or (False,) * len(self.backward.outputs)
         self._fused_copy = None if all(owned) else [not o for o in owned]
         self.run_fused = runner
+
+    def fused_node(self, differentiated: bool | None = None, pending: int = 0) -> None:
+        """A node's news (see CompiledFunctionBackward): whether a loss was differentiated or
+        dropped without, and fused calls made (+1) or settled (-1); decides the next call."""
+        if differentiated is not None:
+            self._differentiated = differentiated
+        self._pending = max(0, self._pending + pending)
+        self.speculate = self._differentiated and self._pending < FUSED_PENDING
 
     def _call_fused(self, inputs: Sequence[Tensor]) -> Tensor:
         """The call when the previous call's output was differentiated: the fused program gives

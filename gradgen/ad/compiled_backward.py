@@ -29,7 +29,7 @@ class CompiledFunctionBackward(Node):
     """
 
     __slots__ = ("_entry", "_inputs", "_residuals", "_guards", "_only", "_slots", "stealable",
-                 "_applied", "_unit", "_gave_unit")
+                 "_applied", "_unit", "_gave_unit", "_counted")
 
     def _init(self, entry: CompiledEntry, inputs: Sequence[Tensor], outs: Sequence[Tensor],
               residuals: Sequence, unit: list | None = None) -> None:
@@ -47,6 +47,9 @@ class CompiledFunctionBackward(Node):
         # A fused call's gradients, for a cotangent of one.
         self._unit = unit
         self._gave_unit = False
+        self._counted = unit is not None  # among the entry's fused calls awaiting a backward
+        if unit is not None:
+            entry.fused_node(pending=1)
         if entry.fresh_residuals or unit is not None:
             return
         tensors = list(inputs) + list(outs)
@@ -61,8 +64,10 @@ class CompiledFunctionBackward(Node):
     def apply(self, grad: Any) -> tuple:
         self.stealable = None
         entry = self._entry
-        if not self._applied:
-            self._applied = entry.speculate = True  # a loss differentiated: fuse the next call
+        if not self._applied:  # a loss differentiated: fuse the next call
+            self._applied = True
+            entry.fused_node(True, -1 if self._counted else 0)
+            self._counted = False
         if self._only is not None:
             cts: list = [None] * len(entry.seeds)
             cts[self._only] = grad
@@ -139,7 +144,7 @@ class CompiledFunctionBackward(Node):
         # A loss dropped without a backward (an evaluation loop without no_grad): stop fusing,
         # which would compute gradients nobody asks for.
         if not getattr(self, "_applied", True):
-            self._entry.speculate = False
+            self._entry.fused_node(False, -1 if self._counted else 0)
 
     def release(self) -> None:
         self._residuals = None

@@ -238,8 +238,9 @@ class CompiledEntry:
         dropped without, and fused calls made (+1) or settled (-1); decides the next call."""
         if differentiated is not None:
             self._differentiated = differentiated
-        self._pending = max(0, self._pending + pending)
-        self.speculate = self._differentiated and self._pending < FUSED_PENDING
+        left = self._pending + pending
+        self._pending = left if left > 0 else 0
+        self.speculate = self._differentiated and left < FUSED_PENDING
 
     def _call_fused(self, inputs: Sequence[Tensor]) -> Tensor:
         """The call when the previous call's output was differentiated: the fused program gives

@@ -144,7 +144,10 @@ class CompiledFunctionBackward(Node):
         # A loss dropped without a backward (an evaluation loop without no_grad): stop fusing,
         # which would compute gradients nobody asks for.
         if not getattr(self, "_applied", True):
-            self._entry.fused_node(False, -1 if self._counted else 0)
+            try:
+                self._entry.fused_node(False, -1 if self._counted else 0)
+            except Exception:  # noqa: BLE001  (interpreter shutdown: nothing left to decide)
+                pass
 
     def release(self) -> None:
         self._residuals = None

@@ -42,7 +42,7 @@ from ..ir.interpreter import run
 from ..ir.tree import unflatten
 from ..tensor import Tensor
 from .compiled_backward import CompiledFunctionBackward
-from .partition import partition
+from .partition import _ancestors, partition
 from .reverse import active_outputs, vjp
 
 Optimizer = Callable[[Program], Program]
@@ -250,12 +250,7 @@ class CompiledEntry:
         if self._fused_copy is not None:  # an output the executable may hand out again
             results = [np.array(a) if c else a for a, c in zip(results, self._fused_copy)]
         out = Tensor._make(results[0])
-        node = CompiledFunctionBackward(tuple([
-            inputs[i]._grad_fn if inputs[i]._grad_fn is not None else inputs[i]._get_accumulator()
-            for i in self.wrt]))
-        node._init(self, inputs, (out,), (), results[1:])
-        out._grad_fn = node
-        out._requires_grad = True
+        self._attach(inputs, [out], (), results[1:])
         return out
 
     def _run_args(self, args: tuple) -> Any:
@@ -329,13 +324,15 @@ class CompiledEntry:
             self._attach(inputs, outs, results[self.n_outputs:])
         return outs
 
-    def _attach(self, inputs: list[Tensor], outs: list[Tensor], residuals: list) -> None:
+    def _attach(self, inputs: Sequence[Tensor], outs: list[Tensor], residuals: Sequence,
+                unit: list | None = None) -> None:
+        """Give the call's outputs their grad_fn (``unit``: a fused call's gradients)."""
         if not self._nodes:
             return
-        nexts = tuple(inputs[i]._grad_fn if inputs[i]._grad_fn is not None
-                      else inputs[i]._get_accumulator() for i in self.wrt)
+        nexts = tuple([inputs[i]._grad_fn if inputs[i]._grad_fn is not None
+                       else inputs[i]._get_accumulator() for i in self.wrt])
         node = CompiledFunctionBackward(nexts)
-        node._init(self, inputs, outs, residuals)
+        node._init(self, inputs, outs, residuals, unit)
         if self._only is not None:
             out = outs[self._nodes[0][1]]
             out._grad_fn = node
@@ -359,10 +356,8 @@ def _read_by_gradients(joint: Program) -> tuple[int, ...]:
     """The inputs of gradient program ``joint`` whose values its gradients depend on: written
     in place before a backward, they make it raise (as a saved tensor does in eager mode)."""
     n_in, n_out = joint.meta["n_primal_inputs"], joint.meta["n_primal_outputs"]
-    need = {a for a in joint.outputs[n_out:] if type(a) is Var}
-    for e in reversed(joint.eqns):
-        if e.out in need:
-            need.update(a for a in e.inputs if type(a) is Var)
+    need = _ancestors({a for a in joint.outputs[n_out:] if type(a) is Var},
+                      {e.out: e for e in joint.eqns})
     return tuple(i for i, v in enumerate(joint.inputs[:n_in]) if v in need)
 
 

@@ -43,7 +43,7 @@ class CompiledFunctionBackward(Node):
         # before backward must raise, as in eager mode.
         guards = [(inputs[i], inputs[i]._version.value) for i in entry.saved_inputs]
         self._guards = guards
-        self._applied = False
+        self._applied = entry.run_fused is None  # (an entry that never fuses keeps no score)
         # A fused call's gradients, for a cotangent of one.
         self._unit = unit
         self._gave_unit = False

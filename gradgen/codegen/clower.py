@@ -171,9 +171,9 @@ def _flag(name: str) -> str:
     return f"{base}n{sep}{rest}"
 
 
-def calls(expression: str) -> bool:
-    """Whether a C expression calls a function (libm: exp, log, tanh, ...)."""
-    return bool(_CALL.search(expression))
+def calls(expression: str) -> int:
+    """How many functions (libm: exp, log, tanh, ...; vecmath) a C expression calls."""
+    return len(_CALL.findall(expression))
 
 
 def vecmath(expressions: Sequence[str]) -> list[str]:

@@ -13,19 +13,27 @@ from typing import Sequence
 
 from .clower import calls
 
-# A kernel over at least this many elements splits its outermost parallel loop among the
-# module's threads (templates/threadpool.c.jinja); below it the hand-off costs more than it saves.
-# Arithmetic alone runs ~1 ns per element, so a kernel without libm calls needs 8x more: right
-# after a numpy BLAS call (whose threads spin for a while) a worker may not get a core at once.
-PARALLEL_MIN = 1 << 15
+# A kernel splits its outermost parallel loop among the module's threads
+# (templates/threadpool.c.jinja) when its work is worth the hand-off (about a microsecond to
+# a spinning worker). Work is counted in *element-calls*: elements times the function calls
+# (libm, vecmath: ~0.5-1 ns each, vectorized) per element. Arithmetic alone runs well under
+# 1 ns per element, so a kernel without calls needs many more elements: right after a numpy
+# BLAS call (whose threads spin for a while) a worker may not get a core at once, and the
+# caller then runs the pieces itself.
+PARALLEL_MIN_CALLS = 1 << 13
 PARALLEL_MIN_ARITHMETIC = 1 << 18
+
+
+def calls_per_element(statements: list) -> int:
+    """Function calls (libm, vecmath) per element in ``statements`` (template dicts)."""
+    return sum(calls(s["expr"]) for s in statements if "expr" in s)
 
 
 def worth_threads(elements: int, statements: list) -> bool:
     """Whether a kernel over ``elements`` whose statements are ``statements`` (template
-    dicts; an ``expr`` calling a function means libm) should run its loop on the pool."""
-    heavy = any(calls(s["expr"]) for s in statements if "expr" in s)
-    return elements >= (PARALLEL_MIN if heavy else PARALLEL_MIN_ARITHMETIC)
+    dicts) should run its loop on the pool."""
+    c = calls_per_element(statements)
+    return elements * c >= PARALLEL_MIN_CALLS if c else elements >= PARALLEL_MIN_ARITHMETIC
 
 
 def contiguous(shape: Sequence[int]) -> tuple[int, ...]:

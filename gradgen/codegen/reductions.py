@@ -9,11 +9,12 @@ three loop forms, all rendered by ``reduction.c.jinja``:
   ``COLUMN_BLOCK``; per block, a vector of partial accumulators on the stack, the
   reduced loops outside and a contiguous ``omp simd`` loop over the block inside.
   Each output still accumulates its elements in order, one at a time.
-- ``chunks``: a whole-array reduction over at least ``CHUNK_MIN`` elements. The
-  outermost reduced loop is cut into chunks whose count and size depend on the shape
-  only; each chunk reduces into its own partial (the chunks are split among the
-  threads), then the partials combine in chunk order. The result is therefore the same
-  bit for bit on any number of threads.
+- ``chunks``: a whole-array reduction over at least ``CHUNK_MIN`` elements, or a smaller
+  one whose work is worth threads (calls per element: ``layout.worth_threads``). The
+  outermost reduced loop is cut into chunks whose count and size depend on the program
+  only (never on the thread count); each chunk reduces into its own partial (the chunks
+  are split among the threads), then the partials combine in chunk order. The result is
+  therefore the same bit for bit on any number of threads.
 
 float32 sums and products accumulate in double in every form; float max/min keep a NaN
 flag beside a vectorizable compare/select accumulator (see :func:`clower.accumulators`).
@@ -26,7 +27,9 @@ from .layout import (access_strides, coalesce_groups, contiguous, index, kept_ax
                      kept_pattern, numel, worth_threads)
 
 CHUNK_MIN = 1 << 15      # whole-array reductions this large are split into chunks
-CHUNK = 1 << 14          # elements per chunk, at least
+CHUNK = 1 << 14          # elements per chunk, at least, from CHUNK_FEW * CHUNK elements on
+CHUNK_FEW = 8            # smaller arrays still get this many chunks (load balance) ...
+CHUNK_LEAST = 1 << 10    # ... of at least this many elements
 MAX_CHUNKS = 256         # partials kept on the stack: chunks grow for larger arrays
 COLUMN_BLOCK = 512       # partial accumulators per column block (4 KiB of doubles)
 
@@ -81,7 +84,9 @@ def body(kt) -> dict:
     if form == "columns" and (groups.count(_TAIL) != 1 or _RED not in groups):
         form = "rows"
         ext, acc, groups = _loops(dom, red, accesses, False)
-    if form == "rows" and _KEPT not in groups and _RED in groups and numel(dom) >= CHUNK_MIN:
+    parallel = worth_threads(numel(dom), [kt.let(e) for e in k.eqns if e not in reds])
+    if form == "rows" and _KEPT not in groups and _RED in groups and \
+            (numel(dom) >= CHUNK_MIN or parallel):
         form = "chunks"
     idx = [index(s) for s in acc]
     loops = [{"var": f"i{j}", "extent": n} for j, n in enumerate(ext)]
@@ -124,7 +129,7 @@ def body(kt) -> dict:
     others = [{"op": a["op"], "name": a["name"]} for a in accs
               if not any(a["name"] == ls["name"] for ls in lanes)]
     ctx = {"template": "reduction.c.jinja", "kind": "reduction", "form": form, "body": stmts,
-           "accs": accs, "finals": finals, "parallel": worth_threads(numel(dom), stmts),
+           "accs": accs, "finals": finals, "parallel": parallel,
            "simd_reduction": [{"op": a["op"], "name": a["name"]} for a in accs]
            if all(a["op"] for a in accs) else None,
            "merges": [{"name": a["name"], "expr": a["merge"].format(acc=a["name"],
@@ -141,7 +146,8 @@ def body(kt) -> dict:
         ctx["tail"] = {**tail, "block": min(COLUMN_BLOCK, tail["extent"])}
     if form == "chunks":
         rest = numel([lp["extent"] for lp in inner[1:]])
-        per = -(-max(CHUNK, -(-numel(dom) // MAX_CHUNKS)) // rest)  # outer iterations per chunk
+        least = max(min(CHUNK, numel(dom) // CHUNK_FEW), CHUNK_LEAST, -(-numel(dom) // MAX_CHUNKS))
+        per = -(-least // rest)  # outer iterations per chunk
         ctx["chunk"] = {"size": per, "count": -(-inner[0]["extent"] // per)}
         ctx["partials"] = [{"ctype": a["ctype"], "name": a["name"] + "_p"} for a in accs]
     ctx["lanes"] = None

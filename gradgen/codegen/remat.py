@@ -148,7 +148,8 @@ def _drop_unread(s: Any, outputs: list) -> None:
             if buf not in read:
                 del k.stores[v]
                 s.producer.pop(buf, None)
-        live = set(k.stores)
+        k.column_sums = [c for c in k.column_sums if c.partial in k.stores]
+        live = set(k.stores) | {c.eqn.inputs[0] for c in k.column_sums}
         kept = []
         for e in reversed(k.eqns):
             if e.out in live:
@@ -158,7 +159,7 @@ def _drop_unread(s: Any, outputs: list) -> None:
         k.loads = {a: w for a, w in k.loads.items() if a in live}
         k.consts = {a: c for a, c in k.consts.items() if a in live}
         k.row_values &= {e.out for e in k.eqns}
-        if not any(clower.is_reduction(e) for e in k.eqns):
+        if not any(clower.is_reduction(e) for e in k.eqns) and not k.column_sums:
             k.red_axes = None
         if not k.eqns:
             s.steps.remove(k)

@@ -131,6 +131,16 @@ class _KernelText:
             body = self.body() if rowwise.is_simple(self.k) else rowwise.body(self)
         return {"gemm": None, **body, **self.header(body["params_in"], body["params_out"])}
 
+    def line(self, e: Eqn) -> str:
+        """Equation ``e`` as the IR text prints it (the program's, or what it stands for)."""
+        got = self.lines.get(id(e))
+        if got is not None:
+            return got
+        of = self.sched.derived.get(id(e))
+        if of is not None:  # a column sum's total from its partials (codegen.colsums)
+            return f"{self.lines[id(of[0])]}  ({of[1]})"
+        return f"(copy of {self.v(e.inputs[0]).replace('v', '%', 1)})"
+
     def header(self, ins: list, outs: list) -> dict:
         """Name, parameters (buffers read, then written, by value number) and comment parts."""
         k = self.k
@@ -140,9 +150,11 @@ class _KernelText:
                   for n, b in sorted(ins.items(), key=lambda nb: self.num[nb[1].var])]
         params += [{"ctype": clower.buffer_ctype(b.var.aval.dtype), "name": n, "const": False}
                    for n, b in sorted(outs.items(), key=lambda nb: self.num[nb[1].var])]
-        eqn_lines = [self.lines.get(id(e)) or f"(copy of {self.v(e.inputs[0]).replace('v', '%', 1)})"
-                     for e in k.eqns]
-        sources = sorted({_location(e.loc) for e in k.eqns if e.loc},
+        eqn_lines = [self.line(e) for e in k.eqns]
+        eqn_lines += [f"{self.lines[id(c.eqn)]}  (partial sums per block of {c.block} rows: "
+                      f"%{self.num[c.partial]})" for c in k.column_sums]
+        eqns = k.eqns + [c.eqn for c in k.column_sums]
+        sources = sorted({_location(e.loc) for e in eqns if e.loc},
                          key=lambda s: (s.rsplit(":", 1)[0], int(s.rsplit(":", 1)[-1])
                                         if s.rsplit(":", 1)[-1].isdigit() else 0))
         return {"name": self.name, "params": params, "eqn_lines": eqn_lines, "sources": sources,

@@ -13,7 +13,8 @@ Policy (greedy, in program order):
   reshape no strides can express copies its operand first (one small kernel).
 - ``reduce_sum/max/min/prod`` join the group of their elementwise producers, so
   ``sum(tanh(x) * y)`` reads x and y once; all reductions of a group reduce the
-  same axes. float32 sums accumulate in double.
+  same axes. float32 sums accumulate in double. A row-wise kernel (below) also keeps sums
+  over its rows, in partial sums per block of rows (:mod:`gradgen.codegen.colsums`).
 - Row-wise kernels. A reduction's result is a *per-row value* of its kernel (one
   C scalar per iteration of the loops over the kept axes), stored only if read
   elsewhere. Elementwise equations over per-row values (``mean = sum * 1/n``,
@@ -33,16 +34,14 @@ Policy (greedy, in program order):
   over its (contiguous) indices, reporting the first one out of range through a
   status buffer the executable reads. Like a matmul it is a host op until fusion
   and rematerialization are done (nothing fuses into it or recomputes its operand).
-- Everything else (indexing, argmax, ...) is a *host op*: for now it runs
-  as a numpy call (the primitive's own implementation) between kernels, on
-  strided views of the buffers. Its operands are stored by their kernels.
+- Everything else (indexing, argmax, ...) is a *host op*: a numpy call (the primitive's own
+  implementation) between kernels, on strided views of the buffers their kernels store.
 - ``stop_gradient`` is the identity here: its output is its operand.
 
 The data model (:class:`Buffer`, :class:`View`, :class:`Kernel`, :class:`HostOp`,
-:class:`Schedule`) lives in :mod:`gradgen.codegen.steps`; it is re-exported here.
-
-Buffers are named after the IR value they hold (``p12`` holds ``%12``); values
-computed inside a kernel are stored only when something outside reads them.
+:class:`Schedule`) lives in :mod:`gradgen.codegen.steps`; it is re-exported here. Buffers
+are named after the IR value they hold (``p12`` holds ``%12``); values computed inside a
+kernel are stored only when something outside reads them.
 """
 from __future__ import annotations
 
@@ -51,6 +50,7 @@ from ..ir.core import Atom, Eqn, Literal, Program, Var
 from ..ops.elementwise import stop_gradient
 from ..ops.registry import Aval
 from . import clower, gemm
+from .colsums import schedule_column_sum
 from .layout import contiguous, kept_pattern, numel, row_access, rows, same_walk
 from .memory import plan_memory
 from .onehot import lower_onehot
@@ -70,6 +70,7 @@ class _Scheduler:
         self.producer: dict[Buffer, Step] = {}
         self.steps: list[Step] = []
         self.consts: dict[int, View] = {}
+        self.derived: dict[int, tuple] = {}  # (Schedule.derived)
         self.inputs = [Buffer(v, "input", index=i) for i, v in enumerate(program.inputs)]
         for b in self.inputs:
             self.loc[b.var] = View(b, b.var.aval.shape, contiguous(b.var.aval.shape))
@@ -141,7 +142,8 @@ class _Scheduler:
             if not self.row_eqn(e):
                 self.fuse(e, e.out.aval.shape, None)
         elif clower.is_reduction(e):
-            self.fuse(e, e.inputs[0].aval.shape, tuple(sorted(e.params["axes"])))
+            if not schedule_column_sum(self, e):  # (a sum over a row kernel's rows)
+                self.fuse(e, e.inputs[0].aval.shape, tuple(sorted(e.params["axes"])))
         elif gemm.lowers(e):
             gemm.schedule_matmul(self, e)
         elif isinstance(low, dict) and "check" in low:
@@ -330,6 +332,7 @@ class _Scheduler:
         into.loads.update(g.loads)
         into.stores.update(g.stores)
         into.consts.update(g.consts)
+        into.column_sums += g.column_sums
         for buf in g.stores.values():
             self.producer[buf] = into
         for v, w in self.loc.items():
@@ -356,11 +359,11 @@ class _Scheduler:
         gemm.lower_matmuls(self, outputs)  # matmul host ops -> kernels, with their epilogues
         self.lower_checks()
         steps = _toposort(self.steps, self.deps)
-        for k, s in enumerate([s for s in steps if isinstance(s, Kernel)]):
-            s.name = f"kernel_{k}"
-        for k, s in enumerate([s for s in steps if isinstance(s, HostOp)]):
-            s.name = f"host_{k}"
-        return Schedule(self.program, steps, self.inputs, outputs, self.numbers, self.order)
+        for kind, name in ((Kernel, "kernel"), (HostOp, "host")):
+            for k, s in enumerate([s for s in steps if isinstance(s, kind)]):
+                s.name = f"{name}_{k}"
+        return Schedule(self.program, steps, self.inputs, outputs, self.numbers, self.order,
+                        derived=self.derived)
 
 
 def _fits(k: Kernel, red: tuple[int, ...] | None) -> bool:

@@ -47,6 +47,22 @@ def is_iota(view: View) -> bool:
 
 
 @dataclass(eq=False)
+class ColumnSum:
+    """A sum over the rows of a value of a row-wise kernel (``x.sum(0)`` where the kernel
+    reduces along each row of ``x``: layer norm's weight gradient). The kernel adds the value
+    over each block of ``block`` consecutive rows into one row of ``partial`` (shape
+    ``[blocks, *row]``) while its passes run; a reduction kernel then sums those rows in order
+    (the program's equation, now over ``partial``; ``Schedule.derived``). Each block is one
+    iteration of the kernel's parallel loop, so the result does not depend on the thread count.
+    ``partial`` is float64 (the block's own sum is in the operand's type).
+    """
+
+    eqn: Eqn       # the program's reduce_sum over the kernel's kept axes
+    partial: Var
+    block: int
+
+
+@dataclass(eq=False)
 class Kernel:
     """One fused loop nest over ``domain``; ``red_axes`` set when it reduces.
 
@@ -74,6 +90,7 @@ class Kernel:
     gemm: Eqn | None = None
     check: Eqn | None = None
     status: Buffer | None = None
+    column_sums: list[ColumnSum] = field(default_factory=list)
 
     def is_row_shaped(self, v: Var) -> bool:
         """Whether per-row value ``v`` has one element per row (else: a broadcast of one)."""
@@ -107,6 +124,8 @@ class Schedule:
     # Buffers absent from ``slots`` (inputs, constants, outputs) are not workspace.
     slots: dict[Buffer, int] = field(default_factory=dict)
     slot_sizes: list[int] = field(default_factory=list)
+    # id(eqn) -> (the program's equation it computes a part of, how): a column sum's total
+    derived: dict[int, tuple[Eqn, str]] = field(default_factory=dict)
 
     @property
     def kernels(self) -> list[Kernel]:
@@ -124,4 +143,4 @@ class Schedule:
         return sum(self.slot_sizes)
 
 
-__all__ = ["Buffer", "View", "Kernel", "HostOp", "Step", "Schedule", "is_iota"]
+__all__ = ["Buffer", "View", "ColumnSum", "Kernel", "HostOp", "Step", "Schedule", "is_iota"]

@@ -64,6 +64,9 @@ MODULE = textwrap.dedent("""
 
     def ce(z, t):
         return gg.nn.functional.cross_entropy(z, t)
+
+    def ln(x, w, b):  # its weight gradient is a column sum of the row kernel (codegen.colsums)
+        return (gg.nn.functional.layer_norm(x, (64,), w, b) * x).sum()
 """)
 
 CHILD = textwrap.dedent("""
@@ -83,16 +86,25 @@ CHILD = textwrap.dedent("""
         vg = gg.compile(gg.value_and_grad(workload.ce))
         value, grad = vg(z, t)
         events.append(lowering_cache().last_event.kind)
+        rng = np.random.default_rng(0)
+        lx, lw, lb = [gg.tensor(rng.standard_normal(s).astype(np.float32))
+                      for s in ((40, 64), (64,), (64,))]
+        ln = gg.compile(gg.value_and_grad(workload.ln, argnums=(0, 1, 2)))
+        ln_value, ln_grads = ln(lx, lw, lb)
+        events.append(lowering_cache().last_event.kind)
+        ln_eager = gg.value_and_grad(workload.ln, argnums=(0, 1, 2))(lx, lw, lb)
         xe, be = x.detach().requires_grad_(), b.detach().requires_grad_()
         workload.chain(xe, be).backward()
         ze = z.detach().requires_grad_()
         ve = workload.ce(ze, t)
         ve.backward()
         strip = lambda r: {k: v for k, v in r.items() if k != "guards"}
-        return {"events": events, "fallbacks": [str(cf.fallback_reason), str(vg.fallback_reason)],
-                "compiled": [x.grad.tolist(), b.grad.tolist(), value.item(), grad.tolist()],
-                "eager": [xe.grad.tolist(), be.grad.tolist(), ve.item(), ze.grad.tolist()],
-                "inspect": [strip(r) for r in cf.inspect() + vg.inspect()],
+        return {"events": events, "fallbacks": [str(f.fallback_reason) for f in (cf, vg, ln)],
+                "compiled": [x.grad.tolist(), b.grad.tolist(), value.item(), grad.tolist(),
+                             ln_value.item()] + [g.tolist() for g in ln_grads],
+                "eager": [xe.grad.tolist(), be.grad.tolist(), ve.item(), ze.grad.tolist(),
+                          ln_eager[0].item()] + [g.tolist() for g in ln_eager[1]],
+                "inspect": [strip(r) for r in cf.inspect() + vg.inspect() + ln.inspect()],
                 "modules": sorted(m for m in ("jinja2", "pycparser", "cffi",
                                               "gradgen.codegen.render", "gradgen.codegen.schedule")
                                   if m in sys.modules)}
@@ -124,17 +136,18 @@ def test_new_process_runs_first_call_without_rendering_or_compiler(tmp_path, cac
     (tmp_path / "workload.py").write_text(MODULE)
     _fake_cc(tmp_path)
     cold = _child(tmp_path, cache_root, GG_CC_LOG=str(tmp_path / "cold.log"))
-    assert cold["events"] == ["stored", "stored"]
+    assert cold["events"] == ["stored", "stored", "stored"]
     assert "jinja2" in cold["modules"] and (tmp_path / "cold.log").exists()
     warm = _child(tmp_path, cache_root, GG_CC_LOG=str(tmp_path / "warm.log"), GG_CC_FAIL="1")
-    assert warm["events"] == ["hit", "hit"] and warm["fallbacks"] == ["None", "None"]
+    assert warm["events"] == ["hit", "hit", "hit"] and warm["fallbacks"] == ["None"] * 3
     assert not (tmp_path / "warm.log").exists(), "the warm process ran the compiler"
     # no rendering, no scheduling, no C declarations parsed (cffi's out-of-line ABI mode)
     assert warm["modules"] == [], warm["modules"]
-    for got, want in zip(warm["compiled"], warm["eager"]):
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    for got, want in zip(warm["compiled"], warm["eager"], strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
     assert warm["compiled"] == cold["compiled"]
     assert warm["inspect"] == cold["inspect"]
+    assert "partial sums per block of" in warm["inspect"][-1]["c_source"]
     for r in warm["inspect"]:
         assert r["forward_ir"].startswith("def ") and r["gradient_ir"].startswith("def ")
         assert "void g0_kernel_0(" in r["c_source"] and r["fallback_reason"] is None

@@ -63,7 +63,7 @@ from .cache import (_DENIED, CacheWarning, KernelCache, _discard, _key_lock, _ke
                     check_entry, default_cache, stage, templates_hash, memo_path)
 from .filehash import tree_hash
 
-FORMAT = 1
+FORMAT = 2
 AREA = "lowerings"
 FILES = (("lowering.pkl", "lowering_sha256"),)
 # Keys of a traced program's meta that hold live objects of this process: never pickled.
@@ -72,7 +72,7 @@ _DTYPES = {d.short: d for d in (bool_, int32, int64, float32, float64)}
 _ALLOWED = {
     "gradgen.ir.core": {"Var", "Literal", "Eqn", "Program"},
     "gradgen.ops.registry": {"Aval"},
-    "gradgen.codegen.steps": {"Buffer", "View", "Kernel", "HostOp", "Schedule"},
+    "gradgen.codegen.steps": {"Buffer", "View", "ColumnSum", "Kernel", "HostOp", "Schedule"},
     "gradgen.runtime.executor": {"Lowered"},
     "numpy": {"dtype", "ndarray"},
     "numpy._core.numeric": {"_frombuffer"}, "numpy.core.numeric": {"_frombuffer"},
@@ -216,20 +216,23 @@ def loads(data: bytes, program: Program) -> Any:
 
 
 def _with_orders(lowered: Any) -> tuple:
-    """``lowered`` plus each schedule's ``order`` by equation (it is keyed by ``id(eqn)``)."""
+    """``lowered`` plus each schedule's ``order`` and ``derived`` by equation (they are keyed
+    by ``id(eqn)``)."""
     orders = []
     for s in lowered.schedules:
         eqns = {id(e): e for e in s.program.eqns}
         for step in s.steps:
             for e in step.eqns if isinstance(step, Kernel) else [step.eqn]:
                 eqns[id(e)] = e
-        orders.append([(eqns[i], pos) for i, pos in s.order.items() if i in eqns])
+        orders.append(([(eqns[i], pos) for i, pos in s.order.items() if i in eqns],
+                       [(eqns[i], of) for i, of in s.derived.items() if i in eqns]))
     return lowered, orders
 
 
 def _restore_orders(lowered: Any, orders: list) -> Any:
-    for s, pairs in zip(lowered.schedules, orders):
+    for s, (pairs, derived) in zip(lowered.schedules, orders):
         s.order = {id(e): pos for e, pos in pairs}
+        s.derived = {id(e): of for e, of in derived}
     return lowered
 
 

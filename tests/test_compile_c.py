@@ -24,6 +24,7 @@ from gradgen.ir.tree import flatten
 from gradgen.runtime import CompileError
 from gradgen.runtime import cache as kcache
 from gradgen.runtime import compiler as kcompiler
+from gradgen.runtime.lowering import lowering_cache
 
 from test_corpus import PROGRAM_CASES, _fresh, make_args
 
@@ -101,6 +102,7 @@ KNOWN_FALLBACKS: set[str] = set()
 def test_corpus_compiled_equals_eager(name, fn, specs, dtype) -> None:
     body = Counter(fn)
     cf = compile(body)
+    lowering_cache().last_event = None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for seed in (0, 1):  # the second call runs the compiled kernels on new values
@@ -121,6 +123,8 @@ def test_corpus_compiled_equals_eager(name, fn, specs, dtype) -> None:
         raise AssertionError(f"fell back to eager: {cf.fallback_reason}")
     assert body.calls == 1, "the second call re-ran the function's Python"
     assert entries[0]["c_source"] is None or "void " in entries[0]["c_source"]
+    kept = lowering_cache().last_event  # a new process would find the lowering
+    assert kept is None or kept.kind in ("stored", "hit"), kept
 
 
 # ---------------------------------------------------------------- value_and_grad as one program

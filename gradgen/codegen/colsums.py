@@ -7,10 +7,10 @@ the row-wise kernel keeps the sum itself (:class:`~gradgen.codegen.steps.ColumnS
 
 - its rows run in blocks of ``block`` consecutive rows (``sums.ROW_BLOCK`` = 16, fewer for
   fewer than 128 rows, more past 4096 rows: ``MAX_BLOCKS``), one block per iteration of its
-  (parallel) loop; per block, a stack vector with one element
-  per position in the row adds the value row after row (in float for float32, as the
-  columns form of ``reduction.c.jinja`` adds ``ROW_BLOCK`` rows in float), then is stored
-  in double as one row of a *partial* buffer ``[blocks, *row]``;
+  (parallel) loop; per block, a stack vector with one element per position in the row adds
+  the value row after row (in float for float32, as the columns form of
+  ``reduction.c.jinja`` adds ``ROW_BLOCK`` rows in float), then is stored in double as one
+  row of a *partial* buffer ``[blocks, *row]``;
 - the program's ``reduce_sum`` then runs over those partial rows (axis 0) as an ordinary
   column reduction in double, rounded to float32 at the end for float32.
 
@@ -93,7 +93,7 @@ def schedule_column_sum(s: Any, e: Eqn) -> bool:
     return True
 
 
-def render_context(kt: Any, split: int, ext: list[int], rb_index: str) -> dict | None:
+def render_context(kt: Any, split: int, ext: list[int]) -> dict | None:
     """The template context of kernel ``kt.k``'s column sums (None without any): blocks, the
     row number's loop and the outer loop variables it gives, each sum's stack vector; ``ext``
     and ``split``: the kernel's coalesced loops and how many of them run over rows."""
@@ -105,7 +105,7 @@ def render_context(kt: Any, split: int, ext: list[int], rb_index: str) -> dict |
     outer = [{"var": f"i{j}", "expr": f"(gg_r / {numel(ext[j + 1:split])}) % {ext[j]}"
               if j else f"gg_r / {numel(ext[1:split])}"} for j in range(split)]
     return {"block": block, "blocks": -(-n_rows // block), "rows": n_rows, "n": n,
-            "outer": outer, "index": rb_index,
+            "outer": outer,
             "sums": [{"name": f"cs{j}", "ctype": clower.ctype(c.eqn.inputs[0].aval.dtype),
                       "ptr": kt.p(k.stores[c.partial]), "value": kt.v(c.eqn.inputs[0])}
                      for j, c in enumerate(k.column_sums)]}

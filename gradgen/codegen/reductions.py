@@ -146,7 +146,8 @@ def body(kt) -> dict:
         ctx["tail"] = {**tail, "block": min(COLUMN_BLOCK, tail["extent"])}
     if form == "chunks":
         rest = numel([lp["extent"] for lp in inner[1:]])
-        least = max(min(CHUNK, numel(dom) // CHUNK_FEW), CHUNK_LEAST, -(-numel(dom) // MAX_CHUNKS))
+        size = numel(dom)
+        least = max(min(CHUNK, size // CHUNK_FEW), CHUNK_LEAST, -(-size // MAX_CHUNKS))
         per = -(-least // rest)  # outer iterations per chunk
         ctx["chunk"] = {"size": per, "count": -(-inner[0]["extent"] // per)}
         ctx["partials"] = [{"ctype": a["ctype"], "name": a["name"] + "_p"} for a in accs]

@@ -109,8 +109,8 @@ def plan(k: Kernel, picks: dict | None = None) -> Plan:
     for v in elem_stores:
         passes[lv(v)].stores.append(v)
     # Column sums go to the last pass (their operands are ready by then): usually the one
-    # storing the kernel's results, a plain loop. In a pass summing in lanes the vector's
-    # update kept gcc from holding the lanes in registers (layer norm: +30% on the kernel).
+    # storing the kernel's results, a plain loop. In a pass summing in lanes, gcc kept the
+    # lanes in memory once the vector's update was there (seen on layer norm's kernel).
     passes[-1].column_sums.extend(range(len(col_pass)))
     for p in passes:
         _close(k, p, made, [k.column_sums[j].eqn.inputs[0] for j in p.column_sums])
@@ -297,7 +297,7 @@ def body(kt) -> dict:
             "pre": pre, "phases": phases, "body": everything,
             "accs": [a for ph in phases for a in ph["accs"]],
             "parallel": worth_threads(numel(dom), everything) and split > 0,
-            "colsum": colsums.render_context(kt, split, ext, rb_index),
+            "colsum": colsums.render_context(kt, split, ext),
             "params_in": [k.loads[v].buffer for v in elem_loads + row_loads + xs],
             "params_out": list(k.stores.values())}
 

@@ -67,7 +67,7 @@ class GradRunner:
 
         def call(args: tuple) -> Any:
             r = run(*[t._data for t in args])
-            grads = make(r[single]) if single is not None else tuple(make(r[p]) for p in nums)
+            grads = make(r[single]) if single is not None else tuple([make(r[p]) for p in nums])
             return (make(r[loss]), grads) if with_value else grads
         return call
 

@@ -200,11 +200,13 @@ def test_same_sums_as_a_column_reduction_of_their_own(built, name, monkeypatch):
 
 
 @pytest.mark.cc
-def test_layer_norm_weight_gradient_through_compile():
-    """compile(value_and_grad) of a layer-norm loss: the weight gradient is a column sum of the
-    row kernel, and matches eager."""
+@pytest.mark.parametrize("shape", [(96, 200), (4, 24, 200)])
+def test_layer_norm_weight_gradient_through_compile(shape):
+    """compile(value_and_grad) of a layer-norm loss, also over [batch, tokens, features] (the
+    loss's sum splits along the row kernel's axes: codegen.split): the weight gradient is a
+    column sum of the row kernel, and matches eager."""
     rng = np.random.default_rng(3)
-    x = gg.tensor(rng.standard_normal((96, 200)).astype(np.float32))
+    x = gg.tensor(rng.standard_normal(shape).astype(np.float32))
     w = gg.tensor(rng.uniform(0.5, 1.5, 200).astype(np.float32))
     b = gg.tensor(rng.standard_normal(200).astype(np.float32))
 

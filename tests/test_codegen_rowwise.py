@@ -311,24 +311,30 @@ def test_cross_entropy_runs_no_gather_on_the_host():
         assert len(big) == 1 and big[0].red_axes == red
 
 
-def _row_loss_program(with_row_reduction: bool):
+def _row_loss_program(with_row_reduction: bool, shape=(8, 128)):
     b = Builder()
-    x = b.input((8, 128), float64)
+    x = b.input(shape, float64)
     y = b.add("tanh", x)
+    last, kept = len(shape) - 1, tuple(range(len(shape) - 1))
     if with_row_reduction:  # layer-norm-like: centre each row, then the loss over everything
-        m = b.add("mul", b.add("reduce_sum", x, axes=(1,)), 1 / 128)
-        y = b.add("sub", x, b.add("broadcast_in_dim", m, shape=(8, 128), dims=(0,)))
-    return b.build([b.add("reduce_sum", b.add("mul", y, y), axes=(0, 1))])
+        m = b.add("mul", b.add("reduce_sum", x, axes=(last,)), 1 / shape[-1])
+        y = b.add("sub", x, b.add("broadcast_in_dim", m, shape=shape, dims=kept))
+    return b.build([b.add("reduce_sum", b.add("mul", y, y), axes=tuple(range(len(shape))))])
 
 
-def test_whole_sum_joins_the_row_kernel():
+@pytest.mark.parametrize("shape", [(8, 128), (2, 4, 128)])
+def test_whole_sum_joins_the_row_kernel(shape):
     """A loss over all rows of a value a row-wise kernel computes is summed per row in that
-    kernel and then over the rows (codegen.split): the value is never stored."""
-    sched = build_schedule(_row_loss_program(True))
-    assert [(k.domain, k.red_axes) for k in sched.kernels] == [((8, 128), (1,)), ((8,), (0,))]
+    kernel and then over the rows (codegen.split), also when the rows are the last axis of a
+    [batch, tokens, features] value: the value is never stored."""
+    sched = build_schedule(_row_loss_program(True, shape))
+    kept = tuple(range(len(shape) - 1))
+    assert [(k.domain, k.red_axes) for k in sched.kernels] == \
+        [(shape, (len(shape) - 1,)), (shape[:-1], kept)]
     assert all(b.var.aval.size <= 8 for k in sched.kernels for b in k.stores.values())
-    xs = [RNG.standard_normal((8, 128))]
-    np.testing.assert_allclose(run(sched.program, *xs)[0], run(_row_loss_program(True), *xs)[0])
+    xs = [RNG.standard_normal(shape)]
+    np.testing.assert_allclose(run(sched.program, *xs)[0],
+                               run(_row_loss_program(True, shape), *xs)[0])
 
 
 def test_whole_sum_without_row_kernel_keeps_one_pass():

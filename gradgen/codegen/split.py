@@ -21,6 +21,7 @@ from typing import Any
 
 from ..ir.core import Eqn, Program
 from ..passes._rewrite import Context, rewrite
+from .layout import numel, rows
 
 MIN_ROW = 64
 SPLIT = frozenset({"reduce_sum", "reduce_max", "reduce_min", "reduce_prod"})
@@ -48,13 +49,8 @@ def _row_axes(e: Eqn) -> tuple[int, ...] | None:
     shape, axes = tuple(e.inputs[0].aval.shape), tuple(sorted(e.params["axes"]))
     if len(shape) < 2 or not axes or axes[0] < 1 or axes != tuple(range(axes[0], len(shape))):
         return None
-    row = rows = 1
-    for k, n in enumerate(shape):
-        if k in axes:
-            row *= n
-        else:
-            rows *= n
-    return axes if row >= MIN_ROW and rows >= 2 else None
+    return axes if numel([shape[a] for a in axes]) >= MIN_ROW and rows(shape, axes) >= 2 \
+        else None
 
 
 def split_whole_reductions(program: Program) -> Program:

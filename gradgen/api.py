@@ -59,9 +59,10 @@ class _CLower:
     keeps the caller's AD state with that lowering for the next process.
     """
 
-    def __init__(self, program: Program, facts: dict) -> None:
+    def __init__(self, program: Program, facts: dict, threads: int | None = None) -> None:
         from .runtime.lowering import lowering_cache, lowering_key  # no codegen, no jinja
-        self.program, self.threads, self.lowered = program, get_num_threads(), None
+        self.program, self.facts, self.lowered = program, facts, None
+        self.threads = get_num_threads() if threads is None else threads
         self.cache = lowering_cache()
         try:
             self.key = lowering_key(program, facts, self.threads)
@@ -86,6 +87,20 @@ class _CLower:
     def save(self, state: Any) -> None:
         if self.key is not None and self.lowered is not None:
             self.cache.save(self.key, self.program, state, self.lowered)
+
+    def part(self, name: str) -> Callable[[Program], Any]:
+        """``build(program)``: the native build of one more program of this trace (a loss's
+        forward alone), made when first needed, kept in the lowering cache under this
+        lowering's facts plus ``name``, with the same thread count."""
+        def build(program: Program) -> Any:
+            lower = _CLower(self.program, {**self.facts, "part": name}, self.threads)
+            hit = lower.restore()
+            if hit is not None:
+                return hit[1]
+            native = lower([program])
+            lower.save({})
+            return native
+        return build
 
 
 # The switch is read on every call, so setting it mid-run takes effect at once. os.environ.get
@@ -143,10 +158,11 @@ class CompiledFunction:
         if self._lower is None:
             return CompiledEntry(program, requires, optimize)
         lower = self._lower(program, {"mode": "compile", "requires_grad": list(requires)})
+        forward = lower.part("loss forward")  # (used for a loss only)
         hit = lower.restore()
         if hit is not None:
-            return CompiledEntry.restore(program, optimize, *hit)
-        entry = CompiledEntry(program, requires, optimize, lower)
+            return CompiledEntry.restore(program, optimize, *hit, forward)
+        entry = CompiledEntry(program, requires, optimize, lower, forward)
         lower.save(entry.ad_state())
         return entry
 

@@ -262,4 +262,58 @@ def test_an_entry_restored_from_its_state_fuses_as_the_original(backend: str) ->
         x.grad = w.grad = None
         loss.backward(gg.tensor(2.0, dtype=gg.float64))
         _close([x.grad.numpy(), w.grad.numpy()], want, "float64")
-    assert fused == [False, True, True]
+    assert fused == [True, True, True]  # a loss's first call is fused too
+
+
+@needs_cc
+def test_the_loss_only_forward_is_compiled_when_a_call_first_needs_it() -> None:
+    """A first compile of a loss builds its joint program alone (the first call is fused); the
+    loss-only forward is compiled by the first call that needs it (after a loss was dropped
+    undifferentiated), kept in the lowering cache, and shown by inspect() once built."""
+    fn = lambda x, w: _chain(x, w, 0.5)  # noqa: E731
+    x, w = _args([(4, 5), (4, 5)], "float32", 2)
+    want = fn(x, w).item()
+    cf = gg.compile(fn)
+    loss = cf(x, w)
+    entry = cf.entries()[0]
+    assert loss.grad_fn._unit is not None
+    assert len(entry.native.executables) == 1 and entry.forward_native is None
+    source = cf.inspect()[0]["c_source"]
+    loss.backward()
+    loss = cf(x, w)
+    del loss  # dropped undifferentiated: the next call needs the loss alone
+    assert entry.forward_native is None
+    loss = cf(x, w)
+    assert loss.grad_fn._unit is None and entry.forward_native is not None
+    np.testing.assert_allclose(loss.item(), want, rtol=1e-5)
+    assert cf.inspect()[0]["c_source"] == entry.forward_native.source + "\n" + source
+    # a second compiled function of the same trace finds both builds in the lowering cache
+    again = gg.compile(fn)
+    again(x, w)
+    assert again.entries()[0].native.source == entry.native.source
+    forward = again.entries()[0].run_forward
+    assert again.entries()[0]._lower_forward(entry.forward).source == entry.forward_native.source
+    assert again.entries()[0].run_forward is forward  # (building a part does not rebind)
+
+
+@needs_cc
+def test_a_loss_only_forward_that_cannot_be_compiled_runs_in_the_interpreter() -> None:
+    from gradgen.ad.compiled import CompiledEntry
+    from gradgen.passes.pipeline import optimize
+
+    def fail(program):
+        raise RuntimeError("simulated compiler failure")
+
+    fn = lambda x, w: _chain(x, w, 0.5)  # noqa: E731
+    x, w = _args([(4, 5), (4, 5)], "float64", 2)
+    cf = gg.compile(fn)
+    cf(x, w)
+    entry = cf.entries()[0]
+    again = CompiledEntry.restore(entry.program, optimize, entry.ad_state(), entry.native, fail)
+    again.fused_node(differentiated=False)  # as after a loss dropped undifferentiated
+    with pytest.warns(RuntimeWarning, match="loss-only forward could not be compiled.*simulated"):
+        loss = again.run_args((x, w))
+    assert loss.grad_fn._unit is None
+    np.testing.assert_allclose(loss.item(), fn(x, w).item(), rtol=1e-12)
+    loss.backward()
+    np.testing.assert_allclose(w.grad.numpy(), _grads(fn, [x, w], 1.0, [])[1], rtol=1e-12)

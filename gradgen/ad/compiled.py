@@ -28,7 +28,10 @@ program on an inf or NaN one. A call whose loss is dropped without being
 differentiated turns fusing off until a backward runs again, so a loop that only
 evaluates pays for its loss alone after a call or two, while several calls
 summed into one loss before the backward all stay fused (up to FUSED_PENDING
-awaiting their backward at once: each holds its gradients).
+awaiting their backward at once: each holds its gradients). A loss's first call is fused too,
+and with the C backend the loss-only forward is compiled only when a call first needs it (a
+loss dropped undifferentiated): a first compile builds one program, as
+``compile(value_and_grad)`` does, not two.
 """
 from __future__ import annotations
 
@@ -42,13 +45,17 @@ from ..ir.interpreter import run
 from ..ir.tree import unflatten
 from ..tensor import Tensor
 from .compiled_backward import CompiledFunctionBackward
-from .partition import _ancestors, partition
+from .loss import LazyForward, is_scalar_loss, read_by_gradients
+from .partition import partition
 from .reverse import active_outputs, vjp
 
 Optimizer = Callable[[Program], Program]
 Runner = Callable[..., list]
 # ``lower(programs)`` -> an object whose ``executables`` run each program on numpy arrays.
 Lower = Callable[[list], Any]
+# ``lower_forward(program)`` -> the same for one more program of the trace (a loss's forward
+# alone), kept apart: built when a call first needs it.
+LowerForward = Callable[[Program], Any]
 # Fused calls whose gradients may await their backward at once (see _plan_fused).
 FUSED_PENDING = 8
 # How a call makes output k a tensor: wrap the fresh array, return input i, repeat output i,
@@ -73,19 +80,19 @@ class CompiledEntry:
     AD_FIELDS = ("wrt", "seeds", "forward", "backward", "saved_inputs", "zero_grads", "fused")
 
     def __init__(self, program: Program, requires_grad: Sequence[bool], optimize: Optimizer,
-                 lower: Lower | None = None) -> None:
-        self._start(program, optimize)
+                 lower: Lower | None = None, lower_forward: LowerForward | None = None) -> None:
+        self._start(program, optimize, lower_forward)
         self.wrt = tuple(i for i, r in enumerate(requires_grad) if r)
         act = active_outputs(program, self.wrt) if self.wrt else ()
         self.seeds = tuple(k for k, a in enumerate(act) if a)
         self.backward: Program | None = None
-        self.fused = _scalar_loss(program, self.seeds)
+        self.fused = is_scalar_loss(program, self.seeds)
         if self.fused:
             # A loss: one gradient program (inputs and cotangent -> loss and gradients) is the
             # backward of a plain call and, its cotangent held at one, the fused call.
             self.forward = optimize(program)
             self.backward = self.joint
-            self.saved_inputs = _read_by_gradients(self.backward)
+            self.saved_inputs = read_by_gradients(self.backward)
             self.zero_grads = tuple(self.backward.meta["zero_grads"])
         elif self.seeds:
             joint = optimize(vjp(program, self.wrt, self.seeds))
@@ -99,15 +106,18 @@ class CompiledEntry:
             self.saved_inputs = ()
             self.zero_grads = ()
         programs = [self.forward] + ([self.backward] if self.backward is not None else [])
+        if self.fused and lower_forward is not None:
+            programs = [self.backward]  # the joint program alone: see LazyForward
         self._finish(lower(programs) if lower is not None else None)
 
     @classmethod
-    def restore(cls, program: Program, optimize: Optimizer, state: dict,
-                native: Any) -> "CompiledEntry":
+    def restore(cls, program: Program, optimize: Optimizer, state: dict, native: Any,
+                lower_forward: LowerForward | None = None) -> "CompiledEntry":
         """The entry of ``program`` from an earlier :meth:`ad_state` and the native build of
-        its programs (their executables)."""
+        its programs (their executables; a loss's joint program alone when its forward is
+        built lazily, by ``lower_forward``)."""
         self = cls.__new__(cls)
-        self._start(program, optimize)
+        self._start(program, optimize, lower_forward)
         for name in cls.AD_FIELDS:
             setattr(self, name, state[name])
         self._finish(native)
@@ -117,9 +127,12 @@ class CompiledEntry:
         """What differentiation and partitioning decided, for :meth:`restore`."""
         return {name: getattr(self, name) for name in self.AD_FIELDS}
 
-    def _start(self, program: Program, optimize: Optimizer) -> None:
+    def _start(self, program: Program, optimize: Optimizer,
+               lower_forward: LowerForward | None) -> None:
         self.program = program
         self._optimize = optimize
+        self._lower_forward = lower_forward
+        self.forward_native: Any = None  # a lazily built forward's native build
         self._joint: Program | None = None
         self._partial_joints: dict[tuple[int, ...], tuple[Program, tuple[bool, ...]]] = {}
 
@@ -134,6 +147,8 @@ class CompiledEntry:
         self.native = native
         runners = [ex.callable() for ex in native.executables] if native is not None else \
             [_interpreter(p) for p in programs]
+        if self.fused and len(runners) == 1:  # the joint program alone: forward built lazily
+            runners.insert(0, LazyForward(self))
         self.run_forward: Runner = runners[0]
         self.run_backward: Runner | None = runners[1] if len(runners) > 1 else None
         # Gradients the C executor makes for one backward call alone: a leaf may keep them.
@@ -221,10 +236,12 @@ class CompiledEntry:
         self._pending = 0
         if not self.fused or self._only is None:
             return
+        # A loss is differentiated as a rule: its first call is fused too.
+        self.speculate = self._differentiated = True
         ct = self.program.outputs[0].aval
         ones = np.ones(ct.shape, ct.dtype.np)
         if self.native is not None:
-            runner = self.native.executables[1].bind({len(self.backward.inputs) - 1: ones})
+            runner = self.native.executables[-1].bind({len(self.backward.inputs) - 1: ones})
             runner = runner.callable()
         else:
             backward = self.backward
@@ -263,20 +280,23 @@ class CompiledEntry:
         fresh by the executable, at most one backward node, residuals the executable made for
         this call alone -- doing exactly what :meth:`__call__` and :meth:`_attach` would;
         otherwise the general :meth:`_run_args`."""
-        if self.program.meta["captured"] or self.n_outputs != 1 or self._single != 0 \
-                or self._out_plan[0][0] != _WRAP:
+        if self.program.meta["captured"] or self.n_outputs != 1 or self._single != 0:
             return self._run_args
         run, make = self.run_forward, Tensor._make
+        wrap = self._out_plan[0][0] == _WRAP
         if self.backward is None or not self._nodes:
-            return lambda args: make(run(*[t._data for t in args])[0])
-        if self._only is None or not self.fresh_residuals:
-            return self._run_args
-        wrt, entry, node_of = self.wrt, self, CompiledFunctionBackward
+            return (lambda args: make(run(*[t._data for t in args])[0])) if wrap \
+                else self._run_args
         fused = self.run_fused is not None
+        if self._only is None or not self.fresh_residuals or not (wrap or fused):
+            return self._run_args
+        wrt, entry, node_of, general = self.wrt, self, CompiledFunctionBackward, self._run_args
 
         def call(args: tuple) -> Tensor:
             if fused and entry.speculate:
                 return entry._call_fused(args)
+            if not wrap:  # (a forward built lazily: its output is checked)
+                return general(args)
             results = run(*[t._data for t in args])
             out = make(results[0])
             node = node_of(tuple([args[i]._grad_fn if args[i]._grad_fn is not None
@@ -341,24 +361,6 @@ class CompiledEntry:
         for pos, k in self._nodes:
             outs[k]._grad_fn = _OutputSelector(node, pos)
             outs[k]._requires_grad = True
-
-
-def _scalar_loss(program: Program, seeds: tuple[int, ...]) -> bool:
-    """Whether ``program`` returns one differentiable value with one element (a loss): its
-    gradients are the fused program's times the cotangent, a number."""
-    if len(program.outputs) != 1 or seeds != (0,):
-        return False
-    aval = program.outputs[0].aval
-    return aval.size == 1 and aval.dtype.is_floating_point
-
-
-def _read_by_gradients(joint: Program) -> tuple[int, ...]:
-    """The inputs of gradient program ``joint`` whose values its gradients depend on: written
-    in place before a backward, they make it raise (as a saved tensor does in eager mode)."""
-    n_in, n_out = joint.meta["n_primal_inputs"], joint.meta["n_primal_outputs"]
-    need = _ancestors({a for a in joint.outputs[n_out:] if type(a) is Var},
-                      {e.out: e for e in joint.eqns})
-    return tuple(i for i, v in enumerate(joint.inputs[:n_in]) if v in need)
 
 
 def _view_chain(program: Program, a: Any, pos: dict) -> tuple[int, list] | None:

@@ -20,6 +20,9 @@ def report(cache: TraceCache, fallback: Fallback) -> list[dict]:
             fwd, grad_ir = entry.forward, entry.backward
         native = entry.native
         source = native.source if native is not None else None
+        lazy = getattr(entry, "forward_native", None)  # a loss's forward, compiled when needed
+        if lazy is not None and source is not None:
+            source = lazy.source + "\n" + source
         trace = program.meta.get("trace")
         if trace == "real" and program.meta.get("abstract_stop"):
             trace = f"real (the abstract trace stopped: {program.meta['abstract_stop']})"

@@ -14,10 +14,8 @@ Run: python bench/bench_compiled.py [--backend c|interpret] [--repeat N] [--only
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -30,6 +28,7 @@ from typing import Any, Callable
 import numpy as np
 
 import gradgen
+from tables import _load, _short, fmt, fmt_bytes, machine, table
 from workloads import BY_NAME, GOALS, SEED_FN_GOAL, WORKLOADS, Workload, _jax_ops, _ops
 
 # Only numpy and gradgen are imported at module level: the cold/warm-start children run
@@ -77,12 +76,6 @@ def make_compiled(w: Workload, arrays: list, variant: str, backend: str | None):
     cf = _compile(gradgen.value_and_grad(loss, argnums=w.argnums), backend)
     plain = _tensors(gradgen, w, arrays, False)
     return cf, lambda: cf(*plain)[1]
-
-
-def _short(text: str, n: int = 160) -> str:
-    """One line of at most n characters (reasons may hold multi-line array reprs)."""
-    text = " ".join(str(text).split())
-    return text if len(text) <= n else text[:n - 1] + "…"
 
 
 def _fallback_of(cf: Any, caught: list) -> str | None:
@@ -215,6 +208,15 @@ def first_call_child(name: str, variant: str, backend: str | None) -> None:
     print(json.dumps({"first_call": t1 - t0, "end": time.time(), "error": err}))
 
 
+def prime_bytecode() -> None:
+    """Compile gradgen's and this directory's Python to bytecode, as ``pip install`` does for a
+    package: the compile-latency cells then time compiling the user's function, not gradgen's
+    modules (which a process with PYTHONDONTWRITEBYTECODE set would recompile every start)."""
+    import gradgen as package
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(Path(package.__file__).parent),
+                    str(Path(__file__).parent)], check=True, stdout=subprocess.DEVNULL)
+
+
 def startup(w: Workload, variant: str, backend: str | None,
             cache_root: Path) -> tuple[str, str, str]:
     """(cold first call with an empty cache; the same for a new workload of a user who compiled
@@ -234,6 +236,7 @@ def startup(w: Workload, variant: str, backend: str | None,
                 if (cache / part).is_dir():
                     shutil.copytree(cache / part, later / part)
         env = dict(os.environ, GRADGEN_CACHE_DIR=str(later if run == "later" else cache))
+        env.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed: bytecode kept (prime_bytecode)
         launched = time.time()
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
         lines = proc.stdout.strip().splitlines()
@@ -285,40 +288,6 @@ def _iteration_peak(run: Callable) -> int:
 
 
 # ------------------------------------------------------------------ report
-
-def fmt(t: float) -> str:
-    if t >= 1:
-        return f"{t:.2f} s"
-    return f"{t * 1e6:.1f} µs" if t < 1e-3 else f"{t * 1e3:.2f} ms"
-
-
-def fmt_bytes(n: int) -> str:
-    return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n / 1024:.0f} KiB"
-
-
-def machine(peers: dict, backend: str | None) -> str:
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if ln.startswith("model name")), platform.processor() or "unknown CPU") \
-        if Path("/proc/cpuinfo").exists() else platform.processor()
-    gg_threads = gradgen.get_num_threads() if hasattr(gradgen, "get_num_threads") else "?"
-    backend = backend or inspect.signature(gradgen.compile).parameters["backend"].default
-    torch, jax = peers.get("torch"), peers.get("jax")
-    return (f"{time.strftime('%Y-%m-%d %H:%M')}; {platform.platform()}; {cpu}; "
-            f"{os.cpu_count()} CPUs; gradgen {gradgen.__version__} backend="
-            f"{backend} threads={gg_threads}; numpy {np.__version__}"
-            + (f"; torch {torch.__version__} threads={torch.get_num_threads()}" if torch else "")
-            + (f"; jax {jax.__version__}" if jax else "") + _load())
-
-
-def _load() -> str:
-    """The 1-minute load average: above ~0.5 on this 2-core machine, timings are contended."""
-    return f"; load average {os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else ""
-
-
-def table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
-
 
 def load_peers(skip: bool) -> dict:
     peers: dict[str, Any] = {}
@@ -379,6 +348,7 @@ def main() -> None:
         return
     print("\n## Compile latency (fresh process per cell; cache in "
           f"{args.cache_dir / 'bench'})\n")
+    prime_bytecode()
     srows = []
     for w in work:
         srows.append([w.name, *startup(w, "fn", args.backend, args.cache_dir),

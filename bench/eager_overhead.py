@@ -18,6 +18,7 @@ from typing import Callable
 import numpy as np
 
 import gradgen
+from tables import fmt
 
 try:
     import torch
@@ -125,10 +126,6 @@ def main() -> None:
         t_pt = median_time(pt, args.repeat) if pt else float("nan")
         print(f"| {name} | {fmt(t_gg)} | {fmt(t_np)} | {fmt(t_pt) if pt else '—'} | "
               f"{t_gg / t_np:.2f}x | {(f'{t_gg / t_pt:.2f}x') if pt else '—'} |")
-
-
-def fmt(t: float) -> str:
-    return f"{t * 1e6:.1f} µs" if t < 1e-3 else f"{t * 1e3:.2f} ms"
 
 
 if __name__ == "__main__":

@@ -161,9 +161,11 @@ class CompiledFunction:
         forward = lower.part("loss forward")  # (used for a loss only)
         hit = lower.restore()
         if hit is not None:
-            return CompiledEntry.restore(program, optimize, *hit, forward)
-        entry = CompiledEntry(program, requires, optimize, lower, forward)
-        lower.save(entry.ad_state())
+            entry = CompiledEntry.restore(program, optimize, *hit, forward)
+        else:
+            entry = CompiledEntry(program, requires, optimize, lower, forward)
+            lower.save(entry.ad_state())
+        entry.strict = self.fullgraph
         return entry
 
     def _grad_entry(self, program: Program, nums: tuple, has_aux: bool) -> _GradProgram:

@@ -297,8 +297,11 @@ def test_the_loss_only_forward_is_compiled_when_a_call_first_needs_it() -> None:
 
 
 @needs_cc
-def test_a_loss_only_forward_that_cannot_be_compiled_runs_in_the_interpreter() -> None:
+def test_a_loss_only_forward_that_cannot_be_compiled_runs_in_the_interpreter(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """...with a warning; under fullgraph=True the failure is raised."""
     from gradgen.ad.compiled import CompiledEntry
+    from gradgen.api import _CLower
     from gradgen.passes.pipeline import optimize
 
     def fail(program):
@@ -317,3 +320,9 @@ def test_a_loss_only_forward_that_cannot_be_compiled_runs_in_the_interpreter() -
     np.testing.assert_allclose(loss.item(), fn(x, w).item(), rtol=1e-12)
     loss.backward()
     np.testing.assert_allclose(w.grad.numpy(), _grads(fn, [x, w], 1.0, [])[1], rtol=1e-12)
+    # compile(fullgraph=True): the failure is raised instead
+    monkeypatch.setattr(_CLower, "part", lambda self, name: fail)
+    strict = gg.compile(fn, fullgraph=True)
+    strict(x, w)  # fused, dropped undifferentiated: the next call needs the loss alone
+    with pytest.raises(RuntimeError, match="simulated"):
+        strict(x, w)

@@ -78,6 +78,8 @@ class CompiledEntry:
 
     # What differentiation and partitioning decide (see ad_state).
     AD_FIELDS = ("wrt", "seeds", "forward", "backward", "saved_inputs", "zero_grads", "fused")
+    # compile(fullgraph=True): a loss-only forward that fails to build raises (see LazyForward).
+    strict = False
 
     def __init__(self, program: Program, requires_grad: Sequence[bool], optimize: Optimizer,
                  lower: Lower | None = None, lower_forward: LowerForward | None = None) -> None:
@@ -277,9 +279,9 @@ class CompiledEntry:
 
     def _direct(self) -> Callable[[tuple], Any]:
         """``run_args`` as one closure in the usual case -- no captured tensor, one output made
-        fresh by the executable, at most one backward node, residuals the executable made for
-        this call alone -- doing exactly what :meth:`__call__` and :meth:`_attach` would;
-        otherwise the general :meth:`_run_args`."""
+        fresh by the executable (or by a loss's fused call), at most one backward node,
+        residuals the executable made for this call alone -- doing exactly what
+        :meth:`__call__` and :meth:`_attach` would; otherwise the general :meth:`_run_args`."""
         if self.program.meta["captured"] or self.n_outputs != 1 or self._single != 0:
             return self._run_args
         run, make = self.run_forward, Tensor._make

@@ -37,7 +37,7 @@ class LazyForward:
     def build(self) -> Runner:
         """Compile the forward (``lower_forward``) and make it the entry's ``run_forward``;
         should that fail, the IR interpreter runs it (correct, and slower), with a warning
-        saying why."""
+        saying why -- or, under ``compile(fullgraph=True)``, the failure is raised."""
         entry = self.entry
         try:
             if entry._lower_forward is None:
@@ -45,6 +45,8 @@ class LazyForward:
             entry.forward_native = entry._lower_forward(entry.forward)
             run = entry.forward_native.executables[0].callable()
         except Exception as exc:  # any failure: the interpreter gives the loss
+            if entry.strict:
+                raise
             warnings.warn(f"gradgen.compile: the loss-only forward could not be compiled "
                           f"({type(exc).__name__}: {exc}); calls that need the loss alone run "
                           "its IR in the interpreter", RuntimeWarning, stacklevel=4)

@@ -297,12 +297,13 @@ class CompiledFunction:
         ``gradient_ir`` (IR text; for ``compile(value_and_grad(f))`` the forward is the traced
         program and the gradient the joint program), ``c_source`` (for ``compile(fn)`` of a
         loss: the joint program's module, after the loss-only forward's once a call has needed
-        it), ``cache_path`` (the cache entry directory) and ``fallback_reason`` (None when compiled); ``trace``: how the
-        program was traced ("abstract", or "real" and why the abstract trace stopped); ``blas``:
-        which BLAS the module's large matmuls call, or why none (None: it has none); ``fused``:
-        whether calls after a differentiated one run ``gradient_ir`` alone (the joint program
-        of a loss, its cotangent held at one). Signatures that run eagerly are listed too, with
-        their reason and no programs."""
+        it), ``cache_path`` (the cache entry directory) and ``fallback_reason`` (None when
+        compiled); ``trace``: how the program was traced ("abstract", or "real" and why the
+        abstract trace stopped); ``blas``: which BLAS the module's large matmuls call, or why
+        none (None: it has none); ``fused``: whether the first call and calls after a
+        differentiated one run ``gradient_ir`` alone (the joint program of a loss, its
+        cotangent held at one). Signatures that run eagerly are listed too, with their reason
+        and no programs."""
         return report(self._cache, self._fallback)
 
 

@@ -7,6 +7,8 @@ numpy's own float32 sum of the same data along the same axis.
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -135,3 +137,19 @@ def test_sum_beside_max_and_product_matches_eager(shape, axis, nan):
         got = [g.numpy() for g in gg.compile(fn, fullgraph=True)(gg.from_numpy(x))]
     for g, w in zip(got, want, strict=True):
         np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-3)
+
+
+@needs_cc
+@pytest.mark.parametrize("fn,shape,vectorized", [
+    (lambda t: t.sum(), (65_541,), False),   # chunks: the tail's length is known at run time
+    (lambda t: t.sum(1), (16, 1003), True),  # rows of 1003: a tail of 11, a constant
+], ids=["chunk-tail", "row-tail"])
+def test_only_a_tail_of_constant_length_is_vectorized(fn, shape, vectorized):
+    """A lanes loop's tail carries `omp simd` only when its length is a constant: a chunk's
+    tail of run-time length (under 16 elements) compiles faster as a plain loop."""
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    compiled = gg.compile(fn, fullgraph=True)
+    np.testing.assert_allclose(_first(compiled(gg.from_numpy(x))), fn(x), rtol=1e-5)
+    source = compiled.inspect()[0]["c_source"]
+    tails = re.findall(r"(#pragma omp simd[^\n]*\n)?[ \t]*for \(int64_t (\w+) = \2m;", source)
+    assert tails and all(bool(simd) == vectorized for simd, _ in tails), tails

@@ -20,6 +20,7 @@ from .autograd.node import AccumulateGrad, Node, _RemovableHandle
 from .autograd import record as _record
 from .autograd.record import untraceable
 from .autograd import functional_api as _functional_api
+from .autograd.engine import run_unit as _run_unit
 from .shape_types import _CPU, Size, device
 
 _NONLEAF_GRAD_WARNING = (
@@ -248,6 +249,11 @@ class Tensor:
         """Accumulate the gradient of this tensor into the ``.grad`` of graph leaves."""
         if self._view_op is not None:
             _record.refresh_view(self)
+        node = self._grad_fn
+        if gradient is None and inputs is None and not create_graph and node is not None \
+                and self._data.size == 1 and self._data.dtype.kind == "f" \
+                and _run_unit(node, bool(retain_graph)):
+            return  # the node held the gradients for the implicit one (a compiled loss's)
         _functional_api.backward(self, gradient, retain_graph, create_graph, inputs=inputs)
 
     def detach(self) -> "Tensor":

@@ -90,6 +90,59 @@ def test_fused_calls_match_eager_for_every_cotangent(name: str, backend: str) ->
     assert cf.inspect()[0]["fallback_reason"] is None
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", list(CASES))
+def test_implicit_backward_hands_the_kept_gradients_to_the_leaves(
+        name: str, backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``loss.backward()`` (no gradient given) of a fused call: the node's kept gradients go
+    straight to the leaves (autograd.engine.run_unit, no cotangent made, no engine pass), and
+    ``.grad`` accumulates over calls as eager's does."""
+    fn, shapes, dtype, n_grad = CASES[name]
+    args = _args(shapes, dtype, n_grad)
+    leaves = [a for a in args if a.requires_grad] + ([W_GLOBAL] if "global" in name else [])
+
+    def grads(f: Callable, calls: int) -> list:
+        for t in leaves:
+            t.grad = None
+        for _ in range(calls):
+            f(*args).backward()
+        return [None if t.grad is None else t.grad.numpy().copy() for t in leaves]
+
+    want = grads(fn, 3)
+    cf = gg.compile(fn, backend=backend)
+    grads(cf, 1)
+    from gradgen.autograd import functional_api
+    monkeypatch.setattr(functional_api, "backward", lambda *a, **k: pytest.fail("engine ran"))
+    _close(grads(cf, 3), want, dtype)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_implicit_backward_checks_what_the_engine_checks(backend: str) -> None:
+    """What the implicit backward of a fused call leaves to the general path: a loss whose data
+    was replaced by a non-scalar, a hooked loss, a leaf whose .grad is itself differentiable."""
+    cf, x, w = _fused_loss(backend)
+    loss = cf(x, w)
+    assert loss.grad_fn._unit is not None
+    loss.data = gg.ones(3, dtype=gg.float64)
+    with pytest.raises(RuntimeError, match="grad can be implicitly created only for scalar"):
+        loss.backward()
+    for f in (cf.fn, cf):
+        x.grad = w.grad = None
+        seen = []
+        loss = f(x, w)
+        loss.register_hook(lambda g: seen.append(g.item()) or g * 3)
+        loss.backward()
+        assert seen == [1.0]
+        got = [x.grad.numpy().copy(), w.grad.numpy().copy()]
+        want = got if f is cf.fn else want
+    _close(got, want, "float64")
+    for f in (cf.fn, cf):  # added out of place, the sum not differentiable (as in PyTorch)
+        x.grad = gg.ones(4, 5, dtype=gg.float64).requires_grad_()
+        f(x, w).backward()
+        assert not x.grad.requires_grad
+        _close([x.grad.numpy()], [want[0] / 3 + 1], "float64")
+
+
 def _fused_loss(backend: str) -> tuple[Callable, gg.Tensor, gg.Tensor]:
     """A compiled chain loss whose next call is fused (one call differentiated already)."""
     x, w, b = _args([(4, 5), (4, 5), (5,)], "float64", 3)

@@ -61,13 +61,12 @@ class CompiledFunctionBackward(Node):
                 if any(np.may_share_memory(t._data, r) for r in shared):
                     guards.append((t, t._version.value))
 
+    holds_unit = True  # a fused call's node: see unit_grads
+
     def apply(self, grad: Any) -> tuple:
         self.stealable = None
         entry = self._entry
-        if not self._applied:  # a loss differentiated: fuse the next call
-            self._applied = True
-            entry.fused_node(True, -1 if self._counted else 0)
-            self._counted = False
+        self._settle()
         if self._only is not None:
             cts: list = [None] * len(entry.seeds)
             cts[self._only] = grad
@@ -75,15 +74,15 @@ class CompiledFunctionBackward(Node):
             cts, self._slots = self._slots, [None] * len(self._slots)
         if self._residuals is None:
             raise RuntimeError(FREED_MESSAGE)
-        for t, v in self._guards:
-            if t._version.value != v:
-                raise RuntimeError(modified_message(t, v))
+        stale = self._stale()
+        if stale is not None:
+            raise RuntimeError(modified_message(*stale))
         if self._only is None and any(g is None for g in cts):
             return self._partial(cts)
         if _state.enabled:  # create_graph=True: run the gradient program on tensors
             return self._differentiable(cts)
         if self._unit is not None:
-            scaled = self._scaled(grad)
+            scaled = self._scaled(grad._data.item())
             if scaled is not None:
                 return scaled
         inputs = self._inputs
@@ -107,11 +106,34 @@ class CompiledFunctionBackward(Node):
         self.stealable = entry.grads_owned  # per gradient: made for this call alone
         return outs
 
-    def _scaled(self, grad: Tensor) -> tuple | None:
-        """A fused call's gradients for cotangent ``grad``: the kept ones for a cotangent of
+    def unit_grads(self) -> tuple | None:
+        """``apply`` of a cotangent of one for a fused call: the gradients it kept. None when
+        ``apply`` must run instead (no kept gradients, or it raises: graph freed, an input
+        written in place since)."""
+        if self._unit is None or self._residuals is None or self._stale() is not None:
+            return None
+        self.stealable = None
+        self._settle()
+        return self._scaled(1.0)
+
+    def _settle(self) -> None:
+        if not self._applied:  # a loss differentiated: fuse the next call
+            self._applied = True
+            self._entry.fused_node(True, -1 if self._counted else 0)
+            self._counted = False
+
+    def _stale(self) -> tuple | None:
+        """``(tensor, saved version)`` of a tensor the backward reads that was written in
+        place since the call, or None."""
+        for t, v in self._guards:
+            if t._version.value != v:
+                return t, v
+        return None
+
+    def _scaled(self, s: float) -> tuple | None:
+        """A fused call's gradients for cotangent ``s``: the kept ones for a cotangent of
         one, times it for another finite number; None for inf or NaN (the gradient program
         runs on it, as eager would: a masked-out gradient stays 0, not 0 * inf)."""
-        s = grad._data.item()
         if s == 1.0:
             grads = self._unit
             self._gave_unit = True  # stealable once released (see release)

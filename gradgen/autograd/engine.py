@@ -98,15 +98,40 @@ def _run_one_node(root: Node, g: Any, keep_graph: bool, accumulate: bool) -> dic
         if not keep_graph:
             root.release()
         if accumulate:
-            # Gradients the node made for this call alone (a compiled backward's fresh arrays)
-            # become the leaves' .grad without a copy, as PyTorch steals an unshared buffer.
-            mine = root.stealable
-            for k, (n, gi) in enumerate(zip(root._next, outs)):
-                if n is not None and gi is not None:
-                    n.variable._accumulate_grad(gi, mine is not None and mine[k])
+            _into_leaves(root, outs)
     finally:
         _state.enabled = prev_mode
     return {}
+
+
+def run_unit(root: Node, keep_graph: bool) -> bool:
+    """``execute([root], [one], keep_graph, False)`` without making the one, for a root that
+    already holds its gradients for a cotangent of one (:meth:`Node.unit_grads`: a fused
+    compiled call's node) and a :func:`_one_node` graph. False, with nothing done, when either
+    does not hold: the general path runs (and raises what it raises)."""
+    if not root.holds_unit or not _one_node(root):
+        return False
+    outs = root.unit_grads()
+    if outs is None:
+        return False
+    if not keep_graph:
+        root.release()
+    prev_mode = _state.enabled
+    _state.enabled = False
+    try:
+        _into_leaves(root, outs)
+    finally:
+        _state.enabled = prev_mode
+    return True
+
+
+def _into_leaves(root: Node, outs: tuple) -> None:
+    # Gradients the node made for this call alone (a compiled backward's fresh arrays) become
+    # the leaves' .grad without a copy, as PyTorch steals an unshared buffer.
+    mine = root.stealable
+    for k, (n, gi) in enumerate(zip(root._next, outs)):
+        if n is not None and gi is not None:
+            n.variable._accumulate_grad(gi, mine is not None and mine[k])
 
 
 def add(a: Any, b: Any) -> Any:

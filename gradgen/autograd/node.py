@@ -28,6 +28,8 @@ class Node:
     # (nothing else refers to it), so the engine may hand it to a leaf without a copy.
     # None: copy as usual.
     stealable: tuple[bool, ...] | None = None
+    # Whether unit_grads() may answer (a class that holds gradients for a cotangent of one).
+    holds_unit: bool = False
 
     def __init__(self, next_nodes: tuple[Node | None, ...]) -> None:
         self._next = next_nodes
@@ -62,6 +64,11 @@ class Node:
 
     def apply(self, grad: Any) -> tuple[Any, ...]:
         raise NotImplementedError
+
+    def unit_grads(self) -> tuple[Any, ...] | None:
+        """``apply(one)`` for an implicit cotangent of one, without making the one, when this
+        node already holds those gradients (see ``holds_unit``); None: ``apply`` must run."""
+        return None
 
     def release(self) -> None:
         """Free saved values (after a backward without retain_graph)."""

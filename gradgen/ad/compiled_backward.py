@@ -30,6 +30,7 @@ class CompiledFunctionBackward(Node):
 
     __slots__ = ("_entry", "_inputs", "_residuals", "_guards", "_only", "_slots", "stealable",
                  "_applied", "_unit", "_gave_unit", "_counted")
+    holds_unit = True  # a fused call's node keeps its gradients: see unit_grads
 
     def _init(self, entry: CompiledEntry, inputs: Sequence[Tensor], outs: Sequence[Tensor],
               residuals: Sequence, unit: list | None = None) -> None:
@@ -60,8 +61,6 @@ class CompiledFunctionBackward(Node):
             for t in tensors:
                 if any(np.may_share_memory(t._data, r) for r in shared):
                     guards.append((t, t._version.value))
-
-    holds_unit = True  # a fused call's node: see unit_grads
 
     def apply(self, grad: Any) -> tuple:
         self.stealable = None

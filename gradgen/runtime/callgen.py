@@ -66,15 +66,17 @@ def generated_call(ex: Any) -> Callable[..., list] | None:
         env[f"M{s}"] = ex._template[s]
         return f"M{s}"
 
-    body += ["if not acquire(False):  # another thread is inside: a spare workspace",
-             f"    return busy(({params}{',' if len(inputs) == 1 else ''}))", "try:"]
+    steps = []
     for k, ((fn, _), slots) in enumerate(zip(ex._steps, ex._step_slots)):
         env[f"K{k}"] = getattr(fn, "kernel", fn)
-        body.append(f"    K{k}({', '.join(pointer(s) for s in slots)})")
+        steps.append(f"    K{k}({', '.join(pointer(s) for s in slots)})")
         if hasattr(fn, "fail"):  # a check kernel: test its status (slots.check_step)
             env[f"T{k}"], env[f"F{k}"] = fn.status, fn.fail
-            body.append(f"    if T{k}[0] != {STATUS_NONE}: F{k}()")
-    body += ["finally:", "    release()"]
+            steps.append(f"    if T{k}[0] != {STATUS_NONE}: F{k}()")
+    if steps:  # (none: every output is an input or a constant)
+        body += ["if not acquire(False):  # another thread is inside: a spare workspace",
+                 f"    return busy(({params}{',' if len(inputs) == 1 else ''}))", "try:",
+                 *steps, "finally:", "    release()"]
     outs = []
     for k, (s, v) in enumerate(ex._outputs):
         if s is None:  # a literal: a fresh copy each call

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import gradgen as gg
+import gradgen.nn.functional as F
 from gradgen import compile, grad, value_and_grad
 from gradgen.autograd import grad as eager_grad
 from gradgen.autograd.node import FREED_MESSAGE
@@ -652,6 +653,35 @@ def test_programs_with_nothing_to_run(fn) -> None:
             assert g.requires_grad == w.requires_grad
         sum(g.sum() for g in got if g.requires_grad).backward()
         assert args[0].grad is not None
+
+
+_CONSTANT_ARRAYS = {
+    # constants made inside fn, read by kernels that recompute a value instead of loading it
+    "product with a constant matrix": (
+        lambda x: (x * gg.tensor([[1.0, 2.0, 3.0], [3.0, 4.0, 5.0]])).sum(), (1, 3)),
+    "max over one row and log_softmax": (
+        lambda x: x.max(dim=0, keepdim=True)[0].sum() + F.log_softmax(x, 1).sum(), (1, 1)),
+    "constant mask": (lambda x: (gg.where(gg.tensor([[True, False, True]]), x, x * 2) ** 2).sum(),
+                      (2, 3)),
+}
+
+
+@pytest.mark.cc
+@pytest.mark.parametrize("name", sorted(_CONSTANT_ARRAYS))
+def test_array_constants_made_inside_fn_compile(name: str) -> None:
+    fn, shape = _CONSTANT_ARRAYS[name]
+    cf = gg.compile(fn, fullgraph=True)
+    x = gg.tensor(np.random.default_rng(3).standard_normal(shape).astype(np.float32),
+                  requires_grad=True)
+    want_loss = fn(x)
+    want_loss.backward()
+    want = x.grad.numpy().copy()
+    for _ in range(3):
+        x.grad = None
+        loss = cf(x)
+        loss.backward()
+        np.testing.assert_allclose(loss.item(), want_loss.item(), rtol=1e-5)
+        np.testing.assert_allclose(x.grad.numpy(), want, rtol=1e-5)
 
 
 @pytest.mark.cc

@@ -79,7 +79,11 @@ def _plan_reader(s: Any, k: Kernel, v: Var, buf: Buffer, defn: dict) -> _Plan | 
 
 def _need(s: Any, k: Kernel, v: Any, p: _Plan, defn: dict) -> bool:
     """Whether ``v`` can be made available in ``k`` (recording how in ``p``)."""
-    if isinstance(v, Literal) or v in p.done:
+    if isinstance(v, Literal):
+        if v.aval.ndim and v not in k.loads:  # an array constant is read from its buffer
+            p.loads[v] = s.where(v)
+        return True
+    if v in p.done:
         return True
     w = s.where(v)
     if w is k and v not in k.loads:

@@ -47,6 +47,7 @@ from ..tensor import Tensor
 from .compiled_backward import CompiledFunctionBackward
 from .loss import LazyForward, is_scalar_loss, read_by_gradients
 from .partition import partition
+from .views import replay, view_chain
 from .reverse import active_outputs, vjp
 
 Optimizer = Callable[[Program], Program]
@@ -60,7 +61,7 @@ LowerForward = Callable[[Program], Any]
 FUSED_PENDING = 8
 # How a call makes output k a tensor: wrap the fresh array, return input i, repeat output i,
 # copy the array, or check it first (it may be shared with an input or another output).
-_WRAP, _INPUT, _REPEAT, _COPY, _CHECK, _VIEW = range(6)
+_WRAP, _INPUT, _REPEAT, _COPY, _CHECK, _VIEW, _OUT_VIEW = range(7)
 
 
 def _interpreter(program: Program) -> Runner:
@@ -172,7 +173,11 @@ class CompiledEntry:
             self.identity.append(pos.get(a) if type(a) is Var else None)
             j = first.setdefault(id(a), k) if type(a) is Var else k
             self.repeat.append(j if j != k else None)
-        self.view_of = [_view_chain(self.program, a, pos) for a in self.program.outputs]
+        outs = {}
+        for k, a in enumerate(self.program.outputs):
+            if type(a) is Var:
+                outs.setdefault(a, k)
+        self.view_of = [view_chain(self.program, a, pos, outs) for a in self.program.outputs]
         fwd_in = set(self.forward.inputs)
         seen: set = set()
         self.copy: list[bool] = []  # literal, input or shared (after the passes): copy it out
@@ -207,11 +212,15 @@ class CompiledEntry:
             elif self.repeat[k] is not None:
                 self._out_plan.append((_REPEAT, self.repeat[k]))
             elif self.view_of[k] is not None:  # a view of an input: made again, a view (eager's)
-                self._out_plan.append((_VIEW, k))
+                self._out_plan.append((_OUT_VIEW if self.view_of[k][2] else _VIEW, k))
             elif owned is not None and owned[k]:  # made by this call, returned once: no check
                 self._out_plan.append((_COPY if self.copy[k] else _WRAP, None))
             else:
                 self._out_plan.append((_CHECK, None))
+        # Views of other outputs, made once those (and their grad_fn) are: bases first.
+        self._out_views: list[int] = []
+        for k in range(self.n_outputs):
+            self._order_out_view(k)
         # Residuals the executor made fresh cannot share memory with any tensor of the call.
         self.fresh_residuals = owned is not None and all(owned[self.n_outputs:])
         self._nodes = [(pos, k) for pos, k in enumerate(self.seeds)
@@ -224,6 +233,12 @@ class CompiledEntry:
         self._single = tree[1] if tree[0] == "leaf" else None
         # run_args(args): the call on all-tensor positional arguments (the fast-key path).
         self.run_args: Callable[[tuple], Any] = self._direct()
+
+    def _order_out_view(self, k: int) -> None:
+        view = self.view_of[k]
+        if view is not None and view[2] and k not in self._out_views:
+            self._order_out_view(view[0])
+            self._out_views.append(k)
 
     def _plan_fused(self) -> None:
         """For a loss: the fused call's runner (the gradient program with its cotangent held at
@@ -333,17 +348,19 @@ class CompiledEntry:
             elif how == _COPY:
                 outs.append(make(np.array(arr)))
             elif how == _VIEW:  # the view primitives again, on the input: eager's view and node
-                t = inputs[self.view_of[i][0]]
-                for prim, params in self.view_of[i][1]:
-                    t = prim(t, **params)
-                outs.append(t)
-            else:
+                outs.append(replay(inputs, self.view_of[i]))
+            elif how == _OUT_VIEW:  # made below, from an output
+                outs.append(None)
+            else:  # (the interpreter's results may be views of inputs or of each other)
                 k = len(outs)
-                if self.copy[k] or not arr.flags.writeable or _aliases(arr, arrays):
+                if self.copy[k] or not arr.flags.writeable or _aliases(arr, arrays) or \
+                        any(t is not None and np.may_share_memory(arr, t._data) for t in outs):
                     arr = np.array(arr)
                 outs.append(make(arr))
         if self.backward is not None:
             self._attach(inputs, outs, results[self.n_outputs:])
+        for k in self._out_views:  # on the outputs (with their grad_fn): eager's views and nodes
+            outs[k] = replay(outs, self.view_of[k])
         return outs
 
     def _attach(self, inputs: Sequence[Tensor], outs: list[Tensor], residuals: Sequence,
@@ -363,22 +380,6 @@ class CompiledEntry:
         for pos, k in self._nodes:
             outs[k]._grad_fn = _OutputSelector(node, pos)
             outs[k]._requires_grad = True
-
-
-def _view_chain(program: Program, a: Any, pos: dict) -> tuple[int, list] | None:
-    """``(input index, [(view primitive, params), ...])`` when output ``a`` of the traced
-    ``program`` is made from an input by view primitives alone (``x[0]``, ``x.reshape(6)``):
-    eager returns a view sharing the input's memory, so a call makes it again that way rather
-    than returning the kernels' copy (an in-place write through it must reach the input)."""
-    made = {e.out: e for e in program.eqns}
-    chain = []
-    while type(a) is Var and a not in pos:
-        e = made.get(a)
-        if e is None or not e.prim.is_view or len(e.inputs) != 1:
-            return None
-        chain.append((e.prim, dict(e.params)))
-        a = e.inputs[0]
-    return (pos[a], chain[::-1]) if chain and type(a) is Var else None
 
 
 def _aliases(arr: np.ndarray, arrays: list) -> bool:

@@ -53,7 +53,8 @@ class CompiledFunctionBackward(Node):
             entry.fused_node(pending=1)
         if entry.fresh_residuals or unit is not None:
             return
-        tensors = list(inputs) + list(outs)
+        # (an output that is a view of another is made after this: its base is here)
+        tensors = list(inputs) + [t for t in outs if t is not None]
         owned = {id(t._data) for t in tensors}
         # A residual can share memory with a tensor only if it is that tensor's array or a view.
         shared = [r for r in residuals if r.base is not None or id(r) in owned]

@@ -7,6 +7,8 @@ expected values below were obtained.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -841,6 +843,55 @@ def test_a_trace_stops_before_writing_into_an_input() -> None:
     # Stopped before the write: the eager fallback that follows will not apply it twice.
     assert x.tolist() == [1.0, 2.0, 3.0] and w.tolist() == [1.0, 1.0, 1.0]
     assert ver(x) == ver(w) == 0
+
+
+def _exp_then_add(x):
+    y = x.exp()  # saves its output
+    y.add_(1.0)
+    return y.sum()
+
+
+def _operand_zeroed(x):
+    w = x * 3.0
+    z = w * x  # saves w
+    w.zero_()
+    return z.sum()
+
+
+def _write_nothing_saved(x):
+    y = x * 2.0  # (saves nothing of y)
+    y.add_(1.0)
+    return (y * y).sum()
+
+
+def _saved_then_written_under_no_grad(x):
+    y = x.tanh()
+    with gg.no_grad():
+        y.mul_(2.0)
+    return y.sum()
+
+
+@pytest.mark.parametrize("fn, raises", [(_exp_then_add, True), (_operand_zeroed, True),
+                                        (_write_nothing_saved, False),
+                                        (_saved_then_written_under_no_grad, True)])
+def test_compiled_functions_writing_a_saved_tensor_raise_as_eager(fn, raises) -> None:
+    """Eager's backward raises when a tensor saved for it was written in place since; a traced
+    program keeps no such state (it would give a gradient), so the trace stops and the function
+    runs eagerly: the same error, or the same gradient where nothing saved was written."""
+    cf = gg.compile(fn, backend="interpret")
+    results = []
+    for f in (fn, cf, cf):
+        x = gg.tensor([0.5, -1.0, 2.0], requires_grad=True)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                f(x).backward()
+            results.append(x.grad.tolist())
+        except RuntimeError as err:
+            results.append(str(err))
+    assert results[0] == results[1] == results[2]
+    assert ("modified by an inplace operation" in str(results[0])) == raises
+    assert (cf.inspect()[0]["fallback_reason"] is not None) == raises
 
 
 def test_top_level_functions_are_the_ones_pytorch_exports() -> None:

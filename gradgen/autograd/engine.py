@@ -134,6 +134,22 @@ def _into_leaves(root: Node, outs: tuple) -> None:
             n.variable._accumulate_grad(gi, mine is not None and mine[k])
 
 
+def any_stale(roots: Sequence[Node | None]) -> bool:
+    """Whether a backward from ``roots`` would meet a node whose saved tensor was written in
+    place since it was saved (:meth:`Node.stale`: that node's ``apply`` raises)."""
+    seen: set = set()
+    stack = [n for n in roots if n is not None]
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        if node.stale():
+            return True
+        stack.extend(n for n in node._next if n is not None)
+    return False
+
+
 def add(a: Any, b: Any) -> Any:
     """The ``add`` primitive, bound on first use (gradgen.ops imports this package); later calls
     go straight to it, with no import statement on the backward path."""

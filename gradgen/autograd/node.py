@@ -70,6 +70,11 @@ class Node:
         node already holds those gradients (see ``holds_unit``); None: ``apply`` must run."""
         return None
 
+    def stale(self) -> bool:
+        """Whether ``apply`` would raise because a tensor this node saved was written in place
+        since (PyTorch's "modified by an inplace operation")."""
+        return False
+
     def release(self) -> None:
         """Free saved values (after a backward without retain_graph)."""
 
@@ -106,6 +111,14 @@ class PrimNode(Node):
         if self._out is not None:
             out = _unpack_output(self)
         return self.prim.vjp(grad, ins, out, self._needs, **self.params)
+
+    def stale(self) -> bool:
+        if self._freed:
+            return False
+        if self._versions is not None and any(
+                v is not None and t._version.value != v for t, v in zip(self._ins, self._versions)):
+            return True
+        return self._out is not None and self._out[1].value != self._out[2]
 
     def release(self) -> None:
         # Like PyTorch, only a node that saved tensors can be "freed"; constants and

@@ -40,6 +40,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from ..autograd import record
+from ..autograd.engine import any_stale
 from ..autograd.grad_mode import _state
 from ..autograd.record import NoValues, TraceBusy, TraceError
 from ..ops.elementwise import stop_gradient
@@ -415,6 +416,9 @@ def _trace(tr: _Tracer, fn: Callable[..., Any], example_args: tuple) -> Program:
     for t, ver in zip(tr.input_tensors, tr.input_versions):
         if t._version.value != ver:
             tr.stop_input_mutation(t, where=None)
+    if any_stale([t._grad_fn for t in leaves if isinstance(t, Tensor)]):
+        tr.stop("a tensor saved for the gradient was then written in place (eager's backward "
+                "raises on it; so does this function, run eagerly)")
     meta = {"argnums": argnums, "in_tree": in_tree, "n_explicit": len(argnums),
             "captured": list(tr.captured), "captured_sources": list(tr.sources),
             # read after fn ran: a global fn itself updates (a call counter) then holds

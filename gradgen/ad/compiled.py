@@ -47,8 +47,8 @@ from ..tensor import Tensor
 from .compiled_backward import CompiledFunctionBackward
 from .loss import LazyForward, is_scalar_loss, read_by_gradients
 from .partition import partition
-from .views import replay, view_chain
 from .reverse import active_outputs, vjp
+from .views import replay, view_chain
 
 Optimizer = Callable[[Program], Program]
 Runner = Callable[..., list]
@@ -211,7 +211,7 @@ class CompiledEntry:
                 self._out_plan.append((_INPUT, self.identity[k]))
             elif self.repeat[k] is not None:
                 self._out_plan.append((_REPEAT, self.repeat[k]))
-            elif self.view_of[k] is not None:  # a view of an input: made again, a view (eager's)
+            elif self.view_of[k] is not None:  # a view of an input or output: made again
                 self._out_plan.append((_OUT_VIEW if self.view_of[k][2] else _VIEW, k))
             elif owned is not None and owned[k]:  # made by this call, returned once: no check
                 self._out_plan.append((_COPY if self.copy[k] else _WRAP, None))

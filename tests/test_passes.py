@@ -391,13 +391,13 @@ SNAPSHOTS = {
           %23:f32[2] = reshape[shape=(2,)] %22  # test_passes.py:22
           %24:f32[2,3] = broadcast_in_dim[dims=(0,), shape=(2, 3)] %0  # test_passes.py:22
           %25:bool[2,3] = eq %x, %24  # test_passes.py:22
-          %26:bool[2,3] = ne %x, %x  # test_passes.py:22
-          %27:bool[2,3] = or %25, %26  # test_passes.py:22
-          %28:f32[2,3] = convert[dtype=f32] %27  # test_passes.py:22
-          %29:f32[2] = reduce_sum[axes=(1,)] %28  # test_passes.py:22
+          %26:f32[2,3] = convert[dtype=f32] %25  # test_passes.py:22
+          %27:f32[2] = reduce_sum[axes=(1,)] %26  # test_passes.py:22
+          %28:bool[2] = eq %27, 0.0:f32  # test_passes.py:22
+          %29:f32[2] = select %28, nan:f32, %27  # test_passes.py:22
           %30:f32[2] = div %23, %29  # test_passes.py:22
           %31:f32[2,3] = broadcast_in_dim[dims=(0,), shape=(2, 3)] %30  # test_passes.py:22
-          %32:f32[2,3] = select %27, %31, 0.0:f32  # test_passes.py:22
+          %32:f32[2,3] = mul %31, %26  # test_passes.py:22
           %33:f32[2,3] = add %19, %32  # test_passes.py:22
           return %8, %33
         """,
@@ -422,13 +422,13 @@ SNAPSHOTS = {
           %16:f32[2,3] = neg %15  # test_passes.py:22
           %17:f32[2] = reduce_sum[axes=(1,)] %16  # test_passes.py:22
           %18:bool[2,3] = eq %x, %1  # test_passes.py:22
-          %19:bool[2,3] = ne %x, %x  # test_passes.py:22
-          %20:bool[2,3] = or %18, %19  # test_passes.py:22
-          %21:f32[2,3] = convert[dtype=f32] %20  # test_passes.py:22
-          %22:f32[2] = reduce_sum[axes=(1,)] %21  # test_passes.py:22
+          %19:f32[2,3] = convert[dtype=f32] %18  # test_passes.py:22
+          %20:f32[2] = reduce_sum[axes=(1,)] %19  # test_passes.py:22
+          %21:bool[2] = eq %20, 0.0:f32  # test_passes.py:22
+          %22:f32[2] = select %21, nan:f32, %20  # test_passes.py:22
           %23:f32[2] = div %17, %22  # test_passes.py:22
           %24:f32[2,3] = broadcast_in_dim[dims=(0,), shape=(2, 3)] %23  # test_passes.py:22
-          %25:f32[2,3] = select %20, %24, 0.0:f32  # test_passes.py:22
+          %25:f32[2,3] = mul %24, %19  # test_passes.py:22
           %26:f32[2,3] = add %15, %25  # test_passes.py:22
           return %6, %26
         """,

@@ -29,16 +29,42 @@ def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
         raise IndexError("index_select(): Index is supposed to be a vector")
     d = _wrap_dim(dim, input._data.ndim)
     n = input._data.shape[d] if input._data.ndim else 1
-    a = values(idx._data, "index_select's index check")
-    if a.size and (a.min() < 0 or a.max() >= n):
-        bad = a[(a < 0) | (a >= n)].flat[0]
-        raise RuntimeError(f"INDICES element is out of DATA bounds, id={bad} axis_dim={n}")
+    mode = _index_select_mode(input._data.shape, d, idx._data.size)
+    if mode is not None:
+        a = values(idx._data, "index_select's index check")
+        if _tracing():  # recorded, so a compiled call checks its own indices
+            idx = check_index(idx, size=n, axis=d, mode=mode)
+        check_index_values(a, n, d, mode)
     if idx._data.ndim == 0:
         idx = reshape(idx, shape=(1,))
     if input._data.ndim == 0:
         return _named(reshape(_take(reshape(input, shape=(1,)), idx, axis=0), shape=()),
                       "IndexSelectBackward0")
     return _take(input, idx, axis=d)
+
+
+def _index_select_mode(shape: tuple[int, ...], d: int, count: int) -> str | None:
+    """How index_select checks ``count`` indices into dim ``d`` of ``shape``: the
+    ``check_index`` mode (None: nothing to check), after PyTorch's checks that need no values.
+
+    PyTorch's CPU kernel takes one of three paths, each with its own message: a 0-d input
+    takes one index; a tensor of rank > 1 with no elements, or indexed along dim 1, is checked
+    in one loop ("INDICES element is out of DATA bounds"); any other "index out of range".
+    """
+    if not shape:
+        if count != 1:
+            raise RuntimeError("index_select(): Index to scalar can have only 1 value, got "
+                               f"{count} value(s)")
+        return "index_select"
+    if len(shape) == 1:
+        return "index_select" if count else None
+    if not count:
+        return None
+    if 0 in shape:
+        if shape[d] == 0:
+            raise RuntimeError("index_select(): self indexing axis dim should be positive")
+        return "index_select_dim1"
+    return "index_select_dim1" if d == 1 else "index_select"
 
 
 def take(input: Tensor, index: Tensor) -> Tensor:

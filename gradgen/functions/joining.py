@@ -11,7 +11,7 @@ from ..dtypes import result_type
 from ..ops import shape as P
 from ..ops.indexing import concatenate as _concatenate
 from ..tensor import Tensor, _wrap_dim
-from ._operands import cast
+from ._operands import cast, differentiating
 from .math import _named
 from .shape import _fmt
 
@@ -52,7 +52,26 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
                 raise RuntimeError(f"Sizes of tensors must match except in dimension {ax}. Expected "
                                    f"size {a} but got size {b} for tensor number {i} in the list.")
     d = result_type(*tensors)
-    return _concatenate(*(cast(x, d) for _, x in kept), axis=ax)
+    parts = [cast(x, d) for _, x in kept]
+    if len(kept) < len(tensors):
+        parts = _with_skipped(tensors, parts, kept, ref, ax, d)
+    return _concatenate(*parts, axis=ax)
+
+
+def _with_skipped(tensors: list[Tensor], parts: list, kept: list, ref: tuple, ax: int,
+                  d: Any) -> list:
+    """``parts`` with the skipped 1-d empty tensors that are differentiated put back in their
+    places, reshaped to ``ref`` with no extent along ``ax``: they add nothing, but are in the
+    graph, so that their ``.grad`` becomes an empty tensor as in PyTorch (not None)."""
+    empty = ref[:ax] + (0,) + ref[ax + 1:]
+    placed = dict(zip((i for i, _ in kept), parts))
+    out = []
+    for i, x in enumerate(tensors):
+        if i in placed:
+            out.append(placed[i])
+        elif differentiating(x):
+            out.append(P.reshape(cast(x, d), shape=empty))
+    return out
 
 
 def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:

@@ -9,12 +9,15 @@ from __future__ import annotations
 import math as _math
 from typing import Any
 
+import numpy as np
+
 from ..autograd import record
 from ..autograd.node import rename
 from ..dtypes import bool_, get_default_dtype, result_type
 from ..ops import elementwise as P
+from ..ops.shape import broadcast_in_dim
 from ..tensor import Tensor
-from ._operands import as_tensor_operand, cast, elementwise_operands, is_operand
+from ._operands import as_tensor_operand, cast, differentiating, elementwise_operands, is_operand
 
 
 def _named(t: Tensor, name: str | None) -> Tensor:
@@ -177,10 +180,17 @@ def minimum(input: Tensor, other: Tensor) -> Tensor:
     return _apply(P.minimum, input, other)
 
 
+# Each dtype's C++ ScalarType name, which some of PyTorch's messages print.
+_SCALAR_TYPE_NAMES = {"float32": "Float", "float64": "Double", "int64": "Long", "int32": "Int",
+                      "bool": "Bool"}
+
+
 def where(condition: Tensor, input: Any, other: Any) -> Tensor:
     """Elements of ``input`` where ``condition`` holds, else of ``other``."""
     if not isinstance(condition, Tensor) or condition.dtype is not bool_:
-        got = condition.dtype if isinstance(condition, Tensor) else type(condition).__name__
+        # PyTorch names the dtype by its C++ scalar type (Float, Long), not torch.float32.
+        got = (_SCALAR_TYPE_NAMES[condition.dtype.name] if isinstance(condition, Tensor)
+               else type(condition).__name__)
         raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor with dtype {got}")
     d = result_type(as_tensor_operand(input), as_tensor_operand(other))
     return _select(condition, input, other, d)
@@ -202,17 +212,88 @@ def _broadcast_with(*xs: Any):
 
 
 def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:
-    """Clamp into [min, max]; the gradient passes where min <= x <= max (PyTorch's rule)."""
+    """Clamp into [min, max]; the gradient passes where min <= x <= max (PyTorch's rule).
+
+    A NaN in ``input`` or a bound gives NaN, as in PyTorch, and no gradient to ``input`` (no
+    comparison with a NaN holds); a bound beyond which ``input`` lies keeps its gradient.
+    """
     if min is None and max is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
     tensor_bounds = isinstance(min, Tensor) or isinstance(max, Tensor)
     d = result_type(*(as_tensor_operand(v) for v in (input, min, max) if v is not None))
     out = input if input.dtype is d else cast(input, d)
+    nan = None
+    if _nan_matters(input, min, max):
+        shape = _broadcast_shape((input, min, max))
+        nan = _nan_mask((input, min, max), shape)
+    if nan is not None:
+        out = _no_gradient_where(nan, out, shape)
+        if isinstance(min, Tensor) and max is not None:
+            # PyTorch passes min its gradient only where min < max: never for a NaN max.
+            hi_nan = _nan_mask((max,), shape)
+            min = min if hi_nan is None else _no_gradient_where(hi_nan, min, shape)
     if min is not None:
         out = _select(lt(out, min), min, out, d)
     if max is not None:
         out = _select(gt(out, max), max, out, d)
+    if nan is not None:
+        # NaN where an operand is NaN (the selects pass x there); -0.0 + y is y elsewhere.
+        out = P.add(out, P.select(nan, np.asarray(_math.nan, d.np), np.asarray(-0.0, d.np)))
     return _named(out, "ClampBackward0" if tensor_bounds else "ClampBackward1")
+
+
+def _nan_matters(input: Tensor, min: Any, max: Any) -> bool:
+    """Whether clamp's selects alone could get a NaN operand wrong: a floating operand that is
+    differentiated (its gradient) or a tensor or NaN bound (the value: they would pass x)."""
+    if not result_type(*(as_tensor_operand(v) for v in (input, min, max)
+                         if v is not None)).is_floating_point:
+        return False
+    for v in (input, min, max):
+        if isinstance(v, Tensor):
+            if v is not input or differentiating(v):
+                return True
+        elif isinstance(v, float) and _math.isnan(v):
+            return True
+    return False
+
+
+def _nan_mask(operands: tuple, shape: tuple) -> Any:
+    """Where any of ``operands`` (tensors, numbers or None) is NaN, broadcast to ``shape``:
+    a bool tensor, a bool constant, or None when none of them can be NaN."""
+    mask: Any = None
+    for v in operands:
+        if isinstance(v, Tensor) and v.dtype.is_floating_point:
+            v = _expand(v, shape)
+            m: Any = P.ne(v, v)
+        elif isinstance(v, float) and _math.isnan(v):
+            m = np.asarray(True)  # a constant (a Python bool would take the other's dtype)
+        else:
+            continue
+        mask = m if mask is None else P.logical_or(mask, m)
+    return mask
+
+
+def _no_gradient_where(mask: Any, t: Tensor, shape: tuple) -> Tensor:
+    """``t`` broadcast to ``shape`` (``mask``'s), with no gradient flowing back where ``mask``."""
+    t = _expand(t, shape)
+    return P.select(mask, P.stop_gradient(t), t)
+
+
+def _broadcast_shape(operands: tuple) -> tuple:
+    from ._operands import broadcast_shapes  # noqa: PLC0415
+    shape: tuple = ()
+    for v in operands:
+        if isinstance(v, Tensor):
+            shape = broadcast_shapes(shape, v._data.shape)
+    return shape
+
+
+def _expand(t: Tensor, shape: tuple) -> Tensor:
+    """``t`` broadcast to ``shape`` by a primitive (even when it is not differentiated)."""
+    if t._data.shape == shape:
+        return t
+    nd = t._data.ndim
+    return broadcast_in_dim(t, shape=shape, dims=tuple(range(len(shape) - nd, len(shape))))
 
 
 clip = clamp

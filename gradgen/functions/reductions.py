@@ -210,7 +210,7 @@ def _extremum(x: Tensor, dim: Any, keepdim: bool, other: Any, is_max: bool) -> A
     if dim is None:
         if x._data.size == 0:
             raise _no_reduction_dim(name)
-        out = (reduce_max if is_max else reduce_min)(x, axes=tuple(range(x._data.ndim)))
+        out = extremum_sharing_nan(x, tuple(range(x._data.ndim)), is_max)
         return _named(out, "MaxBackward1" if is_max else "MinBackward1")
     if not _is_int(dim):
         raise _overload_error(name, (x, dim), _max_signatures())
@@ -260,6 +260,25 @@ def _amax(x: Tensor, dim: Any, keepdim: bool, is_max: bool) -> Tensor:
         _check_nonempty(name, x, dim, wrapped=False)
     out = keep((reduce_max if is_max else reduce_min)(x, axes=axes), x._data.shape, axes, keepdim)
     return _named(out, "AmaxBackward0" if is_max else "AminBackward0")
+
+
+def extremum_sharing_nan(x: Tensor, axes: tuple[int, ...], is_max: bool) -> Tensor:
+    """The maximum (minimum) over ``axes``, whose gradient a NaN result shares evenly among
+    the NaN elements (ties among equal elements otherwise), as PyTorch's max()/min() and
+    inf-norm backward do; amax/amin's (the reduction primitives' rule) is NaN there instead.
+
+    Where a slice holds a NaN the result is the mean of its NaNs (NaN), else the extremum of
+    the slice, computed without them so that its own gradient stays finite.
+    """
+    reduce = reduce_max if is_max else reduce_min
+    if not x.dtype.is_floating_point or not differentiating(x):
+        return reduce(x, axes=axes)
+    isnan = P.ne(x, x)
+    nans = reduce_sum(P.convert(isnan, dtype=x.dtype), axes=axes)
+    has_nan = P.gt(nans, 0.0)
+    extremum = reduce(P.select(isnan, -_INF if is_max else _INF, x), axes=axes)
+    nan_mean = P.div(reduce_sum(P.select(isnan, x, 0.0), axes=axes), P.select(has_nan, nans, 1.0))
+    return P.select(has_nan, nan_mean, extremum)
 
 
 def amax(input: Tensor, dim: Any = (), keepdim: bool = False) -> Tensor:

@@ -85,18 +85,32 @@ def _reshape_to(input: Tensor, shape: tuple[int, ...]) -> Tensor:
     return out if input._data.flags.c_contiguous else _named(out, "ReshapeAliasBackward0")
 
 
-def reshape(input: Tensor, *shape: Any) -> Tensor:
+def _sizes(args: tuple, kw: dict, name: str, keyword: str) -> tuple:
+    """Sizes given positionally (``f(2, 3)``, ``f((2, 3))``) or by PyTorch's keyword
+    (``reshape(shape=...)``, ``view(size=...)``), for ``shape_arg``."""
+    if kw:
+        unknown = set(kw) - {keyword}
+        if unknown or args:
+            bad = sorted(unknown)[0] if unknown else keyword
+            raise TypeError(f"{name}() got an unexpected keyword argument '{bad}'")
+        return (kw[keyword],)
+    return args
+
+
+def reshape(input: Tensor, *shape: Any, **kw: Any) -> Tensor:
     """The same elements in ``shape`` (one entry may be -1); a view when strides allow.
 
     >>> import gradgen as gg
     >>> gg.arange(6).reshape(2, -1).shape
     torch.Size([2, 3])
     """
+    shape = _sizes(shape, kw, "reshape", "shape")
     return _reshape_to(input, infer_shape(shape_arg(shape), input._data.size))
 
 
-def view(input: Tensor, *shape: Any) -> Tensor:
+def view(input: Tensor, *shape: Any, **kw: Any) -> Tensor:
     """Like ``reshape`` but always a view; raises PyTorch's error when strides do not allow one."""
+    shape = _sizes(shape, kw, "view", "size")
     if len(shape) == 1 and not isinstance(shape[0], (tuple, list, int, np.integer, Tensor)):
         raise NotImplementedError("gradgen: Tensor.view(dtype) is not supported; use .to(dtype)")
     out = P.reshape(input, shape=infer_shape(shape_arg(shape), input._data.size))
@@ -223,6 +237,13 @@ def unsqueeze(input: Tensor, dim: int) -> Tensor:
     return _named(P.reshape(input, shape=shape[:d] + (1,) + shape[d:]), "UnsqueezeBackward0")
 
 
+def _squeeze_method(self: Tensor, *dims: Any, **kw: Any) -> Tensor:
+    """``Tensor.squeeze``, which also takes several dims as separate arguments."""
+    if len(dims) > 1:
+        dims = (dims,)
+    return squeeze(self, *dims, **kw)
+
+
 def squeeze(input: Tensor, dim: Any = None) -> Tensor:
     """Remove size-1 dims: all of them, or those among ``dim`` (an int or a tuple)."""
     shape = input._data.shape
@@ -261,9 +282,9 @@ def expanded_shape(shape: tuple[int, ...], want: tuple[int, ...], dtype_name: st
     return tuple(out)
 
 
-def expand(input: Tensor, *sizes: Any) -> Tensor:
+def expand(input: Tensor, *sizes: Any, **kw: Any) -> Tensor:
     """Broadcast to ``sizes`` without copying (-1 keeps a dim); new dims go in front."""
-    want = tuple(shape_arg(sizes))
+    want = tuple(shape_arg(_sizes(sizes, kw, "expand", "size")))
     shape = input._data.shape
     out = expanded_shape(shape, want, input.dtype.name)
     return P.broadcast_in_dim(input, shape=out, dims=tuple(range(len(out) - len(shape), len(out))))
@@ -275,6 +296,11 @@ def expand_as(input: Tensor, other: Tensor) -> Tensor:
 
 def broadcast_to(input: Tensor, size: Any) -> Tensor:
     return expand(input, size)
+
+
+def _broadcast_to_method(self: Tensor, *size: Any, **kw: Any) -> Tensor:
+    """``Tensor.broadcast_to``, which also takes the sizes as separate arguments."""
+    return expand(self, *_sizes(size, kw, "broadcast_to", "size"))
 
 
 def broadcast_tensors(*tensors: Tensor) -> tuple[Tensor, ...]:
@@ -298,9 +324,9 @@ def flip(input: Tensor, *args: Any, dims: Any = None) -> Tensor:
     return out
 
 
-def repeat(input: Tensor, *sizes: Any) -> Tensor:
+def repeat(input: Tensor, *sizes: Any, **kw: Any) -> Tensor:
     """Tile the tensor ``sizes[i]`` times along dim i (new leading dims when sizes is longer)."""
-    reps = tuple(shape_arg(sizes))
+    reps = tuple(shape_arg(_sizes(sizes, kw, "repeat", "repeats")))
     shape = input._data.shape
     lead = len(reps) - len(shape)
     if lead < 0:
@@ -320,13 +346,21 @@ def tile(input: Tensor, dims: Sequence[int]) -> Tensor:
     return repeat(input, (1,) * (input._data.ndim - len(dims)) + dims)
 
 
+def _tile_method(self: Tensor, *dims: Any, **kw: Any) -> Tensor:
+    """``Tensor.tile``, which also takes the dims as separate arguments (``x.tile(2, 1)``)."""
+    dims = _sizes(dims, kw, "tile", "dims")
+    if not dims:
+        raise TypeError('tile() missing 1 required positional arguments: "dims"')
+    return tile(self, dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims)
+
+
 METHODS = {
     "reshape": reshape, "view": view, "view_as": view_as, "reshape_as": reshape_as,
     "flatten": flatten, "unflatten": unflatten, "transpose": transpose, "swapaxes": transpose,
     "swapdims": transpose, "permute": permute, "t": t, "T": property(_T), "mT": property(_mT),
-    "movedim": movedim, "moveaxis": movedim, "unsqueeze": unsqueeze, "squeeze": squeeze,
-    "expand": expand, "expand_as": expand_as, "broadcast_to": broadcast_to, "flip": flip,
-    "repeat": repeat, "tile": tile,
+    "movedim": movedim, "moveaxis": movedim, "unsqueeze": unsqueeze, "squeeze": _squeeze_method,
+    "expand": expand, "expand_as": expand_as, "broadcast_to": _broadcast_to_method, "flip": flip,
+    "repeat": repeat, "tile": _tile_method,
 }
 
 FUNCTIONS = [

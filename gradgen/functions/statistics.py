@@ -13,12 +13,12 @@ import numpy as np
 
 from ..dtypes import as_dtype, get_default_dtype
 from ..ops import elementwise as P
-from ..ops.reduce import reduce_max, reduce_min, reduce_sum
+from ..ops.reduce import reduce_max, reduce_sum
 from ..tensor import Tensor, _wrap_dim
 from ._operands import cast, differentiating
 from .math import _named
 from .reductions import (_UNSET, _INF, _count, _is_int, _legacy_name, _overload_error, _restore,
-                         _user_dims, keep, normalize_dims)
+                         _user_dims, extremum_sharing_nan, keep, normalize_dims)
 
 # ---------------------------------------------------------------- var, std
 
@@ -153,7 +153,7 @@ def vector_norm(x: Tensor, ord: Any = 2, dim: Any = None, keepdim: bool = False,
     elif p == 1:
         out = reduce_sum(P.abs_(x), axes=axes)
     elif p == _INF or p == -_INF:
-        out = (reduce_max if p > 0 else reduce_min)(P.abs_(x), axes=axes)
+        out = extremum_sharing_nan(P.abs_(x), axes, p > 0)
     elif p == 0:
         # Counts nonzeros; the x * 0 branch keeps the (zero) gradient connected.
         out = reduce_sum(P.select(P.ne(x, 0.0), 1.0, P.mul(x, 0.0)), axes=axes)

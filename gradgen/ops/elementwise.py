@@ -138,11 +138,21 @@ abs_ = defprim("abs", np.abs, _any_unary,
                lambda g, ins, out, needs: (mul(g, sign(ins[0])),), "AbsBackward0",
                save_inputs=True)
 abs_.c_lowering = {"f32": "fabsf({0})", "f64": "fabs({0})", "int": "({0} < 0 ? ({t})(0u - (u{t}){0}) : {0})"}
-sign = defprim("sign", np.sign, _any_unary,
+
+
+def _sign_impl(x: np.ndarray) -> np.ndarray:
+    """numpy's sign, but 0 at NaN: PyTorch's sign(nan) is 0 (numpy's is nan)."""
+    out = np.sign(x)
+    if out.dtype.kind == "f":
+        out = np.where(out != out, out.dtype.type(0), out)
+    return out
+
+
+sign = defprim("sign", _sign_impl, _any_unary,
                lambda g, ins, out, needs: (zeros_like(g),), "SignBackward0")
-# numpy: sign(-0.0) is 0.0, sign(nan) is nan.
-sign.c_lowering = {"f32": "({0} > 0.0f ? 1.0f : ({0} < 0.0f ? -1.0f : ({0} == 0.0f ? 0.0f : {0})))",
-                   "f64": "({0} > 0.0 ? 1.0 : ({0} < 0.0 ? -1.0 : ({0} == 0.0 ? 0.0 : {0})))",
+# sign(-0.0) is 0.0 (as numpy's, PyTorch's), sign(nan) is 0.0 (as PyTorch's, see _sign_impl).
+sign.c_lowering = {"f32": "({0} > 0.0f ? 1.0f : ({0} < 0.0f ? -1.0f : 0.0f))",
+                   "f64": "({0} > 0.0 ? 1.0 : ({0} < 0.0 ? -1.0 : 0.0))",
                    "int": "(({t})(({0} > 0) - ({0} < 0)))"}
 
 # ---------------------------------------------------------------- binary arithmetic
@@ -177,18 +187,40 @@ def _pow_vjp(g, ins, out, needs):
     return gx, gy
 
 
+def _rsqrt(x: np.ndarray) -> np.ndarray:
+    return np.reciprocal(np.sqrt(x))
+
+
+# PyTorch's pow with a Python-number exponent computes these exponents with their own
+# functions, whose special values differ from C's pow: sqrt(-0.0) is -0.0 and sqrt(-inf) nan
+# (pow: +0.0, +inf); 1/sqrt(-0.0) is -inf and 1/sqrt(-inf) nan (pow: +inf, +0.0). The
+# derivative of x**0.5, 0.5 * x**-0.5, is -inf at -0.0 in PyTorch for that reason.
+_SCALAR_EXPONENTS = {0.5: np.sqrt, -0.5: _rsqrt}
+
+
 def _pow_impl(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """x ** y with PyTorch's special values for a Python-number exponent of 0.5 or -0.5
+    (``Tensor.pow(Scalar)``: sqrt, 1/sqrt); any other exponent is C's pow.
+
+    A constant exponent is rank-0 here, or broadcast from rank 0 (every stride 0) once the
+    front end has expanded it; the compiler folds such a broadcast of a literal back to the
+    literal, which the C lowering's "literal" entries read, so both count as one number.
+    """
+    x, y = np.asarray(x), np.asarray(y)
     with np.errstate(divide="ignore", invalid="ignore"):
+        if x.dtype.kind == "f" and y.size and not any(y.strides):
+            fn = _SCALAR_EXPONENTS.get(float(y.flat[0]))
+            if fn is not None:
+                return fn(x)
         return np.power(x, y)
 
 
 pow = defprim("pow", _pow_impl, _binary("pow"), _pow_vjp, "PowBackward0", save_inputs=True)
-# numpy's power with a broadcast (stride-0) exponent of 0.5 computes sqrt: -0.0 gives -0.0 and
-# -inf gives nan, where C's pow gives +0.0 and +inf. So a literal exponent of 0.5 lowers to sqrt
-# ("literal": exponent value -> templates); numpy's other fast exponents (-1, 0, 1, 2) agree
-# with pow everywhere.
+# A literal (rank-0) exponent of 0.5 or -0.5 lowers to sqrt or 1/sqrt, as _pow_impl computes it
+# ("literal": exponent value -> templates); any other exponent to C's pow.
 pow.c_lowering = {"f32": "powf({0}, {1})", "f64": "pow({0}, {1})",
-                  "literal": {0.5: {"f32": "sqrtf({0})", "f64": "sqrt({0})"}}}
+                  "literal": {0.5: {"f32": "sqrtf({0})", "f64": "sqrt({0})"},
+                              -0.5: {"f32": "(1.0f / sqrtf({0}))", "f64": "(1.0 / sqrt({0}))"}}}
 
 
 def _minmax_vjp(strictly_loses):

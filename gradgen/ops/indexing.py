@@ -237,6 +237,11 @@ _MODES = {
     "wrap": (IndexError, "index {i} is out of bounds for dimension {d} with size {n}", True),
     "gather": (RuntimeError, "index {i} is out of bounds for dimension {d} with size {n}", False),
     "target": (IndexError, "Target {i} is out of bounds.", False),  # nll_loss / cross_entropy
+    # index_select: PyTorch's CPU kernel checks dim 1 of a tensor of rank > 1 (and any dim of
+    # an empty one) in one loop with the first message, every other dim with the second.
+    "index_select_dim1": (RuntimeError, "INDICES element is out of DATA bounds, id={i} "
+                                        "axis_dim={n}", False),
+    "index_select": (IndexError, "index out of range in self", False),
 }
 
 

@@ -51,13 +51,15 @@ reduce_sum.c_lowering = {"reduce": "reduction.c.jinja", "combine": "({acc} + {x}
 
 
 def _extremum_vjp(g, ins, out, needs, axes):
-    # PyTorch's amax/amin rule: the gradient is shared evenly among the elements
-    # equal to the result. A NaN result came from NaN inputs, which share it
-    # (as PyTorch's max()/min() and inf-norm backward do).
+    # PyTorch's amax/amin rule: the gradient is shared evenly among the elements equal to
+    # the result. A NaN result equals none: the share is 0/0, NaN over the whole slice, as in
+    # PyTorch (written g / NaN, which numpy does not warn about). max()/min() and the inf-norm
+    # share a NaN among the NaNs instead (functions.reductions.extremum_sharing_nan).
     x = ins[0]
-    hit = logical_or(eq(x, _restore(out, x, axes)), ne(x, x))
-    count = reduce_sum(convert(hit, dtype=x.dtype), axes=axes)
-    return (select(hit, _restore(div(g, count), x, axes), 0.0),)
+    hit = convert(eq(x, _restore(out, x, axes)), dtype=x.dtype)
+    count = reduce_sum(hit, axes=axes)
+    share = div(g, select(eq(count, 0.0), np.asarray(np.nan, x.dtype.np), count))
+    return (mul(_restore(share, x, axes), hit),)
 
 
 reduce_max = defprim("reduce_max", lambda x, axes: np.maximum.reduce(x, axis=axes),
@@ -124,5 +126,5 @@ argmax = defprim("argmax", _arg_impl(np.argmax), _arg_rule("argmax"), None, "",
 argmin = defprim("argmin", _arg_impl(np.argmin), _arg_rule("argmin"), None, "",
                  doc="Index (int64) of the first minimum along `axis`; NaN counts as the minimum.")
 
-from .elementwise import convert, div, eq, logical_or, mul, ne, select, sub  # noqa: E402
+from .elementwise import convert, div, eq, mul, select, sub  # noqa: E402
 from .shape import broadcast_in_dim  # noqa: E402

@@ -73,6 +73,15 @@ def broadcast_shapes(a: tuple, b: tuple) -> tuple:
     return tuple(out)
 
 
+def broadcast_shape_of(xs: Any) -> tuple:
+    """The broadcast shape of the tensors among ``xs`` (other operands are scalars)."""
+    shape: tuple = ()
+    for x in xs:
+        if isinstance(x, Tensor):
+            shape = broadcast_shapes(shape, x._data.shape)
+    return shape
+
+
 def expand_to(t: Any, shape: tuple) -> Any:
     """Broadcast a tensor to ``shape`` explicitly when it is differentiated, else leave it."""
     if type(t) is not Tensor or t._data.shape == shape or not differentiating(t):

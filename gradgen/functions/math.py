@@ -15,9 +15,10 @@ from ..autograd import record
 from ..autograd.node import rename
 from ..dtypes import bool_, get_default_dtype, result_type
 from ..ops import elementwise as P
-from ..ops.shape import broadcast_in_dim
 from ..tensor import Tensor
-from ._operands import as_tensor_operand, cast, differentiating, elementwise_operands, is_operand
+from ._nan import nan_mask, nan_matters, no_gradient_where
+from ._operands import (as_tensor_operand, broadcast_shape_of, cast, elementwise_operands,
+                        expand_to, is_operand)
 
 
 def _named(t: Tensor, name: str | None) -> Tensor:
@@ -203,11 +204,7 @@ def _select(condition: Tensor, input: Any, other: Any, d: Any, name: str | None 
 
 
 def _broadcast_with(*xs: Any):
-    from ._operands import broadcast_shapes, expand_to  # noqa: PLC0415
-    shape: tuple = ()
-    for x in xs:
-        if isinstance(x, Tensor):
-            shape = broadcast_shapes(shape, x._data.shape)
+    shape = broadcast_shape_of(xs)
     return [expand_to(x, shape) for x in xs], shape
 
 
@@ -223,15 +220,15 @@ def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:
     d = result_type(*(as_tensor_operand(v) for v in (input, min, max) if v is not None))
     out = input if input.dtype is d else cast(input, d)
     nan = None
-    if _nan_matters(input, min, max):
-        shape = _broadcast_shape((input, min, max))
-        nan = _nan_mask((input, min, max), shape)
+    if nan_matters(input, min, max):
+        shape = broadcast_shape_of((input, min, max))
+        nan = nan_mask((input, min, max), shape)
     if nan is not None:
-        out = _no_gradient_where(nan, out, shape)
+        out = no_gradient_where(nan, out, shape)
         if isinstance(min, Tensor) and max is not None:
             # PyTorch passes min its gradient only where min < max: never for a NaN max.
-            hi_nan = _nan_mask((max,), shape)
-            min = min if hi_nan is None else _no_gradient_where(hi_nan, min, shape)
+            hi_nan = nan_mask((max,), shape)
+            min = min if hi_nan is None else no_gradient_where(hi_nan, min, shape)
     if min is not None:
         out = _select(lt(out, min), min, out, d)
     if max is not None:
@@ -240,60 +237,6 @@ def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:
         # NaN where an operand is NaN (the selects pass x there); -0.0 + y is y elsewhere.
         out = P.add(out, P.select(nan, np.asarray(_math.nan, d.np), np.asarray(-0.0, d.np)))
     return _named(out, "ClampBackward0" if tensor_bounds else "ClampBackward1")
-
-
-def _nan_matters(input: Tensor, min: Any, max: Any) -> bool:
-    """Whether clamp's selects alone could get a NaN operand wrong: a floating operand that is
-    differentiated (its gradient) or a tensor or NaN bound (the value: they would pass x)."""
-    if not result_type(*(as_tensor_operand(v) for v in (input, min, max)
-                         if v is not None)).is_floating_point:
-        return False
-    for v in (input, min, max):
-        if isinstance(v, Tensor):
-            if v is not input or differentiating(v):
-                return True
-        elif isinstance(v, float) and _math.isnan(v):
-            return True
-    return False
-
-
-def _nan_mask(operands: tuple, shape: tuple) -> Any:
-    """Where any of ``operands`` (tensors, numbers or None) is NaN, broadcast to ``shape``:
-    a bool tensor, a bool constant, or None when none of them can be NaN."""
-    mask: Any = None
-    for v in operands:
-        if isinstance(v, Tensor) and v.dtype.is_floating_point:
-            v = _expand(v, shape)
-            m: Any = P.ne(v, v)
-        elif isinstance(v, float) and _math.isnan(v):
-            m = np.asarray(True)  # a constant (a Python bool would take the other's dtype)
-        else:
-            continue
-        mask = m if mask is None else P.logical_or(mask, m)
-    return mask
-
-
-def _no_gradient_where(mask: Any, t: Tensor, shape: tuple) -> Tensor:
-    """``t`` broadcast to ``shape`` (``mask``'s), with no gradient flowing back where ``mask``."""
-    t = _expand(t, shape)
-    return P.select(mask, P.stop_gradient(t), t)
-
-
-def _broadcast_shape(operands: tuple) -> tuple:
-    from ._operands import broadcast_shapes  # noqa: PLC0415
-    shape: tuple = ()
-    for v in operands:
-        if isinstance(v, Tensor):
-            shape = broadcast_shapes(shape, v._data.shape)
-    return shape
-
-
-def _expand(t: Tensor, shape: tuple) -> Tensor:
-    """``t`` broadcast to ``shape`` by a primitive (even when it is not differentiated)."""
-    if t._data.shape == shape:
-        return t
-    nd = t._data.ndim
-    return broadcast_in_dim(t, shape=shape, dims=tuple(range(len(shape) - nd, len(shape))))
 
 
 clip = clamp

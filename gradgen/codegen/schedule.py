@@ -13,8 +13,10 @@ Policy (greedy, in program order):
   reshape no strides can express copies its operand first (one small kernel).
 - ``reduce_sum/max/min/prod`` join the group of their elementwise producers, so
   ``sum(tanh(x) * y)`` reads x and y once; all reductions of a group reduce the
-  same axes. float32 sums accumulate in double. A row-wise kernel (below) also keeps sums
-  over its rows, in partial sums per block of rows (:mod:`gradgen.codegen.colsums`).
+  same axes, none of extent 1 (a reduction over those is a reshape first,
+  :mod:`gradgen.codegen.unitaxes`). float32 sums accumulate in double. A row-wise
+  kernel (below) also keeps sums over its rows, in partial sums per block of rows
+  (:mod:`gradgen.codegen.colsums`).
 - Row-wise kernels. A reduction's result is a *per-row value* of its kernel (one
   C scalar per iteration of the loops over the kept axes), stored only if read
   elsewhere. Elementwise equations over per-row values (``mean = sum * 1/n``,
@@ -57,6 +59,7 @@ from .onehot import lower_onehot
 from .remat import rematerialize
 from .split import split_whole_reductions
 from .steps import Buffer, HostOp, Kernel, Schedule, Step, View
+from .unitaxes import drop_unit_axes
 
 
 class _Scheduler:
@@ -392,6 +395,7 @@ def build_schedule(program: Program) -> Schedule:
     module docstring and :mod:`gradgen.codegen.memory`."""
     program = lower_onehot(program)  # one-per-row gathers/scatters become fusable compares
     program = split_whole_reductions(program)  # a loss over all rows joins the row kernel
+    program = drop_unit_axes(program)  # rows of one element: per-row = whole-domain shapes
     sched = _Scheduler(program).run()
     sched.slots, sched.slot_sizes = plan_memory(sched)
     return sched

@@ -284,6 +284,32 @@ def test_policy_saves_a_mask_rather_than_its_float_source() -> None:
     assert kinds == ["bool"]  # 32 bytes instead of the matmul's 128
 
 
+def test_policy_never_recomputes_a_comparison_of_a_library_function() -> None:
+    # max's gradient mask x == max(x), x = exp(tanh(w) * w): recomputed in the backward, exp
+    # may round differently there (float64: the forward's loop calls libmvec's vector exp, the
+    # backward's the scalar one) and miss the maximum. The mask is saved, not its source.
+    _, joint, part = _split("""
+        def (%w:f64[4,64]):
+          %0:f64[4,64] = tanh %w
+          %1:f64[4,64] = mul %0, %w
+          %2:f64[4,64] = exp %1
+          %3:f64[4] = reduce_max[axes=(1,)] %2
+          %4:f64[] = reduce_sum[axes=(0,)] %3
+          return %4
+        """)
+    assert "eq" not in [e.prim.name for e in part.backward.eqns]
+    assert "bool" in [r.aval.dtype.name for r in part.forward.outputs[part.n_outputs:]]
+    # a comparison of exact arithmetic on the inputs is still recomputed (when it is cheaper)
+    _, _, part = _split("""
+        def (%w:f64[4,64]):
+          %1:f64[4,64] = mul %w, %w
+          %3:f64[4] = reduce_max[axes=(1,)] %1
+          %4:f64[] = reduce_sum[axes=(0,)] %3
+          return %4
+        """)
+    assert "eq" in [e.prim.name for e in part.backward.eqns]
+
+
 def test_policy_never_saves_more_than_saving_everything_read() -> None:
     _, joint, part = _split("""
         def (%x:f32[16], %y:f32[16]):

@@ -11,7 +11,12 @@ in the backward from values that are themselves saved or recomputed.
 1. Only cheap primitives are recomputed: elementwise arithmetic, comparisons,
    ``select``, ``convert`` and the layout primitives ``broadcast_in_dim``,
    ``reshape``, ``transpose``. Reductions, matmul, indexing never are, so a
-   value they produce that the backward needs is always saved.
+   value they produce that the backward needs is always saved. Nor is a
+   comparison of a value recomputed through a library function (``ROUNDED``:
+   exp, tanh, ...): C may round that function differently in the backward's loop
+   than in the forward's (float64's vector and scalar exp differ in the last bit),
+   which flips an equality such as max's gradient mask ``x == max(x)``; the
+   comparison's result is saved instead (one byte an element).
 2. Primal inputs, primal outputs and literals cost nothing (the caller holds
    them anyway), and so do the values rule 1 forces to be saved. A free value
    the backward reads is saved, never recomputed (``exp`` keeps its output).
@@ -44,6 +49,11 @@ from ..passes.dce import dce
 from ..passes.fold import ELEMENTWISE
 
 RECOMPUTABLE = ELEMENTWISE | {"broadcast_in_dim", "reshape", "transpose"}
+# Elementwise primitives C computes by a library call (libm, libmvec, gradgen's vecmath): the
+# same input may round differently in two loops. (sqrt is correctly rounded everywhere.)
+ROUNDED = frozenset({"cos", "erf", "exp", "expm1", "log", "log1p", "logistic", "pow", "sin",
+                     "tanh"})
+_COMPARISONS = frozenset({"eq", "ne", "lt", "le", "gt", "ge"})
 
 
 @dataclass
@@ -145,17 +155,22 @@ def _plan(needed: set, producer: dict, primal: set, free: set, in_order: list) -
     """Rules 3 and 4 for a given set of free values."""
     cheapest: dict[Var, int] = {}   # bytes to save so that v is available in the backward
     recompute_ok: set = set()
+    rounded: set = set()  # recomputable through a ROUNDED primitive (rule 1)
     for v in in_order:
         if v in free:
             cheapest[v] = 0
             continue
         size = _nbytes(v, primal)
         e = producer[v]
-        if e.prim.name in RECOMPUTABLE:
-            cost = sum(cheapest.get(a, 0) for a in {a for a in e.inputs if type(a) is Var})
+        name = e.prim.name
+        operands = {a for a in e.inputs if type(a) is Var}
+        if name in RECOMPUTABLE and not (name in _COMPARISONS and operands & rounded):
+            cost = sum(cheapest.get(a, 0) for a in operands)
             if cost == 0 or cost < size:
                 cheapest[v] = cost
                 recompute_ok.add(v)
+                if name in ROUNDED or operands & rounded:
+                    rounded.add(v)
                 continue
         cheapest[v] = size
     saved: set = set()
@@ -218,4 +233,4 @@ def _ancestors(needed: set, producer: dict) -> set:
     return seen
 
 
-__all__ = ["Partition", "partition", "RECOMPUTABLE"]
+__all__ = ["Partition", "partition", "RECOMPUTABLE", "ROUNDED"]

@@ -540,3 +540,30 @@ def test_row_invariant_operands_are_loaded_once_per_row():
     loads = [line.strip() for line in body.splitlines() if "= p1[i0];" in line or "= p2[0];" in line]
     assert len(loads) == 2, loads  # each once
     assert body.index(loads[0]) < first_pass and body.index(loads[1]) < first_pass
+
+
+@pytest.mark.cc
+@pytest.mark.parametrize("fn, dtype, refused", [
+    (lambda x: gg.exp(gg.tanh(x) * x).amax(1).sum(), np.float64, True),  # libmvec's exp
+    (lambda x: gg.sin(x * 3.0).amax(1).sum(), np.float32, True),         # libmvec's sinf
+    (lambda x: gg.exp(gg.tanh(x) * x).amax(1).sum(), np.float32, False),  # vecmath: stable
+    (lambda x: F.softmax(x, 1)[:, :4].sum(), np.float64, False),         # no such comparison
+])
+def test_long_rows_never_compare_a_recomputed_libm_value(fn, dtype, refused):
+    """Rows longer than ROW_BUFFER_MAX recompute libm values in each pass; libmvec may round
+    a vector call and a scalar one differently, so max's gradient mask (x == max(x)) of a
+    recomputed exp could miss: such a kernel is refused (eager, with the reason), others
+    compile. Either way the gradients are eager's."""
+    import warnings  # noqa: PLC0415
+    from gradgen.codegen.rowwise import ROW_BUFFER_MAX  # noqa: PLC0415
+    cf = gg.compile(fn)
+    value = RNG.uniform(-2.0, 2.0, (3, ROW_BUFFER_MAX + 1000)).astype(dtype)
+    for _ in range(2):
+        x_e, x_c = gg.tensor(value, requires_grad=True), gg.tensor(value, requires_grad=True)
+        fn(x_e).backward()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cf(x_c).backward()
+        np.testing.assert_allclose(x_c.grad.numpy(), x_e.grad.numpy(), rtol=1e-4, atol=1e-6)
+    reason = cf.inspect()[0]["fallback_reason"]
+    assert (reason is not None and "recomputes through a libm function" in reason) == refused

@@ -367,7 +367,7 @@ def _kept_values(kt, pl: Plan, row_ext: list) -> dict[int, tuple[int, str]]:
     row-local array (``rbN``), later ones read it back instead of calling exp/log/... again.
     Only for rows of at most ``ROW_BUFFER_MAX`` elements (the arrays live on the stack).
     Returns ``id(eqn) -> (pass computing it, array name)``."""
-    if not row_ext or numel(row_ext) > ROW_BUFFER_MAX:
+    if not row_ext:
         return {}
     first: dict[int, int] = {}
     again: set[int] = set()
@@ -377,7 +377,35 @@ def _kept_values(kt, pl: Plan, row_ext: list) -> dict[int, tuple[int, str]]:
                 again.add(id(e))
             elif clower.calls(kt.let(e)["expr"]):
                 first[id(e)] = q
+    if numel(row_ext) > ROW_BUFFER_MAX:
+        _refuse_unstable_comparisons(kt, pl, first)
+        return {}
     return {i: (first[i], f"rb{n}") for n, i in enumerate(sorted(again, key=list(first).index))}
+
+
+_COMPARISONS = frozenset({"eq", "ne", "lt", "le", "gt", "ge"})
+
+
+def _refuse_unstable_comparisons(kt, pl: Plan, first: dict[int, int]) -> None:
+    """Rows too long for row buffers recompute a libm value in each pass that needs it. A
+    function libmvec vectorizes (``clower.simd_libm``) may round differently in a vector loop
+    than in a scalar one, and two passes' loops need not be vectorized alike: a comparison
+    in a later pass of a value recomputed from one (max's gradient mask ``x == max(x)`` with
+    ``x = exp(...)``) may then not see what the earlier pass saw, and a gradient goes
+    missing. Such a kernel is refused (the call runs eagerly, with this reason); gradgen's
+    own vecmath functions give the same bits in any loop and pass."""
+    for q, p in enumerate(pl.passes):
+        unstable: set = set()
+        for e in p.eqns:
+            ins = {a for a in e.inputs if type(a) is Var}
+            if ins & unstable and e.prim.name in _COMPARISONS:
+                raise NotImplementedError(
+                    f"a row-wise kernel over rows of more than {ROW_BUFFER_MAX} elements "
+                    f"compares a value it recomputes through a libm function in a later pass "
+                    f"({kt.line(e)}): its bits may differ between passes")
+            if ins & unstable or (first.get(id(e), q) < q
+                                  and clower.simd_libm([kt.let(e)["expr"]])):
+                unstable.add(e.out)
 
 
 __all__ = ["Plan", "Pass", "plan", "picks", "body", "is_simple", "reductions", "ROW_BUFFER_MAX",

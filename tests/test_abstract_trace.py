@@ -80,10 +80,6 @@ W = gg.tensor(np.arange(6.0).reshape(2, 3))  # a captured tensor
 LOG: list = []
 
 
-def _index_select(x):
-    return gg.index_select(x, 0, (x[:, 0] > 100).long())  # an index computed inside fn
-
-
 def _bool_index(x):
     return x[(x.sum() > 0)]  # a 0-d boolean index: its value decides the shape
 
@@ -125,7 +121,6 @@ def _matmul_mismatch(x):
 
 
 STOPS = [
-    (_index_select, "index_select's index check"),
     (_bool_index, "0-d boolean tensor"),
     (_allclose, "allclose"),
     (_inplace_factory, "in-place write into memory holding values"),

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..autograd.record import NoValues, values
+from ..autograd.record import NoValues
 from ..ops.indexing import check_index, check_index_values, take_along, take as _take
 from ..ops.shape import reshape
 from ..tensor import Tensor, _wrap_dim
@@ -31,10 +31,10 @@ def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
     n = input._data.shape[d] if input._data.ndim else 1
     mode = _index_select_mode(input._data.shape, d, idx._data.size)
     if mode is not None:
-        a = values(idx._data, "index_select's index check")
         if _tracing():  # recorded, so a compiled call checks its own indices
             idx = check_index(idx, size=n, axis=d, mode=mode)
-        check_index_values(a, n, d, mode)
+        else:
+            check_index_values(idx._data, n, d, mode)
     if idx._data.ndim == 0:
         idx = reshape(idx, shape=(1,))
     if input._data.ndim == 0:

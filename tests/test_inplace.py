@@ -845,6 +845,20 @@ def test_a_trace_stops_before_writing_into_an_input() -> None:
     assert ver(x) == ver(w) == 0
 
 
+def test_flip_of_a_tensor_written_in_place_traces() -> None:
+    """flip's result owns its memory (a copy of rev's view) with its own version counter; a
+    trace that bound the view before the copy must not take the new counter for a write."""
+    def fn(x):
+        y = x * 2.0
+        y.add_(1.0)
+        return (y.flip(0) * y).sum()
+
+    x = gg.tensor([[0.5, -1.0], [2.0, 3.0]], requires_grad=True)
+    program = trace(fn, x)
+    want = fn(x.detach()).numpy()
+    np.testing.assert_allclose(run_program(program, x.detach().numpy())[0], want, rtol=1e-6)
+
+
 def _exp_then_add(x):
     y = x.exp()  # saves its output
     y.add_(1.0)

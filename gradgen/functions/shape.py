@@ -317,9 +317,13 @@ def flip(input: Tensor, *args: Any, dims: Any = None) -> Tensor:
     """Reverse the order of elements along ``dims``; returns a copy, as PyTorch does."""
     axes = _distinct(_dims_arg(args, dims, "flip"), input._data.ndim)
     out = rev(input, axes=axes)
-    # rev is a view primitive (a numpy flip), but flip owns its memory, as in PyTorch.
+    # rev is a view primitive (a numpy flip), but flip owns its memory, as in PyTorch: a copy
+    # with a counter of its own, starting where the view's was (a trace bound the view at that
+    # version; only a bump means a write).
     out._data = out._data.copy()
-    out._version = _VersionCounter()
+    counter = _VersionCounter()
+    counter.value = out._version.value
+    out._version = counter
     out._base = None
     return out
 

@@ -93,6 +93,8 @@ GRAD_CASES: dict[str, tuple[Callable, list, bool]] = {
     "max_dim_nan": (lambda lib, x: lib.max(x, 1)[0], [[[1.0, NAN, NAN], [5.0, 5.0, 1.0]]], True),
     "min_dim_nan": (lambda lib, x: lib.min(x, 1).values, [[[1.0, NAN], [5.0, 1.0]]], True),
     "norm_inf_nan": (lambda lib, x: lib.norm(x, INF), [[1.0, NAN, -5.0, 5.0]], True),
+    "norm_unit_axis_f64": (lambda lib, x: lib.norm(x, dim=1), [[[1e200], [-3.0], [-0.0]]], True),
+    "norm_unit_axis_tiny": (lambda lib, x: x.norm(dim=1), [[[1e-30], [-3.0], [0.0]]], True),
     "pow_half": (lambda lib, x: x ** 0.5, [[-0.0, 0.0, -INF, INF, -1.0, 4.0]], True),
     "pow_half_f64": (lambda lib, x: lib.pow(x, 0.5), [[-0.0, 0.0, -INF, 4.0]], True),
     "pow_minus_half": (lambda lib, x: x ** -0.5, [[-0.0, 0.0, -INF, INF, 4.0]], True),
@@ -105,7 +107,7 @@ GRAD_CASES: dict[str, tuple[Callable, list, bool]] = {
     "cat_all_empty": (lambda lib, e, f: lib.cat([e, f]), [[], []], False),
     "cat_empty_dim1": (lambda lib, a, e: lib.cat([a, e], dim=1), [[[1.0, 2.0]], []], True),
 }
-_F64 = {"pow_half_f64"}
+_F64 = {"pow_half_f64", "norm_unit_axis_f64"}
 
 
 def _grad_case(lib: Any, name: str) -> list:

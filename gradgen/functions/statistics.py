@@ -148,7 +148,10 @@ def vector_norm(x: Tensor, ord: Any = 2, dim: Any = None, keepdim: bool = False,
     if x._data.size == 0 and (p < 0 or p == _INF):
         _empty_norm_check(p, dim, shape)
     diff = differentiating(x)
-    if p == 2:
+    if 0 < p < _INF and int(np.prod([shape[a] for a in axes])) == 1:
+        # One element per result: |x|, as PyTorch gives it (x * x could overflow or underflow).
+        out = reduce_sum(P.abs_(x), axes=axes)
+    elif p == 2:
         out = _root(reduce_sum(P.mul(x, x), axes=axes), 0.5, diff)
     elif p == 1:
         out = reduce_sum(P.abs_(x), axes=axes)

@@ -115,8 +115,7 @@ class PrimNode(Node):
     def stale(self) -> bool:
         if self._freed:
             return False
-        if self._versions is not None and any(
-                v is not None and t._version.value != v for t, v in zip(self._ins, self._versions)):
+        if self._versions is not None and _modified(self._ins, self._versions) is not None:
             return True
         return self._out is not None and self._out[1].value != self._out[2]
 
@@ -130,10 +129,18 @@ class PrimNode(Node):
             self._freed = True
 
 
-def _check_versions(node: PrimNode, ins: tuple, versions: tuple) -> None:
+def _modified(ins: tuple, versions: tuple) -> tuple | None:
+    """``(tensor, saved version)`` of the first saved input written in place since, or None."""
     for t, v in zip(ins, versions):
         if v is not None and t._version.value != v:
-            raise RuntimeError(modified_message(t, v))
+            return t, v
+    return None
+
+
+def _check_versions(node: PrimNode, ins: tuple, versions: tuple) -> None:
+    bad = _modified(ins, versions)
+    if bad is not None:
+        raise RuntimeError(modified_message(*bad))
 
 
 _LEGACY_TYPE = {"float32": "FloatTensor", "float64": "DoubleTensor", "int64": "LongTensor",

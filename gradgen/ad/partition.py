@@ -45,6 +45,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..ir.core import Eqn, Program, Var
+from ..ops.elementwise import COMPARISONS
 from ..passes.dce import dce
 from ..passes.fold import ELEMENTWISE
 
@@ -53,7 +54,6 @@ RECOMPUTABLE = ELEMENTWISE | {"broadcast_in_dim", "reshape", "transpose"}
 # same input may round differently in two loops. (sqrt is correctly rounded everywhere.)
 ROUNDED = frozenset({"cos", "erf", "exp", "expm1", "log", "log1p", "logistic", "pow", "sin",
                      "tanh"})
-_COMPARISONS = frozenset({"eq", "ne", "lt", "le", "gt", "ge"})
 
 
 @dataclass
@@ -164,7 +164,7 @@ def _plan(needed: set, producer: dict, primal: set, free: set, in_order: list) -
         e = producer[v]
         name = e.prim.name
         operands = {a for a in e.inputs if type(a) is Var}
-        if name in RECOMPUTABLE and not (name in _COMPARISONS and operands & rounded):
+        if name in RECOMPUTABLE and not (name in COMPARISONS and operands & rounded):
             cost = sum(cheapest.get(a, 0) for a in operands)
             if cost == 0 or cost < size:
                 cheapest[v] = cost

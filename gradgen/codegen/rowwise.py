@@ -37,11 +37,9 @@ from . import clower, colsums, sums
 from .layout import (access_strides, coalesce, contiguous, index, kept_pattern, numel,
                      row_access, worth_threads)
 from .steps import Kernel, is_iota
+from .rowbuffers import ROW_BUFFER_MAX, kept_values
 from .sums import SUM_BLOCK
 
-# Row-local arrays keep a value with a libm call for later passes over rows of at most this
-# many elements (a float32 row of 8192 is 32 KiB of stack, within L1/L2 while the row is live).
-ROW_BUFFER_MAX = 8192
 
 
 @dataclass
@@ -259,7 +257,7 @@ def body(kt) -> dict:
         return {"kind": "store", "ptr": kt.p(k.stores[v]), "index": at[("store", v)],
                 "value": kt.v(v)}
 
-    keep = _kept_values(kt, pl, ext[split:])
+    keep = kept_values(kt, pl, ext[split:])
     rb_index = " + ".join(f"i{split + j} * {numel(ext[split + j + 1:])}"
                           for j in range(len(ext) - split)) or "0"
     accs: dict[int, str] = {}
@@ -360,52 +358,6 @@ def _pick_load(kt, e: Eqn, x: Var, t: Var, at: dict) -> dict:
     step = "" if x_step == 1 else f" * {x_step}"
     return {"kind": "let", "ctype": clower.ctype(e.out.aval.dtype), "name": kt.v(e.out),
             "expr": f"{bx}[{x_row} + (int64_t){bt}[{t_row}]{step}]"}
-
-
-def _kept_values(kt, pl: Plan, row_ext: list) -> dict[int, tuple[int, str]]:
-    """Values with a libm call that several passes need: the first computes each into a
-    row-local array (``rbN``), later ones read it back instead of calling exp/log/... again.
-    Only for rows of at most ``ROW_BUFFER_MAX`` elements (the arrays live on the stack).
-    Returns ``id(eqn) -> (pass computing it, array name)``."""
-    if not row_ext:
-        return {}
-    first: dict[int, int] = {}
-    again: set[int] = set()
-    for q, p in enumerate(pl.passes):
-        for e in p.eqns:
-            if id(e) in first:
-                again.add(id(e))
-            elif clower.calls(kt.let(e)["expr"]):
-                first[id(e)] = q
-    if numel(row_ext) > ROW_BUFFER_MAX:
-        _refuse_unstable_comparisons(kt, pl, first)
-        return {}
-    return {i: (first[i], f"rb{n}") for n, i in enumerate(sorted(again, key=list(first).index))}
-
-
-_COMPARISONS = frozenset({"eq", "ne", "lt", "le", "gt", "ge"})
-
-
-def _refuse_unstable_comparisons(kt, pl: Plan, first: dict[int, int]) -> None:
-    """Rows too long for row buffers recompute a libm value in each pass that needs it. A
-    function libmvec vectorizes (``clower.simd_libm``) may round differently in a vector loop
-    than in a scalar one, and two passes' loops need not be vectorized alike: a comparison
-    in a later pass of a value recomputed from one (max's gradient mask ``x == max(x)`` with
-    ``x = exp(...)``) may then not see what the earlier pass saw, and a gradient goes
-    missing. Such a kernel is refused (the call runs eagerly, with this reason); gradgen's
-    own vecmath functions give the same bits in any loop and pass."""
-    for q, p in enumerate(pl.passes):
-        unstable: set = set()
-        for e in p.eqns:
-            ins = {a for a in e.inputs if type(a) is Var}
-            if ins & unstable and e.prim.name in _COMPARISONS:
-                raise NotImplementedError(
-                    f"a row-wise kernel over rows of more than {ROW_BUFFER_MAX} elements "
-                    f"compares a value it recomputes through a libm function in a later pass "
-                    f"({kt.line(e)}): its bits may differ between passes")
-            if ins & unstable or (first.get(id(e), q) < q
-                                  and clower.simd_libm([kt.let(e)["expr"]])):
-                unstable.add(e.out)
 
 
 __all__ = ["Plan", "Pass", "plan", "picks", "body", "is_simple", "reductions", "ROW_BUFFER_MAX",

@@ -258,6 +258,7 @@ gt = _cmp("gt", np.greater, ">")
 ge = _cmp("ge", np.greater_equal, ">=")
 eq = _cmp("eq", np.equal, "==")
 ne = _cmp("ne", np.not_equal, "!=")
+COMPARISONS = frozenset({"lt", "le", "gt", "ge", "eq", "ne"})  # their names
 logical_and = _cmp("and", np.logical_and, "&&")
 logical_or = _cmp("or", np.logical_or, "||")
 logical_not = defprim("not", np.logical_not, _any_unary, None, "")

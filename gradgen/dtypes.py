@@ -23,9 +23,11 @@ __all__ = [
 class dtype:
     """A tensor element type (``gradgen.float32``, ...); prints like PyTorch's."""
 
-    __slots__ = ("name", "np", "is_floating_point", "is_signed", "itemsize", "short", "_rank")
+    __slots__ = ("name", "np", "is_floating_point", "is_signed", "itemsize", "short", "_rank",
+                 "scalar_name")
 
-    def __init__(self, name: str, np_dtype: Any, floating: bool, short: str, rank: int) -> None:
+    def __init__(self, name: str, np_dtype: Any, floating: bool, short: str, rank: int,
+                 scalar_name: str) -> None:
         self.name = name
         self.np = np.dtype(np_dtype)
         self.is_floating_point = floating
@@ -33,6 +35,7 @@ class dtype:
         self.itemsize = self.np.itemsize
         self.short = short          # IR spelling: f32, f64, i32, i64, bool
         self._rank = rank           # position in the promotion order
+        self.scalar_name = scalar_name  # PyTorch's C++ ScalarType name, as its messages print it
 
     @property
     def is_complex(self) -> bool:
@@ -47,11 +50,11 @@ class dtype:
         return self.name
 
 
-bool_ = dtype("bool", np.bool_, False, "bool", 0)
-int32 = dtype("int32", np.int32, False, "i32", 1)
-int64 = dtype("int64", np.int64, False, "i64", 2)
-float32 = dtype("float32", np.float32, True, "f32", 3)
-float64 = dtype("float64", np.float64, True, "f64", 4)
+bool_ = dtype("bool", np.bool_, False, "bool", 0, "Bool")
+int32 = dtype("int32", np.int32, False, "i32", 1, "Int")
+int64 = dtype("int64", np.int64, False, "i64", 2, "Long")
+float32 = dtype("float32", np.float32, True, "f32", 3, "Float")
+float64 = dtype("float64", np.float64, True, "f64", 4, "Double")
 
 _ALL = (bool_, int32, int64, float32, float64)
 _BY_NP = {d.np: d for d in _ALL}

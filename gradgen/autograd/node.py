@@ -11,6 +11,8 @@ import itertools
 import re
 from typing import Any, Callable
 
+from ..dtypes import bool_, float32, float64, int32, int64
+
 _sequence = itertools.count()
 
 FREED_MESSAGE = (
@@ -143,8 +145,8 @@ def _check_versions(node: PrimNode, ins: tuple, versions: tuple) -> None:
         raise RuntimeError(modified_message(*bad))
 
 
-_LEGACY_TYPE = {"float32": "FloatTensor", "float64": "DoubleTensor", "int64": "LongTensor",
-                "int32": "IntTensor", "bool": "BoolTensor"}
+# PyTorch's legacy tensor type names (torch.FloatTensor, ...), by dtype name.
+_LEGACY_TYPE = {d.name: f"{d.scalar_name}Tensor" for d in (bool_, int32, int64, float32, float64)}
 
 
 def display_name(node_name: str) -> str:

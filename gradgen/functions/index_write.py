@@ -30,7 +30,6 @@ from .inplace_checks import (LEAF_MESSAGE, OVERLAP_MESSAGE, PARTIAL_MESSAGE, VIE
                              check_view_write)
 from .shape import _fmt, expanded_shape
 
-_SHORT = {"float32": "Float", "float64": "Double", "int64": "Long", "int32": "Int", "bool": "Bool"}
 
 
 def _value_data(self: Tensor, value: Any, ix: _Index, target: tuple[int, ...]) -> Any:
@@ -44,8 +43,8 @@ def _value_data(self: Tensor, value: Any, ix: _Index, target: tuple[int, ...]) -
     v = value._data
     if ix.advs and v.dtype != self._data.dtype:
         raise RuntimeError("Index put requires the source and destination dtypes match, got "
-                           f"{_SHORT[self.dtype.name]} for the destination and "
-                           f"{_SHORT[value.dtype.name]} for the source.")
+                           f"{self.dtype.scalar_name} for the destination and "
+                           f"{value.dtype.scalar_name} for the source.")
     shape = _strip_ones(v.shape, len(target))
     if not ix.advs:
         expanded_shape(shape, target, value.dtype.name)

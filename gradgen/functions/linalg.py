@@ -23,8 +23,6 @@ from .math import mul as _mul
 
 _CPP_NAME = {"float32": "float", "float64": "double", "int64": "long int", "int32": "int",
              "bool": "bool"}
-_SCALAR_NAME = {"float32": "Float", "float64": "Double", "int64": "Long", "int32": "Int",
-                "bool": "Bool"}
 _BOOL_KERNEL = {"mm": "addmm_impl_cpu_", "mv": "addmv_impl_cpu", "dot": "dot", "bmm": "bmm"}
 
 
@@ -47,13 +45,13 @@ def _check_kernel_dtypes(kernel: str, a: Tensor, b: Tensor) -> None:
             raise RuntimeError("expected m1 and m2 to have the same dtype, but got: "
                                f"{_CPP_NAME[da.name]} != {_CPP_NAME[db.name]}")
         if kernel == "mv":
-            v, m = _SCALAR_NAME[db.name], _SCALAR_NAME[da.name]
+            v, m = db.scalar_name, da.scalar_name
             raise RuntimeError(f"addmv input tensors must have the same dtype, but got {v}, {m}, and {v}")
         if kernel == "dot":
             raise RuntimeError("dot : expected both vectors to have same dtype, but found "
-                               f"{_SCALAR_NAME[da.name]} and {_SCALAR_NAME[db.name]}")
-        raise RuntimeError(f"expected scalar type {_SCALAR_NAME[da.name]} but found "
-                           f"{_SCALAR_NAME[db.name]}")
+                               f"{da.scalar_name} and {db.scalar_name}")
+        raise RuntimeError(f"expected scalar type {da.scalar_name} but found "
+                           f"{db.scalar_name}")
     if da is bool_:
         raise NotImplementedError(f"\"{_BOOL_KERNEL[kernel]}\" not implemented for 'Bool'")
 

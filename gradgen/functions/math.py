@@ -181,16 +181,11 @@ def minimum(input: Tensor, other: Tensor) -> Tensor:
     return _apply(P.minimum, input, other)
 
 
-# Each dtype's C++ ScalarType name, which some of PyTorch's messages print.
-_SCALAR_TYPE_NAMES = {"float32": "Float", "float64": "Double", "int64": "Long", "int32": "Int",
-                      "bool": "Bool"}
-
-
 def where(condition: Tensor, input: Any, other: Any) -> Tensor:
     """Elements of ``input`` where ``condition`` holds, else of ``other``."""
     if not isinstance(condition, Tensor) or condition.dtype is not bool_:
         # PyTorch names the dtype by its C++ scalar type (Float, Long), not torch.float32.
-        got = (_SCALAR_TYPE_NAMES[condition.dtype.name] if isinstance(condition, Tensor)
+        got = (condition.dtype.scalar_name if isinstance(condition, Tensor)
                else type(condition).__name__)
         raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor with dtype {got}")
     d = result_type(as_tensor_operand(input), as_tensor_operand(other))

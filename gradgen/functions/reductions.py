@@ -86,11 +86,6 @@ def _user_dims(dim: Any) -> tuple:
     return (dim,) if _is_int(dim) else tuple(dim)
 
 
-def _legacy_name(x: Tensor) -> str:
-    return {"int64": "Long", "int32": "Int", "bool": "Bool", "float32": "Float",
-            "float64": "Double"}[x.dtype.name]
-
-
 def _overload_error(name: str, got: tuple, signatures: list[str],
                     keywords: dict | None = None) -> TypeError:
     """PyTorch's "invalid combination of arguments" error for a call with these arguments."""
@@ -123,7 +118,7 @@ def mean(input: Tensor, dim: Any = _UNSET, keepdim: bool = False, *, dtype: Any 
     if not x.dtype.is_floating_point:
         raise RuntimeError(
             "mean(): could not infer output dtype. Input dtype must be either a floating point or "
-            f"complex dtype. Got: {_legacy_name(x)}")
+            f"complex dtype. Got: {x.dtype.scalar_name}")
     axes = normalize_dims(None if dim is _UNSET else dim, x._data.ndim)
     n = _count(x._data.shape, axes)
     s = keep(reduce_sum(x, axes=axes), x._data.shape, axes, keepdim)

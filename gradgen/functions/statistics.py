@@ -17,7 +17,7 @@ from ..ops.reduce import reduce_max, reduce_sum
 from ..tensor import Tensor, _wrap_dim
 from ._operands import cast, differentiating
 from .math import _named
-from .reductions import (_UNSET, _INF, _count, _is_int, _legacy_name, _overload_error, _restore,
+from .reductions import (_UNSET, _INF, _count, _is_int, _overload_error, _restore,
                          _user_dims, extremum_sharing_nan, keep, normalize_dims)
 
 # ---------------------------------------------------------------- var, std
@@ -141,7 +141,7 @@ def vector_norm(x: Tensor, ord: Any = 2, dim: Any = None, keepdim: bool = False,
         x = cast(x, as_dtype(dtype))
     if not x.dtype.is_floating_point:
         raise RuntimeError("linalg.vector_norm: Expected a floating point or complex tensor as "
-                           f"input. Got {_legacy_name(x)}")
+                           f"input. Got {x.dtype.scalar_name}")
     p = float(ord)
     shape = x._data.shape
     axes = normalize_dims(dim, len(shape))

@@ -27,13 +27,9 @@ from ..tensor import Tensor, _wrap_dim
 __all__ = ["relu", "sigmoid", "tanh", "gelu", "softplus", "softmax", "log_softmax", "linear",
            "layer_norm", "mse_loss", "nll_loss", "cross_entropy", "dropout"]
 
-_SCALAR_NAME = {"float32": "Float", "float64": "Double", "int64": "Long", "int32": "Int",
-                "bool": "Bool"}
-
-
 def _scalar_name(t: Tensor) -> str:
     """PyTorch's ScalarType name of ``t``'s dtype (Float, Double, Long, ...)."""
-    return _SCALAR_NAME[t.dtype.name]
+    return t.dtype.scalar_name
 
 
 def _fmt(shape: Sequence[int]) -> str:

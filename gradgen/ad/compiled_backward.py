@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from ..autograd.grad_mode import _state
-from ..autograd.node import FREED_MESSAGE, Node, modified_message
+from ..autograd.node import FREED_MESSAGE, Node, modified, modified_message
 from ..tensor import Tensor
 from .evaluate import evaluate
 
@@ -74,7 +74,7 @@ class CompiledFunctionBackward(Node):
             cts, self._slots = self._slots, [None] * len(self._slots)
         if self._residuals is None:
             raise RuntimeError(FREED_MESSAGE)
-        stale = self._stale()
+        stale = modified(self._guards)
         if stale is not None:
             raise RuntimeError(modified_message(*stale))
         if self._only is None and any(g is None for g in cts):
@@ -110,7 +110,7 @@ class CompiledFunctionBackward(Node):
         """``apply`` of a cotangent of one for a fused call: the gradients it kept. None when
         ``apply`` must run instead (no kept gradients, or it raises: graph freed, an input
         written in place since)."""
-        if self._unit is None or self._residuals is None or self._stale() is not None:
+        if self._unit is None or self._residuals is None or modified(self._guards) is not None:
             return None
         self.stealable = None
         self._settle()
@@ -121,14 +121,6 @@ class CompiledFunctionBackward(Node):
             self._applied = True
             self._entry.fused_node(True, -1 if self._counted else 0)
             self._counted = False
-
-    def _stale(self) -> tuple | None:
-        """``(tensor, saved version)`` of a tensor the backward reads that was written in
-        place since the call, or None."""
-        for t, v in self._guards:
-            if t._version.value != v:
-                return t, v
-        return None
 
     def _scaled(self, s: float) -> tuple | None:
         """A fused call's gradients for cotangent ``s``: the kept ones for a cotangent of

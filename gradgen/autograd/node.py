@@ -117,7 +117,7 @@ class PrimNode(Node):
     def stale(self) -> bool:
         if self._freed:
             return False
-        if self._versions is not None and _modified(self._ins, self._versions) is not None:
+        if self._versions is not None and modified(zip(self._ins, self._versions)) is not None:
             return True
         return self._out is not None and self._out[1].value != self._out[2]
 
@@ -131,16 +131,17 @@ class PrimNode(Node):
             self._freed = True
 
 
-def _modified(ins: tuple, versions: tuple) -> tuple | None:
-    """``(tensor, saved version)`` of the first saved input written in place since, or None."""
-    for t, v in zip(ins, versions):
+def modified(saved: Any) -> tuple | None:
+    """The first of ``saved`` (``(tensor, version)`` pairs; a None version is not checked)
+    written in place since that version, as ``(tensor, version)``; None if none was."""
+    for t, v in saved:
         if v is not None and t._version.value != v:
             return t, v
     return None
 
 
 def _check_versions(node: PrimNode, ins: tuple, versions: tuple) -> None:
-    bad = _modified(ins, versions)
+    bad = modified(zip(ins, versions))
     if bad is not None:
         raise RuntimeError(modified_message(*bad))
 

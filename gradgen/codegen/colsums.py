@@ -105,8 +105,7 @@ def render_context(kt: Any, split: int, ext: list[int]) -> dict | None:
     outer = [{"var": f"i{j}", "expr": f"(gg_r / {numel(ext[j + 1:split])}) % {ext[j]}"
               if j else f"gg_r / {numel(ext[1:split])}"} for j in range(split)]
     return {"block": block, "blocks": k.column_sums[0].partial.aval.shape[0], "rows": n_rows,
-            "n": n,
-            "outer": outer,
+            "n": n, "outer": outer,
             "sums": [{"name": f"cs{j}", "ctype": clower.ctype(c.eqn.inputs[0].aval.dtype),
                       "ptr": kt.p(k.stores[c.partial]), "value": kt.v(c.eqn.inputs[0])}
                      for j, c in enumerate(k.column_sums)]}

@@ -9,9 +9,8 @@ import numpy as np
 
 from ..dtypes import result_type
 from ..ops import elementwise as P
-from ..ops.shape import broadcast_in_dim
 from ..tensor import Tensor
-from ._operands import as_tensor_operand, differentiating
+from ._operands import as_tensor_operand, differentiating, expand_to
 
 
 def nan_matters(input: Tensor, min: Any, max: Any) -> bool:
@@ -35,7 +34,7 @@ def nan_mask(operands: tuple, shape: tuple) -> Any:
     mask: Any = None
     for v in operands:
         if isinstance(v, Tensor) and v.dtype.is_floating_point:
-            v = broadcast_always(v, shape)
+            v = expand_to(v, shape, always=True)
             m: Any = P.ne(v, v)
         elif isinstance(v, float) and _math.isnan(v):
             m = np.asarray(True)  # a constant (a Python bool would take the other's dtype)
@@ -47,16 +46,8 @@ def nan_mask(operands: tuple, shape: tuple) -> Any:
 
 def no_gradient_where(mask: Any, t: Tensor, shape: tuple) -> Tensor:
     """``t`` broadcast to ``shape`` (``mask``'s), with no gradient flowing back where ``mask``."""
-    t = broadcast_always(t, shape)
+    t = expand_to(t, shape, always=True)
     return P.select(mask, P.stop_gradient(t), t)
 
 
-def broadcast_always(t: Tensor, shape: tuple) -> Tensor:
-    """``t`` broadcast to ``shape`` by a primitive (even when it is not differentiated)."""
-    if t._data.shape == shape:
-        return t
-    nd = t._data.ndim
-    return broadcast_in_dim(t, shape=shape, dims=tuple(range(len(shape) - nd, len(shape))))
-
-
-__all__ = ["nan_matters", "nan_mask", "no_gradient_where", "broadcast_always"]
+__all__ = ["nan_matters", "nan_mask", "no_gradient_where"]

@@ -82,9 +82,10 @@ def broadcast_shape_of(xs: Any) -> tuple:
     return shape
 
 
-def expand_to(t: Any, shape: tuple) -> Any:
-    """Broadcast a tensor to ``shape`` explicitly when it is differentiated, else leave it."""
-    if type(t) is not Tensor or t._data.shape == shape or not differentiating(t):
+def expand_to(t: Any, shape: tuple, always: bool = False) -> Any:
+    """Broadcast a tensor to ``shape`` explicitly when it is differentiated (or ``always``),
+    else leave it."""
+    if type(t) is not Tensor or t._data.shape == shape or not (always or differentiating(t)):
         return t
     nd = t._data.ndim
     return broadcast_in_dim(t, shape=shape, dims=tuple(range(len(shape) - nd, len(shape))))

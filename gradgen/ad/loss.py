@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ..ir.core import Program, Var
 from ..ir.interpreter import run as interpret
-from .partition import _ancestors
+from .partition import ancestors
 
 if TYPE_CHECKING:
     from .compiled import CompiledEntry
@@ -69,7 +69,7 @@ def read_by_gradients(joint: Program) -> tuple[int, ...]:
     """The inputs of gradient program ``joint`` whose values its gradients depend on: written
     in place before a backward, they make it raise (as a saved tensor does in eager mode)."""
     n_in, n_out = joint.meta["n_primal_inputs"], joint.meta["n_primal_outputs"]
-    need = _ancestors({a for a in joint.outputs[n_out:] if type(a) is Var},
+    need = ancestors({a for a in joint.outputs[n_out:] if type(a) is Var},
                       {e.out: e for e in joint.eqns})
     return tuple(i for i, v in enumerate(joint.inputs[:n_in]) if v in need)
 

@@ -133,11 +133,11 @@ def _nbytes(v: Var, primal: set) -> int:
 def _rematerialize(needed: set, producer: dict, primal: set, outs: set,
                    order: dict) -> tuple[set, set]:
     """The module's policy; returns (values to save, values to recompute in the backward)."""
-    ancestors = _ancestors(needed, producer)
-    in_order = sorted(ancestors, key=order.__getitem__)
+    above = ancestors(needed, producer)
+    in_order = sorted(above, key=order.__getitem__)
     # Inputs and outputs exist anyway; values the backward needs that only the forward can
     # compute are saved whatever else happens. All are free for recomputing anything else.
-    free = set(primal) | (outs & ancestors) | {
+    free = set(primal) | (outs & above) | {
         v for v in needed if v not in primal and producer[v].prim.name not in RECOMPUTABLE}
     best = _plan(needed, producer, primal, free, in_order)
     for _ in range(3):  # rule 5: try saving expensive values that several saved values share
@@ -218,7 +218,7 @@ def _total(saved: set, primal: set) -> int:
     return sum(_nbytes(v, primal) for v in saved)
 
 
-def _ancestors(needed: set, producer: dict) -> set:
+def ancestors(needed: set, producer: dict) -> set:
     """``needed`` and every forward value they are computed from."""
     seen = set()
     stack = list(needed)
@@ -233,4 +233,4 @@ def _ancestors(needed: set, producer: dict) -> set:
     return seen
 
 
-__all__ = ["Partition", "partition", "RECOMPUTABLE", "ROUNDED"]
+__all__ = ["Partition", "partition", "ancestors", "RECOMPUTABLE", "ROUNDED"]

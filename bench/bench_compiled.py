@@ -1,7 +1,8 @@
 """Compiled gradgen against eager gradgen, hand-written numpy, PyTorch and JAX, side by side.
 
 Each workload is timed as forward + backward per iteration (float32, median over
-repeats); every column's gradients are checked against gradgen eager first.
+rounds in which the row's columns take turns); every column's gradients are checked against
+gradgen eager first.
 Workloads: the seed 2x2 program; the chain (tanh(x*w+b)*sigmoid(x) + exp(-x*x)).sum()
 on 1024x1024 and 64x64; a 2-layer MLP (128x784 -> 256 relu -> 10, cross-entropy);
 layer_norm over 512x1024; softmax cross-entropy over 4096x1000 (defined in workloads.py).
@@ -141,11 +142,12 @@ def check(name: str, col: str, got: list, ref: list) -> str | None:
 # ------------------------------------------------------------------ measurement
 
 def time_workload(w: Workload, backend: str | None, peers: dict, repeat: int,
-                  median_time: Callable) -> tuple[dict, list[str], dict]:
+                  median_times: Callable) -> tuple[dict, list[str], dict]:
     """Cells of one table row, the notes (mismatches, fallbacks) to print under it, and the
-    times (seconds) of the columns that ran and agreed."""
+    times (seconds) of the columns that ran and agreed. Every column is run and checked first;
+    the ones that agree are then timed together, interleaved (``median_times``)."""
     arrays = w.make(np.random.default_rng(0))
-    cells, notes, times = {}, [], {}
+    cells, notes, timed = {}, [], {}
     cols = columns(w, arrays, backend, peers)
     ref = [_np(g) for g in cols["gradgen eager"]()]
     for col, entry in cols.items():
@@ -164,16 +166,18 @@ def time_workload(w: Workload, backend: str | None, peers: dict, repeat: int,
                 notes.append(f"{w.name} / {col}: fell back to eager: {fell}")
                 continue
             bad = check(w.name, col, list(got), ref)
-            t = median_time(run, repeat)
         except Exception as err:
             cells[col] = f"n/a ({_short(f'{type(err).__name__}: {err}', 80)})"
             continue
         if bad:
             notes.append(f"GRADIENT MISMATCH {w.name} / {col} vs gradgen eager: {bad}")
+            cells[col] = "✗ (not timed)"
         else:
-            times[col] = t
-        cells[col] = fmt(t) + (" ✗" if bad else "")
-    return cells, notes, times
+            timed[col] = run
+    times = median_times(timed, repeat)
+    for col, t in times.items():
+        cells[col] = fmt(t)
+    return {col: cells[col] for col in cols}, notes, times
 
 
 def goal_row(name: str, times: dict) -> list[str] | None:
@@ -322,16 +326,17 @@ def main() -> None:
         return first_call_child(*args.first_call, args.backend)
     os.environ["GRADGEN_CACHE_DIR"] = str(args.cache_dir)
     args.cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    from eager_overhead import median_time  # bench/ is sys.path[0] when run as a script
+    from eager_overhead import median_times  # bench/ is sys.path[0] when run as a script
 
     peers = load_peers(args.no_peers)
     work = [w for w in WORKLOADS if not args.only or any(w.name.startswith(o) for o in args.only)]
     print(f"# gradgen compiled benchmark\n\n{machine(peers, args.backend)}\n")
     print("Forward + backward per iteration, float32, median of "
-          f"{args.repeat} repeats. ✗ = gradients disagree with gradgen eager.\n")
+          f"{args.repeat} rounds, the columns of a row timed in turn in each round. ✗ = gradients "
+          "disagree with gradgen eager (not timed).\n")
     rows, notes, header, goals = [], [], None, []
     for w in work:
-        cells, n, times = time_workload(w, args.backend, peers, args.repeat, median_time)
+        cells, n, times = time_workload(w, args.backend, peers, args.repeat, median_times)
         header = header or list(cells)
         rows.append([w.name] + [cells[c] for c in header])
         notes += n

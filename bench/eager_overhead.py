@@ -27,25 +27,33 @@ except ImportError:  # PyTorch is an optional peer
     torch = None
 
 
-def median_time(fn: Callable[[], object], repeat: int, min_time: float = 0.2) -> float:
-    """Median seconds per call over `repeat` batches, each at least `min_time` / repeat long."""
-    fn()
-    n = 1
-    while True:
-        t0 = time.perf_counter()
-        for _ in range(n):
-            fn()
-        dt = time.perf_counter() - t0
-        if dt > min_time / repeat:
-            break
-        n *= 2
-    times = []
+def median_times(fns: dict[str, Callable[[], object]], repeat: int,
+                 min_time: float = 0.2) -> dict[str, float]:
+    """Median seconds per call of each of ``fns`` over `repeat` rounds. Each function first gets
+    a batch size (calls) that takes at least `min_time` / repeat; then every round times one
+    batch of each function in turn, so the functions of one table row see the same moments of
+    a shared machine (another tenant's burst slows a round of all of them, not one column)."""
+    sizes = {}
+    for name, fn in fns.items():
+        fn()
+        n = 1
+        while True:
+            t0 = time.perf_counter()
+            for _ in range(n):
+                fn()
+            if time.perf_counter() - t0 > min_time / repeat:
+                break
+            n *= 2
+        sizes[name] = n
+    times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        for _ in range(n):
-            fn()
-        times.append((time.perf_counter() - t0) / n)
-    return statistics.median(times)
+        for name, fn in fns.items():
+            n = sizes[name]
+            t0 = time.perf_counter()
+            for _ in range(n):
+                fn()
+            times[name].append((time.perf_counter() - t0) / n)
+    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 # ------------------------------------------------------------------ seed program
@@ -121,9 +129,8 @@ def main() -> None:
     print("| workload (fwd+bwd) | gradgen eager | hand numpy | PyTorch eager | gradgen / numpy | gradgen / PyTorch |")
     print("|---|---|---|---|---|---|")
     for name, gg, npy, pt in rows:
-        t_gg = median_time(gg, args.repeat)
-        t_np = median_time(npy, args.repeat)
-        t_pt = median_time(pt, args.repeat) if pt else float("nan")
+        t = median_times({"gg": gg, "np": npy, **({"pt": pt} if pt else {})}, args.repeat)
+        t_gg, t_np, t_pt = t["gg"], t["np"], t.get("pt", float("nan"))
         print(f"| {name} | {fmt(t_gg)} | {fmt(t_np)} | {fmt(t_pt) if pt else '—'} | "
               f"{t_gg / t_np:.2f}x | {(f'{t_gg / t_pt:.2f}x') if pt else '—'} |")
 

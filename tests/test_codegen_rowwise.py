@@ -542,28 +542,69 @@ def test_row_invariant_operands_are_loaded_once_per_row():
     assert body.index(loads[0]) < first_pass and body.index(loads[1]) < first_pass
 
 
+_LONG = 8192 + 1000  # rows longer than ROW_BUFFER_MAX
+
+
 @pytest.mark.cc
-@pytest.mark.parametrize("fn, dtype, refused", [
-    (lambda x: gg.exp(gg.tanh(x) * x).amax(1).sum(), np.float64, True),  # libmvec's exp
-    (lambda x: gg.sin(x * 3.0).amax(1).sum(), np.float32, True),         # libmvec's sinf
-    (lambda x: gg.exp(gg.tanh(x) * x).amax(1).sum(), np.float32, False),  # vecmath: stable
-    (lambda x: F.softmax(x, 1)[:, :4].sum(), np.float64, False),         # no such comparison
+@pytest.mark.parametrize("fn, dtype, rows, kept", [
+    (lambda x: gg.exp(gg.tanh(x) * x).amax(1).sum(), np.float64, 3, True),  # libmvec's exp
+    (lambda x: gg.exp(gg.tanh(x) * x).amax(1).sum(), np.float64, 1, True),  # (serial kernel)
+    (lambda x: gg.sin(x * 0.7).amax(1).sum(), np.float32, 3, True),  # libmvec's sinf (no ties)
+    (lambda x: gg.exp(gg.tanh(x) * x).amax(1).sum(), np.float32, 3, True),  # vecmath
+    (lambda x: F.softmax(x, 1)[:, :4].sum(), np.float64, 2, True),
+    # (the forward keeps the log-sum-exp, the backward's kernel computes exp once)
+    (lambda x: F.cross_entropy(x, gg.tensor([3, 0, _LONG - 1])), np.float32, 3, False),
 ])
-def test_long_rows_never_compare_a_recomputed_libm_value(fn, dtype, refused):
-    """Rows longer than ROW_BUFFER_MAX recompute libm values in each pass; libmvec may round
-    a vector call and a scalar one differently, so max's gradient mask (x == max(x)) of a
-    recomputed exp could miss: such a kernel is refused (eager, with the reason), others
-    compile. Either way the gradients are eager's."""
+def test_long_rows_keep_libm_values_on_the_heap(fn, dtype, rows, kept):
+    """Rows longer than ROW_BUFFER_MAX keep a libm value later passes need in a row buffer
+    on the heap, as shorter rows do on the stack: computed once, so max's gradient mask
+    (x == max(x)) of an exp sees the bits the maximum saw (libmvec may round a vector call and
+    a scalar one differently; recomputed, a gradient went missing). The gradients are eager's,
+    with no fallback."""
     import warnings  # noqa: PLC0415
     from gradgen.codegen.rowwise import ROW_BUFFER_MAX  # noqa: PLC0415
+    assert _LONG > ROW_BUFFER_MAX
     cf = gg.compile(fn)
-    value = RNG.uniform(-2.0, 2.0, (3, ROW_BUFFER_MAX + 1000)).astype(dtype)
+    value = RNG.uniform(-2.0, 2.0, (rows, _LONG)).astype(dtype)
     for _ in range(2):
         x_e, x_c = gg.tensor(value, requires_grad=True), gg.tensor(value, requires_grad=True)
         fn(x_e).backward()
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+            warnings.simplefilter("error")
             cf(x_c).backward()
         np.testing.assert_allclose(x_c.grad.numpy(), x_e.grad.numpy(), rtol=1e-4, atol=1e-6)
-    reason = cf.inspect()[0]["fallback_reason"]
-    assert (reason is not None and "recomputes through a libm function" in reason) == refused
+    spec = cf.inspect()[0]
+    assert spec["fallback_reason"] is None
+    assert ("/* a row buffer */" in spec["c_source"]) == kept
+
+
+@pytest.mark.cc
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_row_buffer_that_cannot_be_allocated_raises_memory_error(threads):
+    """A kernel keeping row buffers on the heap returns whether it could not allocate them;
+    both call paths (the generated straight-line call, the general one) raise MemoryError
+    naming the kernel, before any output is returned. Simulated: the kernel replaced by one
+    reporting the failure."""
+    from gradgen.ir.trace import input_values  # noqa: PLC0415
+    from gradgen.runtime.callgen import generated_call  # noqa: PLC0415
+    from gradgen.runtime.executor import build_programs  # noqa: PLC0415
+    from gradgen.runtime.slots import allocating_step  # noqa: PLC0415
+    x = gg.tensor(RNG.uniform(-2.0, 2.0, (3, _LONG)))
+    prog = optimize(trace(lambda t: F.softmax(t.exp(), 1) * t.exp(), x))
+    ex = build_programs([prog], threads).executables[0]
+    args = input_values(prog, x)
+    np.testing.assert_allclose(ex(*args)[0], (F.softmax(x.exp(), 1) * x.exp()).numpy(),
+                               rtol=1e-12)
+    fallible = [k for k, (fn, _) in enumerate(ex._steps) if hasattr(fn, "fail")
+                and not hasattr(fn, "status")]
+    assert fallible, "the long rows' kernel allocates its row buffers"
+    k = fallible[0]
+    name = "g0_" + ex.schedule.steps[k].name
+    assert ex._module.returns_failure(name)
+    ex._steps[k] = (allocating_step(lambda *ptrs: 1, name), ex._steps[k][1])
+    with pytest.raises(MemoryError, match=f"compiled kernel {name} could not allocate"):
+        ex(*args)
+    call = generated_call(ex)
+    assert call is not None and f"if K{k}(" in call.source
+    with pytest.raises(MemoryError, match=f"compiled kernel {name} could not allocate"):
+        call(*args)

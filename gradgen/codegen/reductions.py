@@ -150,7 +150,8 @@ def body(kt) -> dict:
         least = max(min(CHUNK, size // CHUNK_FEW), CHUNK_LEAST, -(-size // MAX_CHUNKS))
         per = -(-least // rest)  # outer iterations per chunk
         ctx["chunk"] = {"size": per, "count": -(-inner[0]["extent"] // per)}
-        ctx["partials"] = [{"ctype": a["ctype"], "name": a["name"] + "_p"} for a in accs]
+        ctx["partials"] = [{"ctype": a["ctype"], "name": a["name"] + "_p", "init": a["name"] + "_p"}
+                           for a in accs]
     ctx["lanes"] = None
     if lanes:
         start, stop = ("c * " + str(ctx["chunk"]["size"]), "end") if form == "chunks" \

@@ -129,7 +129,9 @@ class _KernelText:
             body = checks.body(self)
         else:
             body = self.body() if rowwise.is_simple(self.k) else rowwise.body(self)
-        return {"gemm": None, **body, **self.header(body["params_in"], body["params_out"])}
+        # heap_arrays: row buffers allocated per piece of rows (a row-wise kernel's long rows)
+        return {"gemm": None, "heap_arrays": [], **body,
+                **self.header(body["params_in"], body["params_out"])}
 
     def line(self, e: Eqn) -> str:
         """Equation ``e`` as the IR text prints it (the program's, or what it stands for)."""

@@ -37,7 +37,7 @@ from . import clower, colsums, sums
 from .layout import (access_strides, coalesce, contiguous, index, kept_pattern, numel,
                      row_access, worth_threads)
 from .steps import Kernel, is_iota
-from .rowbuffers import ROW_BUFFER_MAX, kept_values
+from .rowbuffers import ROW_BUFFER_MAX, kept_values, on_heap
 from .sums import SUM_BLOCK
 
 
@@ -281,9 +281,11 @@ def body(kt) -> dict:
             else:
                 out.append(store(x))
         rows_work.append(out)
-    pre = [{"kind": "array", "ctype": clower.ctype(e.out.aval.dtype), "name": name,
-            "size": numel(ext[split:])} for e in k.eqns if id(e) in keep
-           for name in [keep[id(e)][1]]]
+    arrays = [{"kind": "array", "ctype": clower.ctype(e.out.aval.dtype), "name": name,
+               "size": numel(ext[split:])} for e in k.eqns if id(e) in keep
+              for name in [keep[id(e)][1]]]
+    heap = on_heap(ext[split:])
+    pre = [] if heap else arrays
     pre += [load(v, "row") for v in row_loads] + [load(v, "elem") for v in elem_loads
                                                    if v in hoisted] + rows_work[0]
     for j, ph in enumerate(phases):
@@ -293,6 +295,7 @@ def body(kt) -> dict:
             "outer": [{"var": f"i{j}", "extent": n} for j, n in enumerate(ext[:split])],
             "inner": [{"var": f"i{split + j}", "extent": n} for j, n in enumerate(ext[split:])],
             "pre": pre, "phases": phases, "body": everything,
+            "heap_arrays": arrays if heap else [],
             "accs": [a for ph in phases for a in ph["accs"]],
             "parallel": worth_threads(numel(dom), everything) and split > 0,
             "colsum": colsums.render_context(kt, split, ext),

@@ -8,7 +8,8 @@ so it is written out once as Python text and compiled with :func:`exec`, the way
 :mod:`dataclasses` writes ``__init__``: each input's pointer converted, each
 fresh output allocated, each kernel called with its pointers (persistent ones
 are closure constants), each check kernel's status tested right after it (a bad index
-raises, :func:`.slots.check_step`), the outputs returned. The text holds only names this
+raises, :func:`.slots.check_step`) and an allocating kernel's result too
+(:func:`.slots.allocating_step`), the outputs returned. The text holds only names this
 module makes up (``a3``, ``q3``, ``K0``, ...), never a user string.
 
 An input numpy cannot pass as a flat buffer (not C-contiguous) makes the
@@ -69,10 +70,15 @@ def generated_call(ex: Any) -> Callable[..., list] | None:
     steps = []
     for k, ((fn, _), slots) in enumerate(zip(ex._steps, ex._step_slots)):
         env[f"K{k}"] = getattr(fn, "kernel", fn)
-        steps.append(f"    K{k}({', '.join(pointer(s) for s in slots)})")
-        if hasattr(fn, "fail"):  # a check kernel: test its status (slots.check_step)
+        call = f"K{k}({', '.join(pointer(s) for s in slots)})"
+        if hasattr(fn, "status"):  # a check kernel: test its status (slots.check_step)
             env[f"T{k}"], env[f"F{k}"] = fn.status, fn.fail
-            steps.append(f"    if T{k}[0] != {STATUS_NONE}: F{k}()")
+            steps += [f"    {call}", f"    if T{k}[0] != {STATUS_NONE}: F{k}()"]
+        elif hasattr(fn, "fail"):  # it returns whether it could not allocate (allocating_step)
+            env[f"F{k}"] = fn.fail
+            steps.append(f"    if {call}: F{k}()")
+        else:
+            steps.append(f"    {call}")
     if steps:  # (none: every output is an input or a constant)
         body += ["if not acquire(False):  # another thread is inside: a spare workspace",
                  f"    return busy(({params}{',' if len(inputs) == 1 else ''}))", "try:",

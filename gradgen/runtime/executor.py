@@ -23,7 +23,8 @@ inputs that never change (a cotangent of ones) as persistent buffers.
 
 Check kernels (``check_index``) run as a kernel followed by a test of their status buffer
 (:func:`.slots.check_step`): a bad index raises eager's exception there, before later steps
-and before any output is returned.
+and before any output is returned. A kernel allocating row buffers on the heap returns whether
+it could not, which raises MemoryError the same way (:func:`.slots.allocating_step`).
 
 Host ops (general indexing, argmax, ... -- every equation the schedule does not
 put in a kernel, including any primitive without a C lowering) run between
@@ -56,7 +57,7 @@ from ..ir.printer import print_program
 from .cache import get_or_build
 from .callgen import Spares, generated_call
 from .loader import LoadedModule
-from .slots import Slots, check_step, converter, getter, host_step, kernel_args
+from .slots import Slots, allocating_step, check_step, converter, getter, host_step, kernel_args
 
 class LoweringError(RuntimeError):
     """A program cannot be turned into C (an unsupported dtype, a schedule the renderer refuses)."""
@@ -107,6 +108,9 @@ class Executable:
             if isinstance(step, Kernel) and step.check is not None:  # raises on a bad index
                 status = slots.template[slots.slot(step.status)]
                 self._steps[pos] = (check_step(self._steps[pos][0], status, step.check),
+                                    self._steps[pos][1])
+            elif isinstance(step, Kernel) and module.returns_failure(prefix + step.name):
+                self._steps[pos] = (allocating_step(self._steps[pos][0], prefix + step.name),
                                     self._steps[pos][1])
         self._step_slots = [tuple(ks) if ks is not None else None for ks in kernel_slots]
         self._inputs = [(s, slots.ctype[s] if s in dynamic else None)
@@ -160,7 +164,7 @@ class Executable:
         for (fn, get), (ins, outs), ks in zip(self._steps, self._io, self._step_slots):
             persistent = all(self._template[s] is not None or
                              (get is None and s not in self._leaving) for s in outs)
-            checks = hasattr(fn, "fail")  # a check raises per call, never once at bind
+            checks = hasattr(fn, "fail")  # a step that may raise runs per call, never at bind
             if ins <= known and persistent and not outs & self._leaving and not checks:
                 if get is None:
                     fn(self._template, self._pointers)

@@ -96,6 +96,11 @@ class LoadedModule:
         except KeyError:
             raise AttributeError(f"module {self.path.name} has no function {name!r}") from None
 
+    def returns_failure(self, name: str) -> bool:
+        """Whether function ``name`` returns a failure flag (a kernel whose row buffers are
+        allocated on the heap: nonzero when they could not be) rather than nothing."""
+        return self.ffi.typeof(self.functions[name]).result.kind != "void"
+
     def ptr_of(self, arr: np.ndarray) -> Any:
         """A typed pointer to ``arr``'s data for one call (``ffi.from_buffer``; C-contiguous only).
 

@@ -1,5 +1,5 @@
 """The per-call layout of an executable's buffers, and the closures running its host ops and
-testing its check kernels' status.
+testing its check kernels' status and its allocating kernels' failure.
 
 Each buffer of a schedule gets a *slot*: its index into the per-call lists of arrays and of
 cffi pointers (:class:`Slots`). What never changes between calls is fixed in the slot once --
@@ -129,6 +129,20 @@ def check_step(kernel: Callable, status: np.ndarray, eqn: Eqn) -> Callable:
     return run
 
 
+def allocating_step(kernel: Callable, name: str) -> Callable:
+    """The step of a kernel that allocates row buffers on the heap: the kernel, raising
+    MemoryError when it reports it could not. ``run.kernel`` and ``run.fail`` let
+    :mod:`.callgen` write the same test inline."""
+    def fail() -> None:
+        raise MemoryError(f"compiled kernel {name} could not allocate its row buffers")
+
+    def run(*ptrs: Any) -> None:
+        if kernel(*ptrs):
+            fail()
+    run.kernel, run.fail = kernel, fail
+    return run
+
+
 def host_step(step: HostOp, slots: Slots, ctype: Any, convert: Callable | None) -> Callable:
     """The closure running one host op: the primitive's numpy implementation on (views of)
     the buffers; its result is made an owned C-contiguous array of the output's dtype."""
@@ -155,4 +169,5 @@ def host_step(step: HostOp, slots: Slots, ctype: Any, convert: Callable | None) 
     return run
 
 
-__all__ = ["Slots", "converter", "kernel_args", "getter", "host_step", "check_step"]
+__all__ = ["Slots", "converter", "kernel_args", "getter", "host_step", "check_step",
+           "allocating_step"]

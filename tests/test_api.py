@@ -296,6 +296,33 @@ def test_compile_falls_back_once_with_the_reason() -> None:
     assert body.calls == 3  # the failed trace, then two eager calls
 
 
+def _loss_ab(a, b):
+    return (a * b.exp()).sum()
+
+
+@pytest.mark.parametrize("wrap", [lambda f: f, lambda f: value_and_grad(f, argnums=(0, 1))])
+def test_one_tensor_as_two_arguments_runs_eagerly_for_that_call_only(wrap) -> None:
+    """f(x, x) is not traced (the IR has one input per argument) and runs eagerly; the
+    signature is not marked eager, so f(x, y) with distinct tensors still compiles."""
+    cf, eager = compile(wrap(_loss_ab), backend="interpret"), wrap(_loss_ab)
+    x = gg.tensor([0.5, -1.0], dtype=gg.float64)
+    y = gg.tensor([2.0, 0.25], dtype=gg.float64)
+    with pytest.warns(UserWarning, match="the same tensor is passed as two arguments"):
+        first = cf(x, x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # traced and compiled: no warning
+        second = cf(x, y)
+    assert [spec["fallback_reason"] for spec in cf.inspect()] == [None]
+    for got, want in ((first, eager(x, x)), (second, eager(x, y))):
+        np.testing.assert_allclose(np.concatenate([t.numpy().ravel() for t in _leaves(got)]),
+                                   np.concatenate([t.numpy().ravel() for t in _leaves(want)]),
+                                   rtol=1e-12)
+
+
+def _leaves(tree):
+    return [tree] if isinstance(tree, gg.Tensor) else [t for x in tree for t in _leaves(x)]
+
+
 @pytest.mark.parametrize("name,fn", [
     ("random", lambda x: x * gg.rand(3)),
     ("numpy", lambda x: x * float(x.numpy()[0])),

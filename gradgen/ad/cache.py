@@ -23,7 +23,7 @@ from typing import Any, Callable
 from ..autograd.grad_mode import _state
 from ..dtypes import _default
 from ..ir.core import Program
-from ..ir.trace import trace
+from ..ir.trace import AliasedArguments, trace
 from ..ir.tree import flatten
 from ..tensor import Tensor
 
@@ -197,9 +197,12 @@ class Fallback:
         self.eager_keys: dict[Any, Exception] = {}  # signature -> why it runs eagerly
 
     def note(self, err: Exception, key: Any = None) -> None:
+        """Keep ``err`` as the reason, and under ``key`` (the call's signature) unless it is a
+        fact of this call alone (one tensor passed as two arguments): later calls of that
+        signature run eagerly at once, while a call with distinct tensors still compiles."""
         first = self.reason is None
         self.reason = err
-        if key is not None:
+        if key is not None and not isinstance(err, AliasedArguments):
             self.eager_keys[key] = err
         if first:
             name = getattr(self.fn, "__qualname__", repr(self.fn))

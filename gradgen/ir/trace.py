@@ -63,6 +63,10 @@ class AbstractStop(TraceError):
     """An abstract trace stopped for want of values; a real trace decides."""
 
 
+class AliasedArguments(TraceError):
+    """One tensor passed as two arguments: a fact of this call, not of its signature."""
+
+
 class _Tracer:
     """The state of one trace: tensor -> atom map, the builder, what is captured."""
 
@@ -283,7 +287,8 @@ def _declare_inputs(tr: _Tracer, fn: Callable, args: tuple) -> tuple[tuple[int, 
         for j, t in enumerate(arg_leaves):
             name = names[i] if type(arg) is Tensor else (f"{names[i]}_{j}" if names[i] else None)
             if id(t) in tr.known:
-                tr.stop(f"the same tensor is passed as two arguments (argument {i})")
+                tr.stop(f"the same tensor is passed as two arguments (argument {i})",
+                        cls=AliasedArguments)
             tr.add_input(t, name)
             argnums.append(i)
     return tuple(argnums), flatten(args)[1]

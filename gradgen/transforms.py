@@ -38,6 +38,8 @@ _STOPS = (TraceError, IRError, NotImplementedError)
 
 def _check_argnums(argnums: int | Sequence[int], nargs: int) -> tuple[int, ...]:
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    if not nums:
+        raise ValueError("argnums must name at least one positional argument, got ()")
     for i in nums:
         if not isinstance(i, int) or not -nargs <= i < nargs:
             raise ValueError(f"argnums {argnums!r} is out of range for a function called with "
@@ -58,22 +60,51 @@ def _check_diff_args(args: tuple, nums: tuple[int, ...]) -> None:
 
 
 def _loss_index(program: Program, has_aux: bool) -> tuple[int, Any]:
+    """Where the loss is among the traced program's outputs, and the aux structure (the
+    checks of :func:`_split_result`, made on the program's output structure)."""
     n = len(program.outputs)
     shaped = unflatten(program.meta["out_tree"], list(range(n)))
     if has_aux:
         if not isinstance(shaped, (tuple, list)) or len(shaped) != 2:
-            raise TypeError("has_aux=True requires the function to return a pair (output, aux)")
+            raise _not_a_pair()
         shaped, aux = shaped[0], shaped[1]
     else:
         aux = None
     if not isinstance(shaped, int):
-        raise TypeError("Gradient only defined for scalar-output functions. The function returned "
-                        f"{type(shaped).__name__}, not a tensor")
+        raise _not_a_tensor(shaped)
     out = program.outputs[shaped]
     if out.aval.size != 1 or not out.aval.dtype.is_floating_point:
-        raise TypeError("Gradient only defined for scalar-output functions. Output had shape: "
-                        f"{tuple(out.aval.shape)} and dtype {out.aval.dtype.name}")
+        raise _not_a_scalar(out.aval.shape, out.aval.dtype)
     return shaped, aux
+
+
+def _split_result(result: Any, has_aux: bool) -> tuple[Tensor, Any]:
+    """(loss, aux) of what the function returned, with :func:`_loss_index`'s checks."""
+    if has_aux:
+        if not isinstance(result, (tuple, list)) or len(result) != 2:
+            raise _not_a_pair()
+        out, aux = result
+    else:
+        out, aux = result, None
+    if not isinstance(out, Tensor):
+        raise _not_a_tensor(out)
+    if out.numel() != 1 or not out.dtype.is_floating_point:
+        raise _not_a_scalar(out.shape, out.dtype)
+    return out, aux
+
+
+def _not_a_pair() -> TypeError:
+    return TypeError("has_aux=True requires the function to return a pair (output, aux)")
+
+
+def _not_a_tensor(out: Any) -> TypeError:
+    return TypeError("Gradient only defined for scalar-output functions. The function returned "
+                     f"{type(out).__name__}, not a tensor")
+
+
+def _not_a_scalar(shape: Sequence[int], dtype: Any) -> TypeError:
+    return TypeError("Gradient only defined for scalar-output functions. Output had shape: "
+                     f"{tuple(shape)} and dtype {dtype.name}")
 
 
 class _GradProgram:
@@ -210,19 +241,17 @@ def _eager_value_and_grad(fn: Callable, args: tuple, nums: tuple[int, ...], has_
         args[i] = unflatten(tree, new)
     try:
         with enable_grad():
-            result = fn(*args)
-            out, aux = (result[0], result[1]) if has_aux else (result, None)
-            if not isinstance(out, Tensor) or out.numel() != 1:
-                raise TypeError("Gradient only defined for scalar-output functions. Output had "
-                                f"shape: {tuple(getattr(out, 'shape', ()))}")
+            out, aux = _split_result(fn(*args), has_aux)
             grads = _autograd_grad(out, targets, create_graph=differentiable, allow_unused=True,
                                    materialize_grads=True)
     finally:
         for t in toggled:
             t._requires_grad = False
-    if not differentiable:
+    if not differentiable:  # (aux too: its graph ends at this call's private leaves)
         grads = tuple(g.detach() for g in grads)
         out = out.detach()
+        leaves, tree = flatten(aux)
+        aux = unflatten(tree, [t.detach() for t in leaves])
     per, k = [], 0
     for i in nums:
         leaves, tree = flatten(args[i])

@@ -99,6 +99,48 @@ def test_grad_errors() -> None:
         grad(lambda x: x.sum(), has_aux=True)(rand(2))
 
 
+_VG_ERRORS = [  # (loss, value_and_grad keywords, exception, message)
+    (lambda x: (x * 2).sum().long(), {}, TypeError,
+     "Output had shape: () and dtype int64"),
+    (lambda x: x * 2, {}, TypeError, "Output had shape: (3,) and dtype float64"),
+    (lambda x: (x.sum(), x), {}, TypeError, "The function returned tuple, not a tensor"),
+    (lambda x: x.sum(), {"argnums": ()}, ValueError,
+     "argnums must name at least one positional argument, got ()"),
+    (lambda x: x.sum(), {"has_aux": True}, TypeError,
+     "has_aux=True requires the function to return a pair (output, aux)"),
+    (lambda x: x[:2] * 2, {"has_aux": True}, TypeError,
+     "has_aux=True requires the function to return a pair (output, aux)"),
+]
+
+
+@pytest.mark.parametrize("backend", ["eager", "interpret"])
+@pytest.mark.parametrize("loss, kw, exc, message", _VG_ERRORS)
+def test_value_and_grad_errors_are_the_same_compiled_or_eager(loss, kw, exc, message,
+                                                              backend) -> None:
+    """The checks of the loss (a scalar float tensor, a pair with has_aux) and of argnums
+    raise the same exception from value_and_grad itself, from the compiled program and from
+    its eager fallback (backend="eager")."""
+    for f in (value_and_grad(loss, **kw), compile(value_and_grad(loss, **kw), backend=backend)):
+        with pytest.raises(exc) as err:
+            f(gg.tensor([1.0, 2.0, 3.0], dtype=gg.float64))
+        assert message in str(err.value)
+
+
+@pytest.mark.parametrize("backend", ["eager", "interpret"])
+def test_value_and_grad_aux_is_detached_like_the_value(backend) -> None:
+    """Without inputs that require grad, the value, the gradients and the aux come back
+    detached, compiled or eager (the aux's graph would end at the call's private leaves)."""
+    def loss(w, x):
+        z = x @ w
+        return (z * z).mean(), {"z": z, "n": 3}
+    w = gg.tensor([1.0, -2.0, 0.5], dtype=gg.float64)
+    x = gg.tensor(np.arange(6.0).reshape(2, 3))
+    (v, aux), g = compile(value_and_grad(loss, has_aux=True), backend=backend)(w, x)
+    assert aux["n"] == 3
+    assert [t.requires_grad for t in (v, aux["z"], g)] == [False] * 3
+    np.testing.assert_allclose(aux["z"].numpy(), (x @ w).numpy())
+
+
 def test_second_derivative_by_nesting_grad() -> None:
     f = lambda x: (x ** 3).sum()  # noqa: E731
     x = t64(0.5, -1.0, 2.0)

@@ -12,6 +12,8 @@ from gradgen.ad.compiled import CompiledFunctionBackward
 from gradgen import compile, grad, value_and_grad
 from gradgen.autograd.node import FREED_MESSAGE
 
+from conftest import needs_cc
+
 
 def t64(*values, rg=False):
     return gg.tensor(np.array(values, dtype=np.float64).reshape(-1) if len(values) != 1
@@ -311,6 +313,19 @@ def test_compile_saved_input_modified_in_place_raises() -> None:
     y.add_(1) if hasattr(y, "add_") else gg.neg_(y)
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         out.backward()
+
+
+@pytest.mark.parametrize("backend", ["interpret", pytest.param("c", marks=[pytest.mark.cc, needs_cc])])
+def test_compile_saved_output_written_in_place_names_its_maker(backend) -> None:
+    """exp's backward reads its output; written in place before backward, the error names
+    the node that made it -- eager's Exp, the compiled call's own node -- not the write."""
+    for fn, maker in ((lambda x: x.exp(), "Exp"),
+                      (compile(lambda x: x.exp(), backend=backend), "CompiledFunction")):
+        x = t64(0.1, 0.2, rg=True)
+        out = fn(x)
+        out.mul_(2)
+        with pytest.raises(RuntimeError, match=f"which is output 0 of {maker}, is at version 1"):
+            out.sum().backward()
 
 
 def test_compile_hooks_and_retain_grad_on_outputs() -> None:

@@ -28,8 +28,8 @@ class CompiledFunctionBackward(Node):
     has put that output's gradient in ``_slots`` (as for a multi-output Function).
     """
 
-    __slots__ = ("_entry", "_inputs", "_residuals", "_guards", "_only", "_slots", "stealable",
-                 "_applied", "_unit", "_gave_unit", "_counted")
+    __slots__ = ("_entry", "_inputs", "_residuals", "_guards", "_outputs_guarded", "_only",
+                 "_slots", "stealable", "_applied", "_unit", "_gave_unit", "_counted")
     holds_unit = True  # a fused call's node keeps its gradients: see unit_grads
 
     def _init(self, entry: CompiledEntry, inputs: Sequence[Tensor], outs: Sequence[Tensor],
@@ -44,6 +44,7 @@ class CompiledFunctionBackward(Node):
         # before backward must raise, as in eager mode.
         guards = [(inputs[i], inputs[i]._version.value) for i in entry.saved_inputs]
         self._guards = guards
+        self._outputs_guarded = ()
         self._applied = entry.run_fused is None  # (an entry that never fuses keeps no score)
         # A fused call's gradients, for a cotangent of one.
         self._unit = unit
@@ -62,6 +63,7 @@ class CompiledFunctionBackward(Node):
             for t in tensors:
                 if any(np.may_share_memory(t._data, r) for r in shared):
                     guards.append((t, t._version.value))
+            self._outputs_guarded = [t for t, _ in guards if any(t is o for o in outs)]
 
     def apply(self, grad: Any) -> tuple:
         self.stealable = None
@@ -75,8 +77,9 @@ class CompiledFunctionBackward(Node):
         if self._residuals is None:
             raise RuntimeError(FREED_MESSAGE)
         stale = modified(self._guards)
-        if stale is not None:
-            raise RuntimeError(modified_message(*stale))
+        if stale is not None:  # (an output of this call is named as this node's, as in eager)
+            made_here = any(stale[0] is t for t in self._outputs_guarded)
+            raise RuntimeError(modified_message(*stale, producer=self if made_here else None))
         if self._only is None and any(g is None for g in cts):
             return self._partial(cts)
         if _state.enabled:  # create_graph=True: run the gradient program on tensors

@@ -177,13 +177,15 @@ def multi_output_message(view: Any, index: int, through: str | None = None,
     return head + MULTI_OUTPUT_SUFFIX
 
 
-def modified_message(t: Any, expected: int) -> str:
-    """PyTorch's error for a saved tensor changed in place before backward used it."""
+def modified_message(t: Any, expected: int, producer: "Node | None" = None) -> str:
+    """PyTorch's error for a saved tensor changed in place before backward used it. A saved
+    output names the node that made it (``producer``), a saved input its current grad_fn."""
     what = f"[torch.{_LEGACY_TYPE[t.dtype.name]} [{', '.join(map(str, t.shape))}]]"
-    if t.grad_fn is not None:
+    node = producer if producer is not None else t.grad_fn
+    if node is not None:
         # PyTorch names the node without "Backward" and a 0 overload index here ("output 0 of
         # Mul", but "Clamp1" for ClampBackward1; a custom Function's "SaveBackward" gives "Save").
-        what += f", which is output 0 of {display_name(t.grad_fn.name())},"
+        what += f", which is output 0 of {display_name(node.name())},"
     return ("one of the variables needed for gradient computation has been modified by an "
             f"inplace operation: {what} is at version {t._version.value}; expected version "
             f"{expected} instead. Hint: enable anomaly detection to find the operation that "

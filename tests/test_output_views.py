@@ -64,10 +64,14 @@ def test_view_outputs_gradients_as_in_eager(name: str, backend: str) -> None:
         grads = []
         for f in (fn, cf):
             x = gg.arange(6.0).reshape(2, 3).requires_grad_()
-            total = sum((o * (k + 2.0)).sum() for k, o in enumerate(_leaves(f(x))))
+            outs = _leaves(f(x))
+            total = sum((o * (k + 2.0)).sum() for k, o in enumerate(outs))
             total.backward()
-            grads.append(x.grad.numpy())
-        np.testing.assert_array_equal(grads[1], grads[0])
+            grads.append((x.grad.numpy(), [type(o.grad_fn).__name__ for o in outs]))
+        np.testing.assert_array_equal(grads[1][0], grads[0][0])
+        # the views' nodes too (x[0]: SelectBackward0); a computed value's is the call's
+        assert [c if c == "CompiledFunctionBackward" else e
+                for c, e in zip(grads[1][1], grads[0][1])] == grads[1][1]
 
 
 def _twice(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:

@@ -178,6 +178,7 @@ class CompiledEntry:
             if type(a) is Var:
                 outs.setdefault(a, k)
         self.view_of = [view_chain(self.program, a, pos, outs) for a in self.program.outputs]
+        self._view_names = self.program.meta.get("out_nodes") or [None] * len(self.view_of)
         fwd_in = set(self.forward.inputs)
         seen: set = set()
         self.copy: list[bool] = []  # literal, input or shared (after the passes): copy it out
@@ -348,7 +349,7 @@ class CompiledEntry:
             elif how == _COPY:
                 outs.append(make(np.array(arr)))
             elif how == _VIEW:  # the view primitives again, on the input: eager's view and node
-                outs.append(replay(inputs, self.view_of[i]))
+                outs.append(replay(inputs, self.view_of[i], self._view_names[i]))
             elif how == _OUT_VIEW:  # made below, from an output
                 outs.append(None)
             else:  # (the interpreter's results may be views of inputs or of each other)
@@ -360,7 +361,7 @@ class CompiledEntry:
         if self.backward is not None:
             self._attach(inputs, outs, results[self.n_outputs:])
         for k in self._out_views:  # on the outputs (with their grad_fn): eager's views and nodes
-            outs[k] = replay(outs, self.view_of[k])
+            outs[k] = replay(outs, self.view_of[k], self._view_names[k])
         return outs
 
     def _attach(self, inputs: Sequence[Tensor], outs: list[Tensor], residuals: Sequence,

@@ -429,5 +429,7 @@ def _trace(tr: _Tracer, fn: Callable[..., Any], example_args: tuple) -> Program:
             # read after fn ran: a global fn itself updates (a call counter) then holds
             "value_guards": read_values(fns),
             "requires_grad": tuple(tr.input_requires_grad),
-            "out_tree": out_tree, "trace": "real"}
+            "out_tree": out_tree, "trace": "real",
+            "out_nodes": [type(t._grad_fn).__name__ if t._grad_fn is not None else None
+                          for t in leaves]}  # (a view output made again is named so)
     return tr.b.build(outputs, meta)

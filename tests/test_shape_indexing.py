@@ -978,3 +978,35 @@ def test_random_indexes_against_torch(seed: int) -> None:
             x.grad = None
             results.append((r, _outcome(write)))
         assert results[0] == results[1], (shape, index)
+
+
+@pytest.mark.parametrize("make", [
+    lambda h: h.tile(1), lambda h: h.tile((1, 1)), lambda h: h.tile((1, 1, 1)),
+    lambda h: h.repeat(1, 1), lambda h: h.repeat(2, 1),  # (3, 1) -> (6, 1): stride 0 inside
+    lambda h: h.T.repeat(1, 2), lambda h: h.T.repeat(3, 1), lambda h: h.repeat(1, 1, 2),
+])
+def test_repeat_owns_its_memory_as_in_pytorch(make: Callable) -> None:
+    """repeat/tile copy (PyTorch's RepeatBackward0 result is a new contiguous tensor), also
+    when every repeat is 1 or only size-1 axes repeat (a reshape alone would be a view): a
+    write into the result leaves the input alone, and the gradient is the repeats' sum."""
+    x = gg.tensor([[1.0], [2.0], [3.0]], requires_grad=True)
+    h = x * 1.0
+    y = make(h)
+    assert not np.shares_memory(y.detach().numpy(), h.detach().numpy()) and y.is_contiguous()
+    assert type(y.grad_fn).__name__ == "RepeatBackward0"
+    count = y.numel() // 3
+    y.add_(100.0)
+    np.testing.assert_array_equal(h.detach().numpy(), [[1.0], [2.0], [3.0]])
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.full((3, 1), float(count)))
+
+
+def test_contiguous_copy_of_an_expanded_tensor_is_c_contiguous() -> None:
+    """clone/contiguous keep the memory order of a dense tensor (a transpose stays one) but
+    give an expanded (stride-0) tensor row-major storage, as PyTorch does."""
+    e = gg.ones(1, 3).expand(2, 3)
+    assert e.contiguous().is_contiguous() and e.clone().is_contiguous()
+    t = gg.arange(6.0).reshape(2, 3).T
+    assert not t.clone().is_contiguous() and t.contiguous().is_contiguous()
+    # the PyTorch idiom: transpose, contiguous, view (contiguous copied in memory order)
+    np.testing.assert_array_equal(t.contiguous().view(6).numpy(), [0, 3, 1, 4, 2, 5])

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ..dtypes import as_dtype, bool_, dtype, float32, float64, int32, int64
 from ..ops.elementwise import convert
 from ..tensor import Tensor, device
@@ -37,7 +39,12 @@ def clone(self: Tensor, *, memory_format: Any = None) -> Tensor:
 
 
 def contiguous(self: Tensor, memory_format: Any = None) -> Tensor:
-    return self if self._data.flags.c_contiguous else clone(self)
+    if self._data.flags.c_contiguous:
+        return self
+    out = clone(self)  # (a transpose's copy keeps its memory order: clone preserves it)
+    if not out._data.flags.c_contiguous:  # the copy is this tensor's alone: lay it out in rows
+        out._data = np.ascontiguousarray(out._data)
+    return out
 
 
 def type_as(self: Tensor, other: Tensor) -> Tensor:

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..autograd.node import _LEGACY_TYPE
 from ..ops import shape as P
+from ..ops.elementwise import convert
 from ..ops.indexing import rev
 from ..tensor import Tensor, _VersionCounter, _wrap_dim
 from ._operands import broadcast_shapes, shape_arg
@@ -341,6 +342,10 @@ def repeat(input: Tensor, *sizes: Any, **kw: Any) -> Tensor:
     pairs = tuple(v for r, s in zip(reps, full) for v in (r, s))
     spread = P.broadcast_in_dim(input, shape=pairs, dims=tuple(2 * (lead + i) + 1 for i in range(len(shape))))
     out = P.reshape(spread, shape=tuple(r * s for r, s in zip(reps, full)))
+    if not any(r > 1 and s > 1 for r, s in zip(reps, full)):
+        # The reshape merged only axes of extent 1 into others: a view of the input (stride 0
+        # where repeated). repeat's result owns its memory, as PyTorch's does.
+        out = convert(out, dtype=out.dtype)
     return _named(out, "RepeatBackward0")
 
 

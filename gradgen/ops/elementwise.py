@@ -283,7 +283,9 @@ select.c_lowering = {"expr": "gg_select_{t}({0}, {1}, {2})"}  # see templates/mo
 
 
 def _convert_impl(x: np.ndarray, dtype: dtype) -> np.ndarray:
-    return x.astype(dtype.np)
+    # Memory order kept (clone's preserve_format), except for broadcast (stride-0) arrays,
+    # whose copy is C-contiguous as PyTorch's clone of an expanded tensor is.
+    return x.astype(dtype.np, order="C" if 0 in x.strides else "K")
 
 
 def _convert_vjp(g, ins, out, needs, dtype):

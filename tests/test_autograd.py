@@ -200,6 +200,25 @@ def test_hook_needs_requires_grad():
         gg.ones(2).register_hook(lambda g: g)
 
 
+@pytest.mark.parametrize("leaf", [True, False])
+@pytest.mark.parametrize("hook, exc, message", [
+    (lambda g: g.sum(), RuntimeError, "hook '<lambda>' has changed the size of value"),
+    (lambda g: g[0], RuntimeError, "hook '<lambda>' has changed the size of value"),
+    (lambda g: g.double(), RuntimeError, "hook '<lambda>' has changed the type of value "
+                                         "(was torch.FloatTensor got torch.DoubleTensor)"),
+    (lambda g: 3, TypeError, "expected Variable, but hook returned 'int'"),
+])
+def test_hook_results_of_another_size_dtype_or_type_raise_as_in_pytorch(leaf, hook, exc,
+                                                                        message) -> None:
+    """A hook's replacement must be a tensor of the gradient's size and dtype: PyTorch 2.13's
+    errors (the gradient was stored as the hook returned it)."""
+    x = gg.ones(3, 4, requires_grad=True)
+    h = x if leaf else x * 1.0
+    h.register_hook(hook)
+    with pytest.raises(exc, match=re.escape(message)):
+        (h * 2.0).sum().backward()
+
+
 def test_retain_grad():
     p = _leaf([1.0, 2.0])
     q = p * 2

@@ -10,7 +10,7 @@ import heapq
 from typing import Any, Sequence
 
 from .grad_mode import _state
-from .node import AccumulateGrad, Node
+from .node import _LEGACY_TYPE, AccumulateGrad, Node
 
 
 def execute(roots: Sequence[Node], grads: Sequence[Any], keep_graph: bool, create_graph: bool,
@@ -165,12 +165,26 @@ def _run_pre_hooks(node: Node, g: Any, create_graph: bool) -> Any:
         for hook in list(hooks):
             r = hook(g)
             if r is not None:
+                _check_hook_result(hook, g, r)
                 g = r
     if node._retains is not None:
         t = node._retains()
         if t is not None:
             t._store_retained_grad(g, create_graph)
     return g
+
+
+def _check_hook_result(hook: Any, g: Any, r: Any) -> None:
+    """PyTorch's errors for a hook's replacement gradient of another type, size or dtype."""
+    if not hasattr(r, "_data") or not hasattr(r, "_grad_fn"):
+        raise TypeError(f"expected Variable, but hook returned '{type(r).__name__}'")
+    name = getattr(hook, "__name__", type(hook).__name__)
+    if r._data.shape != g._data.shape:
+        raise RuntimeError(f"hook '{name}' has changed the size of value")
+    if r._data.dtype != g._data.dtype:
+        raise RuntimeError(f"hook '{name}' has changed the type of value (was "
+                           f"torch.{_LEGACY_TYPE[g.dtype.name]} got "
+                           f"torch.{_LEGACY_TYPE[r.dtype.name]})")
 
 
 def _count_dependencies(roots: Sequence[Node], only: set | None = None) -> dict[Node, int]:

@@ -296,6 +296,35 @@ def test_set_grad_enabled_function_and_context_manager():
         assert not gg.is_grad_enabled()
 
 
+def test_grad_mode_decorates_without_parentheses_and_generators_per_step():
+    """@no_grad / @enable_grad work bare, as in PyTorch; on a generator function the mode
+    holds while each step of the generator runs, and the caller's mode in between."""
+    x = gg.ones(2, requires_grad=True)
+
+    @gg.no_grad
+    def bare():
+        return (x * 2).requires_grad
+
+    @gg.no_grad()
+    def gen():
+        seen = yield (x * 2).requires_grad
+        yield (seen, gg.is_grad_enabled(), (x * 2).requires_grad)
+
+    @gg.enable_grad
+    def inner():
+        return gg.is_grad_enabled()
+
+    assert bare() is False and bare.__name__ == "bare"
+    g = gen()
+    assert next(g) is False
+    assert gg.is_grad_enabled() and (x * 2).requires_grad  # between steps: the caller's mode
+    assert g.send("hi") == ("hi", False, False)
+    with gg.no_grad():
+        assert inner() is True and not gg.is_grad_enabled()
+    with pytest.raises(StopIteration):
+        next(g)
+
+
 def test_grad_mode_is_thread_local():
     x = _leaf([1.0])
     disabled, checked = threading.Event(), threading.Event()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import threading
 from typing import Any, Callable, TypeVar
 
@@ -21,7 +22,8 @@ def is_grad_enabled() -> bool:
 
 
 class _GradModeContext:
-    """Base for the grad-mode context managers; instances also decorate functions."""
+    """Base for the grad-mode context managers; instances also decorate functions (a
+    generator function gets the mode around each of its steps, as in PyTorch)."""
 
     _target: bool
 
@@ -34,6 +36,8 @@ class _GradModeContext:
 
     def __call__(self, fn: F) -> F:
         target = self._target
+        if inspect.isgeneratorfunction(fn):
+            return _generator(fn, target)  # type: ignore[return-value]
 
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -46,7 +50,47 @@ class _GradModeContext:
         return wrapper  # type: ignore[return-value]
 
 
-class no_grad(_GradModeContext):
+class _Bare(_GradModeContext):
+    """A mode that also decorates without parentheses: ``@no_grad`` as ``@no_grad()``."""
+
+    def __new__(cls, orig_func: Callable | None = None) -> Any:
+        if orig_func is None:
+            return super().__new__(cls)
+        return cls()(orig_func)
+
+
+def _generator(fn: Callable, target: bool) -> Callable:
+    """``fn`` (a generator function) with grad mode ``target`` while each step of its
+    generator runs, and the caller's mode between steps."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        gen = fn(*args, **kwargs)
+
+        def step(how: Callable, *a: Any) -> Any:
+            prev = _state.enabled
+            _state.enabled = target
+            try:
+                return how(*a)
+            finally:
+                _state.enabled = prev
+        try:
+            response = step(gen.send, None)
+            while True:
+                try:
+                    request = yield response
+                except GeneratorExit:
+                    step(gen.close)
+                    raise
+                except BaseException as exc:  # thrown in by the caller: into fn's generator
+                    response = step(gen.throw, exc)
+                else:
+                    response = step(gen.send, request)
+        except StopIteration as done:
+            return done.value
+    return wrapper
+
+
+class no_grad(_Bare):
     """Context manager and decorator that disables gradient recording.
 
     >>> import gradgen as gg
@@ -59,7 +103,7 @@ class no_grad(_GradModeContext):
     _target = False
 
 
-class enable_grad(_GradModeContext):
+class enable_grad(_Bare):
     """Context manager and decorator that enables gradient recording."""
 
     _target = True

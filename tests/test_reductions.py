@@ -567,3 +567,16 @@ def test_matches_torch(thunk: Callable) -> None:
             return f"{type(e).__name__}: {e}"
 
     assert run(gg) == run(torch)
+
+
+@pytest.mark.parametrize("make, dtype", [
+    (lambda t: t.sum(dtype=gg.int32), gg.int32), (lambda t: t.sum(0, dtype=gg.int32), gg.int32),
+    (lambda t: t.prod(dtype=gg.int32), gg.int32), (lambda t: t.sum(), gg.int64),
+    (lambda t: t.bool().sum(), gg.int64), (lambda t: t.float().sum(), gg.float32),
+])
+def test_integer_sums_keep_the_requested_dtype(make, dtype) -> None:
+    """sum/prod(dtype=int32) are int32 (numpy's reductions widen int32 to int64 unless told);
+    an integer or bool sum without dtype is int64, as in PyTorch."""
+    t = gg.tensor([[1, 2], [3, 4]], dtype=gg.int32)
+    r = make(t)
+    assert r.dtype is dtype and r.numpy().dtype == dtype.np

@@ -99,6 +99,8 @@ def pow(input: Any, exponent: Any) -> Tensor:
     d = result_type(as_tensor_operand(input), as_tensor_operand(exponent))
     if not d.is_floating_point and isinstance(exponent, int) and exponent < 0:
         raise RuntimeError("Integers to negative integer powers are not allowed.")
+    if d is bool_ and exp_t and (base_t or isinstance(input, bool)):
+        raise NotImplementedError("\"pow\" not implemented for 'Bool'")
     name = "PowBackward0" if not exp_t else ("PowBackward1" if base_t else "PowBackward2")
     return _apply(P.pow, input, exponent, name=name)
 

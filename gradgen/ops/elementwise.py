@@ -207,6 +207,13 @@ def _pow_impl(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     literal, which the C lowering's "literal" entries read, so both count as one number.
     """
     x, y = np.asarray(x), np.asarray(y)
+    if x.dtype.kind == "b":  # (x ** True is x, x ** False is True, in bool as in PyTorch)
+        return x | ~y.astype(bool)
+    if x.dtype.kind in "iu" and y.dtype.kind in "iu" and (y < 0).any():
+        # PyTorch's integer pow: a negative exponent gives 1 for a base of 1, +-1 for -1
+        # (by the exponent's parity), else 0 (numpy refuses it).
+        small = np.where(x == -1, np.where(y % 2 == 0, 1, -1), (x == 1).astype(x.dtype))
+        return np.where(y < 0, small.astype(x.dtype), np.power(x, np.maximum(y, 0)))
     with np.errstate(divide="ignore", invalid="ignore"):
         if x.dtype.kind == "f" and y.size and not any(y.strides):
             fn = _SCALAR_EXPONENTS.get(float(y.flat[0]))

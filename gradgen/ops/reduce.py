@@ -38,8 +38,10 @@ def _sum_vjp(g, ins, out, needs, axes):
     return (_restore(g, ins[0], axes),)
 
 
-reduce_sum = defprim("reduce_sum", lambda x, axes: np.add.reduce(x, axis=axes), _reduce_rule("reduce_sum"),
-                     _sum_vjp, "SumBackward1")
+# (dtype=: numpy would widen int32 and bool to int64; the result keeps the operand's dtype,
+# as the abstract rule and PyTorch's sum(dtype=int32) say)
+reduce_sum = defprim("reduce_sum", lambda x, axes: np.add.reduce(x, axis=axes, dtype=x.dtype),
+                     _reduce_rule("reduce_sum"), _sum_vjp, "SumBackward1")
 # C lowering: the reduction template, the combiner over the accumulator {acc} and the
 # element {x}, the identity ("lowest"/"highest" are the dtype's extremes) and the
 # `omp simd reduction` operator when the combiner is one. float32 sums and products
@@ -97,7 +99,7 @@ def _prod_vjp(g, ins, out, needs, axes):
     return (mul(_restore(g, x, axes), rest),)
 
 
-reduce_prod = defprim("reduce_prod", lambda x, axes: np.multiply.reduce(x, axis=axes),
+reduce_prod = defprim("reduce_prod", lambda x, axes: np.multiply.reduce(x, axis=axes, dtype=x.dtype),
                       _reduce_rule("reduce_prod"), _prod_vjp, "ProdBackward1", save_inputs=True)
 reduce_prod.c_lowering = {"reduce": "reduction.c.jinja", "combine": "({acc} * {x})",
                           "identity": "1", "simd": "*", "f32_acc": "double",

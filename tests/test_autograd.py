@@ -377,6 +377,16 @@ def test_next_functions_and_names():
     assert x.grad_fn is None and x.is_leaf and not y.is_leaf
 
 
+@pytest.mark.parametrize("make", [lambda x: x[:2], lambda x: (x * 2)[1:], lambda x: x.detach().T])
+def test_detach_in_place_refuses_views(make):
+    """detach_() of a view raises PyTorch's error (a view shares its base's history)."""
+    with pytest.raises(RuntimeError, match=r"^Can't detach views in-place\. Use detach\(\) "
+                                           r"instead\. If you are using DistributedDataParallel"):
+        make(gg.ones(3, 2, requires_grad=True)).detach_()
+    y = gg.ones(3, requires_grad=True) * 2
+    assert y.detach_() is y and not y.requires_grad and y.grad_fn is None
+
+
 def test_detach_shares_storage_and_version():
     x = _leaf([1.0, 2.0])
     d = x.detach()

@@ -1,5 +1,5 @@
 """Integer and bool arithmetic where numpy's rules differ from PyTorch's: the expected values
-are PyTorch 2.13's (written out: the tests run without PyTorch)."""
+and messages are PyTorch 2.13's (written out: the tests run without PyTorch)."""
 from __future__ import annotations
 
 import numpy as np
@@ -39,4 +39,23 @@ def test_integer_and_bool_powers_as_in_pytorch(make, want) -> None:
 def test_powers_pytorch_refuses(make, exc, message) -> None:
     with pytest.raises(exc) as err:
         make()
+    assert str(err.value) == message
+
+
+_ONE_BOOL = ("Subtraction, the `-` operator, with a bool tensor is not supported. If you are "
+             "trying to invert a mask, use the `~` or `logical_not()` operator instead.")
+_TWO_BOOLS = ("Subtraction, the `-` operator, with two bool tensors is not supported. Use the "
+              "`^` or `logical_xor()` operator instead.")
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda a, b: a - b, _ONE_BOOL), (lambda a, b: a.sub_(b), _ONE_BOOL),
+    (lambda a, b: gg.sub(a, b), _ONE_BOOL), (lambda a, b: b - a, _ONE_BOOL),
+    (lambda a, b: a - True, _ONE_BOOL), (lambda a, b: b - b, _TWO_BOOLS),
+    (lambda a, b: True - b, _TWO_BOOLS), (lambda a, b: b.sub_(b), _TWO_BOOLS),
+])
+def test_subtraction_with_bools_is_refused_as_in_pytorch(make, message) -> None:
+    a, b = gg.ones(3), gg.tensor([True, False, True])
+    with pytest.raises(RuntimeError) as err:
+        make(a, b)
     assert str(err.value) == message

@@ -531,3 +531,21 @@ def test_against_torch(name, args, kw):
     assert want[:2] == got[:2]
     for w, g in zip(want[2:], got[2:]):
         np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("call", [
+    lambda x, t, w: F.cross_entropy(x, t, weight=w),
+    lambda x, t, w: F.cross_entropy(x, t, weight=w, label_smoothing=0.1),
+    lambda x, t, w: F.nll_loss(x, t, weight=w, reduction="none"),
+    lambda x, t, w: F.nll_loss(x.detach(), t, weight=w),
+])
+def test_class_weight_that_requires_grad_is_refused_as_in_pytorch(call):
+    """nll_loss is not differentiable in its class weights: PyTorch refuses a weight that
+    requires grad (with grad mode on), gradgen too instead of computing a gradient for it."""
+    x = gg.tensor([[0.5, -1.0, 2.0], [0.1, 0.2, 0.3]], requires_grad=True)
+    t, w = gg.tensor([0, 2]), gg.tensor([1.0, 2.0, 0.5], requires_grad=True)
+    with pytest.raises(RuntimeError, match="The function 'nll_loss_forward' is not "
+                                           "differentiable with respect to argument 'weight'"):
+        call(x, t, w)
+    with gg.no_grad():
+        call(x, t, w)  # (no graph: no check)

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ..autograd.grad_mode import is_grad_enabled
 from ..functions import gather as _ix
 from ..functions import math as M
 from ..functions import reductions as R
@@ -108,6 +109,9 @@ def _check_nll(input: Tensor, target: Tensor, weight: Tensor | None) -> int:
     _require_float(input, "nll_loss_out_frame" if nd <= 2 else "nll_loss2d_forward_out_frame")
     if weight is not None and weight.dtype is not input.dtype:
         raise RuntimeError(f"expected scalar type {_scalar_name(input)} but found {_scalar_name(weight)}")
+    if weight is not None and weight.requires_grad and is_grad_enabled():
+        raise RuntimeError("The function 'nll_loss_forward' is not differentiable with respect to "
+                           "argument 'weight'. This input cannot have requires_grad True.")
     return classes
 
 

@@ -54,7 +54,7 @@ class Tensor:
     __array_ufunc__ = None
 
     def __init__(self, data: Any = None) -> None:
-        from .functions.creation import _to_array  # noqa: PLC0415
+        from .functions.from_data import _to_array  # noqa: PLC0415
         arr = _to_array([] if data is None else data, None)
         if arr.dtype.kind != "f":
             arr = arr.astype(float32.np)

@@ -1,122 +1,23 @@
 """Tensor creation: ``tensor``, factories (``ones``, ``arange``, ...), ``from_numpy``."""
 from __future__ import annotations
 
+import math
+import operator
 import warnings
 from typing import Any
 
 import numpy as np
 
-from ..autograd import record
-from ..autograd.record import untraceable
-from ..dtypes import as_dtype, bool_, dtype, from_numpy_dtype, get_default_dtype, int64
+from ..dtypes import (as_dtype, bool_, dtype, float32, from_numpy_dtype,
+                      get_default_dtype, int32, int64)
 from ..tensor import Tensor
 from ._operands import shape_arg
+from .from_data import _INT_RANGE, _positive_strides, _to_array
+from .inplace_checks import _type_name
+from .reductions import _overload_error
 
 
-def _infer_dtype(data: Any) -> dtype:
-    """PyTorch's inference: bool -> bool, int -> int64, float -> default dtype."""
-    if isinstance(data, Tensor):
-        return data.dtype
-    if isinstance(data, np.ndarray):
-        return from_numpy_dtype(data.dtype)
-    if isinstance(data, np.generic):
-        return from_numpy_dtype(data.dtype) if not isinstance(data, np.floating) or \
-            data.dtype == np.float32 or data.dtype == np.float64 else get_default_dtype()
-    if isinstance(data, bool):
-        return bool_
-    if isinstance(data, int):
-        return int64
-    if isinstance(data, float):
-        return get_default_dtype()
-    if isinstance(data, (list, tuple)):
-        kinds = set()
-        _collect_kinds(data, kinds)
-        if "f" in kinds:
-            return get_default_dtype()
-        if "i" in kinds:
-            return int64
-        if "b" in kinds:
-            return bool_
-        return get_default_dtype()  # empty lists are float
-    raise TypeError(f"Could not infer dtype of {type(data).__name__}")
-
-
-def _collect_kinds(seq: Any, kinds: set) -> None:
-    for x in seq:
-        if isinstance(x, (list, tuple)):
-            _collect_kinds(x, kinds)
-        elif isinstance(x, bool) or (isinstance(x, np.generic) and x.dtype.kind == "b"):
-            kinds.add("b")
-        elif isinstance(x, (int, np.integer)):
-            kinds.add("i")
-        elif isinstance(x, (float, np.floating)):
-            kinds.add("f")
-        elif isinstance(x, Tensor):
-            kinds.add("f" if x.dtype.is_floating_point else ("b" if x.dtype is bool_ else "i"))
-        elif isinstance(x, np.ndarray):
-            kinds.add(x.dtype.kind if x.dtype.kind in "bf" else "i")
-        else:
-            raise TypeError(f"new(): invalid data type '{type(x).__name__}'")
-
-
-_NEGATIVE_STRIDES = (
-    "At least one stride in the given numpy array is negative, and tensors with negative strides "
-    "are not currently supported. (You can probably work around this by making a copy of your "
-    "array  with array.copy().) ")
-
-
-def _positive_strides(arr: np.ndarray) -> np.ndarray:
-    """``arr``, refused as PyTorch refuses it when a stride is negative (``a[::-1]``)."""
-    if any(s < 0 for s in arr.strides):
-        raise ValueError(_NEGATIVE_STRIDES)
-    return arr
-
-
-def _to_array(data: Any, dt: dtype | None) -> np.ndarray:
-    """``data`` as a fresh numpy array of gradgen dtype ``dt`` (inferred when None)."""
-    if isinstance(data, np.ndarray):
-        _positive_strides(data)
-    target = dt if dt is not None else _infer_dtype(data)
-    if isinstance(data, (Tensor, list, tuple)) and record.tracing() and _holds_tensor(data):
-        untraceable("a tensor's value flows into a new tensor: tensor(<tensor>) (use clone().detach())")
-    if isinstance(data, Tensor):
-        src = data._data
-    elif isinstance(data, (list, tuple)):
-        src = _nested(data)
-    else:
-        src = data
-    try:
-        arr = np.array(src, dtype=target.np)
-    except ValueError as e:
-        raise ValueError(f"could not build a tensor from the given data: {e}") from None
-    if arr.dtype.kind == "O":
-        raise TypeError("new(): invalid data type 'object'")
-    return arr
-
-
-def _holds_tensor(data: Any) -> bool:
-    if isinstance(data, Tensor):
-        return True
-    return isinstance(data, (list, tuple)) and any(_holds_tensor(x) for x in data)
-
-
-def _nested(seq: Any) -> Any:
-    """Replace tensors inside nested lists by their values; check the lists are rectangular."""
-    out = []
-    for x in seq:
-        if isinstance(x, (list, tuple)):
-            out.append(_nested(x))
-        elif isinstance(x, Tensor):
-            out.append(x._data)
-        else:
-            out.append(x)
-    lens = {len(x) if isinstance(x, list) else -1 for x in out}
-    if len(lens) > 1:
-        first = len(out[0]) if isinstance(out[0], list) else None
-        bad = next(len(x) for x in out if isinstance(x, list) and len(x) != first) if first is not None else 0
-        raise ValueError(f"expected sequence of length {first} at dim 1 (got {bad})")
-    return out
-
+# ---------------------------------------------------------------- tensor(data): from_data.py
 
 def _leaf(arr: np.ndarray, requires_grad: bool) -> Tensor:
     t = Tensor._make(arr)
@@ -146,8 +47,8 @@ def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool
 def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
     """Like ``tensor`` but shares memory with a numpy array or tensor of the same dtype."""
     d = None if dtype is None else as_dtype(dtype)
-    if isinstance(data, Tensor) and (d is None or data.dtype is d):
-        return data
+    if isinstance(data, Tensor):  # another dtype: a differentiable copy (ToCopyBackward0)
+        return data if d is None or data.dtype is d else data.to(d)
     if isinstance(data, np.ndarray) and (d is None or data.dtype == d.np):
         from_numpy_dtype(data.dtype)
         return Tensor._make(_positive_strides(data))
@@ -162,28 +63,99 @@ def from_numpy(ndarray: np.ndarray) -> Tensor:
     return Tensor._make(_positive_strides(ndarray))
 
 
-def _factory(fill: Any):
+# ---------------------------------------------------------------- factories
+
+def _name(x: Any) -> str:
+    return "Tensor" if isinstance(x, Tensor) else _type_name(x)
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, (int, np.integer, Tensor)) and not isinstance(x, bool)
+
+
+def _size(fn: str, size: tuple) -> tuple[int, ...]:
+    """A factory's size, given as ``f(2, 3)`` or ``f((2, 3))``, refused as PyTorch refuses it."""
+    try:
+        shape = tuple(shape_arg(size))
+    except TypeError:
+        raise _size_error(fn, size) from None
+    negative = [s for s in shape if s < 0]
+    if negative:
+        raise RuntimeError("zeros: Dimension size must be non-negative." if fn == "zeros" else
+                           f"Trying to create tensor with negative dimension {negative[0]}: {list(shape)}")
+    return shape
+
+
+def _size_error(fn: str, size: tuple) -> TypeError:
+    head = f"{fn}(): argument 'size'"
+    if len(size) == 1 and not isinstance(size[0], (tuple, list)):
+        return TypeError(f"{head} (position 1) must be tuple of ints, not {_name(size[0])}")
+    one = len(size) == 1
+    pos, bad = next((i, s) for i, s in enumerate(size[0] if one else size) if not _is_int(s))
+    if one:
+        return TypeError(f"{head} (position 1) must be tuple of ints, but found element of type "
+                         f"{_name(bad)} at pos {pos}")
+    return TypeError(f"{head} failed to unpack the object at pos {pos + 1} with error "
+                     f'"type must be tuple of ints,but got {_name(bad)}"')
+
+
+def _number(x: Any, fn: str, arg: str, pos: int) -> float:
+    """An argument PyTorch reads as a Number: a Python number, a numpy scalar (integers stay
+    int, the others become float) or a 0-d tensor that does not require grad."""
+    if isinstance(x, Tensor) and x.ndim == 0 and not x.requires_grad:
+        return x.item()
+    if isinstance(x, (bool, int)):
+        return x
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, (float, np.generic)):
+        return float(x)
+    raise TypeError(f"{fn}(): argument '{arg}' (position {pos}) must be Number, not {_name(x)}")
+
+
+_C_TYPE = {int32: "int", int64: "int64_t", float32: "float"}
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _fits(value: float, d: dtype) -> float:
+    """``value``, refused with PyTorch's error when it overflows ``d``."""
+    if d in _INT_RANGE:
+        lo, hi = _INT_RANGE[d]
+        ok = lo <= value <= hi  # False for NaN and inf
+    else:
+        ok = d is not float32 or not math.isfinite(value) or abs(value) <= _FLOAT32_MAX
+    if not ok:
+        raise RuntimeError(f"value cannot be converted to type {_C_TYPE[d]} without overflow")
+    return value
+
+
+def _factory(fill: Any, name: str, doc: str):
     def fn(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False,
            out: Any = None) -> Tensor:
         d = get_default_dtype() if dtype is None else as_dtype(dtype)
-        return _leaf(fill(tuple(shape_arg(size)), d.np), requires_grad)
+        return _leaf(fill(_size(name, size), d.np), requires_grad)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = doc
     return fn
 
 
-ones = _factory(np.ones)
-zeros = _factory(np.zeros)
-empty = _factory(np.empty)
-ones.__name__, zeros.__name__, empty.__name__ = "ones", "zeros", "empty"
-ones.__doc__ = "A tensor of ones of the given size."
-zeros.__doc__ = "A tensor of zeros of the given size."
-empty.__doc__ = "An uninitialized tensor of the given size."
+ones = _factory(np.ones, "ones", "A tensor of ones of the given size.")
+zeros = _factory(np.zeros, "zeros", "A tensor of zeros of the given size.")
+empty = _factory(np.empty, "empty", "An uninitialized tensor of the given size.")
+
+
+def _scalar_dtype(value: float) -> dtype:
+    return bool_ if isinstance(value, bool) else int64 if isinstance(value, int) else get_default_dtype()
 
 
 def full(size: Any, fill_value: Any, *, dtype: Any = None, device: Any = None,
          requires_grad: bool = False) -> Tensor:
     """A tensor of ``size`` filled with ``fill_value`` (dtype inferred from the value)."""
-    d = _infer_dtype(fill_value) if dtype is None else as_dtype(dtype)
-    return _leaf(np.full(tuple(shape_arg((size,))), fill_value, d.np), requires_grad)
+    if not isinstance(size, (tuple, list)):
+        raise TypeError(f"full(): argument 'size' (position 1) must be tuple of ints, not {_name(size)}")
+    value = _number(fill_value, "full", "fill_value", 2)
+    d = _scalar_dtype(value) if dtype is None else as_dtype(dtype)
+    return _leaf(np.full(_size("full", (size,)), _fits(value, d), d.np), requires_grad)
 
 
 def _like(fill: Any):
@@ -201,39 +173,95 @@ empty_like = _like(np.empty)
 
 def full_like(input: Tensor, fill_value: Any, *, dtype: Any = None, device: Any = None,
               requires_grad: bool = False) -> Tensor:
+    value = _number(fill_value, "full_like", "fill_value", 2)
     d = input.dtype if dtype is None else as_dtype(dtype)
-    return _leaf(np.full(input._data.shape, fill_value, d.np), requires_grad)
+    return _leaf(np.full(input._data.shape, _fits(value, d), d.np), requires_grad)
+
+
+_OPTIONS = ("torch.dtype dtype = None, torch.layout layout = None, torch.device device = None, "
+            "bool pin_memory = False, bool requires_grad = False")
+_WITH_OUT = "*, Tensor out = None, " + _OPTIONS
+_EYE_SIGNATURES = [f"int n, {_WITH_OUT}", f"int n, int m, {_WITH_OUT}"]
+_ARANGE_SIGNATURES = [f"Number end, {_WITH_OUT}", f"Number start, Number end, *, {_OPTIONS}",
+                      f"Number start, Number end, Number step = 1, {_WITH_OUT}"]
+_LINSPACE_SIGNATURES = [f"{a} start, {b} end, int steps, {_WITH_OUT}"
+                        for a, b in [("Tensor", "Tensor"), ("Number", "Tensor"),
+                                     ("Tensor", "Number"), ("Number", "Number")]]
+
+
+def _is_index(x: Any) -> bool:
+    return not isinstance(x, bool) and hasattr(type(x), "__index__")
 
 
 def eye(n: int, m: int | None = None, *, dtype: Any = None, device: Any = None,
         requires_grad: bool = False) -> Tensor:
     """The identity matrix (``n`` x ``m``)."""
+    if m is None and not _is_index(n):
+        raise TypeError(f"eye(): argument 'n' (position 1) must be int, not {_name(n)}")
+    if m is not None and not (_is_index(n) and _is_index(m)):
+        raise _overload_error("eye", (n, m), _EYE_SIGNATURES)
+    n = operator.index(n)
+    m = n if m is None else operator.index(m)
+    for arg, v in (("n", n), ("m", m)):
+        if v < 0:
+            raise RuntimeError(f"{arg} must be greater or equal to 0, got {v}")
     d = get_default_dtype() if dtype is None else as_dtype(dtype)
-    return _leaf(np.eye(n, n if m is None else m, dtype=d.np), requires_grad)
+    return _leaf(np.eye(n, m, dtype=d.np), requires_grad)
 
 
-def arange(start: Any, end: Any = None, step: Any = 1, *, dtype: Any = None, device: Any = None,
-           requires_grad: bool = False) -> Tensor:
+def arange(start: Any = None, end: Any = None, step: Any = 1, *, dtype: Any = None,
+           device: Any = None, requires_grad: bool = False) -> Tensor:
     """Values from ``start`` to ``end`` (exclusive) by ``step``; int64 when all are integers."""
     if end is None:
-        start, end = 0, start
-    if step == 0:
-        raise RuntimeError("step must be nonzero")
-    vals = (start, end, step)
-    if dtype is None:
-        d = get_default_dtype() if any(isinstance(v, float) for v in vals) else int64
+        s, e, st = 0, _number(start, "arange", "end", 1), 1
     else:
+        try:
+            s, e, st = (_number(0 if start is None else start, "arange", "start", 1),
+                        _number(end, "arange", "end", 2), _number(step, "arange", "step", 3))
+        except TypeError:
+            given = (start, end) if type(step) is int and step == 1 else (start, end, step)
+            raise _overload_error("arange", given, _ARANGE_SIGNATURES) from None
+    if dtype is not None:
         d = as_dtype(dtype)
-    n = max(0, int(np.ceil((end - start) / step)))
-    arr = (start + step * np.arange(n, dtype=np.float64)).astype(d.np) if d.is_floating_point \
-        else np.arange(start, end, step, dtype=d.np)
-    return _leaf(arr, requires_grad)
+    else:
+        d = get_default_dtype() if any(isinstance(v, float) for v in (s, e, st)) else int64
+    if d is bool_:
+        raise NotImplementedError("\"arange_cpu\" not implemented for 'Bool'")
+    if not (st > 0 or st < 0):  # zero or NaN
+        raise RuntimeError("step must be nonzero")
+    if not (math.isfinite(s) and math.isfinite(e)):
+        raise RuntimeError(f"unsupported range: {float(s):g} -> {float(e):g}")
+    if not ((st > 0 and e >= s) or (st < 0 and e <= s)):
+        raise RuntimeError("upper bound and lower bound inconsistent with step sign")
+    if d is int64:  # the bounds and the step are truncated to integers first
+        s, e, st = (int(_fits(v, int64)) for v in (s, e, st))
+        if st == 0:
+            raise ValueError("step must be nonzero")
+        return _leaf(np.arange(s, e, st, dtype=np.int64), requires_grad)
+    n = (float(e) - float(s)) / float(st)  # other dtypes take their length from doubles
+    if not n < 2.0**63:
+        raise RuntimeError("invalid size, possible overflow?")
+    if d.is_floating_point:
+        arr = s + st * np.arange(math.ceil(n), dtype=np.float64)
+    else:  # int32: the truncated start and step, in int64
+        s, st = (int(_fits(v, int64)) for v in (s, st))
+        arr = s + st * np.arange(math.ceil(n), dtype=np.int64)
+    return _leaf(arr.astype(d.np), requires_grad)
 
 
 def linspace(start: float, end: float, steps: int, *, dtype: Any = None, device: Any = None,
              requires_grad: bool = False) -> Tensor:
     """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
+    if not _is_index(steps):
+        raise _overload_error("linspace", (start, end, steps), _LINSPACE_SIGNATURES)
+    steps = operator.index(steps)
+    if steps < 0:
+        raise RuntimeError("number of steps must be non-negative")
     d = get_default_dtype() if dtype is None else as_dtype(dtype)
+    if d is bool_:
+        raise NotImplementedError("\"linspace_cpu\" not implemented for 'Bool'")
+    _fits(float(start), d)
+    _fits(float(end), d)
     return _leaf(np.linspace(start, end, steps, dtype=np.float64).astype(d.np), requires_grad)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 
 import functools
+import math
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -60,51 +61,32 @@ def _check_diff_args(args: tuple, nums: tuple[int, ...]) -> None:
 
 
 def _loss_index(program: Program, has_aux: bool) -> tuple[int, Any]:
-    """Where the loss is among the traced program's outputs, and the aux structure (the
-    checks of :func:`_split_result`, made on the program's output structure)."""
-    n = len(program.outputs)
-    shaped = unflatten(program.meta["out_tree"], list(range(n)))
-    if has_aux:
-        if not isinstance(shaped, (tuple, list)) or len(shaped) != 2:
-            raise _not_a_pair()
-        shaped, aux = shaped[0], shaped[1]
-    else:
-        aux = None
-    if not isinstance(shaped, int):
-        raise _not_a_tensor(shaped)
-    out = program.outputs[shaped]
-    if out.aval.size != 1 or not out.aval.dtype.is_floating_point:
-        raise _not_a_scalar(out.aval.shape, out.aval.dtype)
-    return shaped, aux
+    """Where the loss is among the traced program's outputs, and the aux structure: the checks
+    of :func:`_split_result` on the program's output structure (output positions as leaves)."""
+    shaped = unflatten(program.meta["out_tree"], list(range(len(program.outputs))))
+    return _split_result(shaped, has_aux,
+                         lambda k: program.outputs[k].aval if type(k) is int else None)
 
 
-def _split_result(result: Any, has_aux: bool) -> tuple[Tensor, Any]:
-    """(loss, aux) of what the function returned, with :func:`_loss_index`'s checks."""
+def _split_result(result: Any, has_aux: bool,
+                  aval_of: Callable[[Any], Any] = lambda t: t if isinstance(t, Tensor) else None
+                  ) -> tuple[Any, Any]:
+    """(loss, aux) of what the function returned, checked: a pair with ``has_aux``, a loss that
+    is a one-element float tensor (``aval_of(leaf)``: its shape and dtype, None if no tensor)."""
     if has_aux:
         if not isinstance(result, (tuple, list)) or len(result) != 2:
-            raise _not_a_pair()
+            raise TypeError("has_aux=True requires the function to return a pair (output, aux)")
         out, aux = result
     else:
         out, aux = result, None
-    if not isinstance(out, Tensor):
-        raise _not_a_tensor(out)
-    if out.numel() != 1 or not out.dtype.is_floating_point:
-        raise _not_a_scalar(out.shape, out.dtype)
+    aval = aval_of(out)
+    if aval is None:
+        raise TypeError("Gradient only defined for scalar-output functions. The function "
+                        f"returned {type(out).__name__}, not a tensor")
+    if math.prod(aval.shape) != 1 or not aval.dtype.is_floating_point:
+        raise TypeError("Gradient only defined for scalar-output functions. Output had shape: "
+                        f"{tuple(aval.shape)} and dtype {aval.dtype.name}")
     return out, aux
-
-
-def _not_a_pair() -> TypeError:
-    return TypeError("has_aux=True requires the function to return a pair (output, aux)")
-
-
-def _not_a_tensor(out: Any) -> TypeError:
-    return TypeError("Gradient only defined for scalar-output functions. The function returned "
-                     f"{type(out).__name__}, not a tensor")
-
-
-def _not_a_scalar(shape: Sequence[int], dtype: Any) -> TypeError:
-    return TypeError("Gradient only defined for scalar-output functions. Output had shape: "
-                     f"{tuple(shape)} and dtype {dtype.name}")
 
 
 class _GradProgram:

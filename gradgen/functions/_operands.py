@@ -109,8 +109,8 @@ def shape_arg(args: tuple) -> Size:
         args = tuple(args[0])
     out = []
     for s in args:
-        if isinstance(s, Tensor):
-            s = int(s)
+        if isinstance(s, Tensor) and not s.dtype.is_floating_point and s.dtype.name != "bool":
+            s = s.__index__()  # (an integer tensor of one element, as PyTorch takes it)
         if not isinstance(s, (int, np.integer)) or isinstance(s, bool):
             raise TypeError(f"size must be a sequence of ints, got an element of type {type(s).__name__}")
         out.append(int(s))

@@ -70,7 +70,9 @@ def _name(x: Any) -> str:
 
 
 def _is_int(x: Any) -> bool:
-    return isinstance(x, (int, np.integer, Tensor)) and not isinstance(x, bool)
+    if isinstance(x, Tensor):
+        return not x.dtype.is_floating_point and x.dtype.name != "bool"
+    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
 
 
 def _size(fn: str, size: tuple) -> tuple[int, ...]:
@@ -87,14 +89,18 @@ def _size(fn: str, size: tuple) -> tuple[int, ...]:
 
 
 def _size_error(fn: str, size: tuple) -> TypeError:
+    """PyTorch's parser's words: a first element that is no int makes the argument no size at
+    all; a later one fails the unpacking of an int sequence (``f(2, x)`` as ``f((2, x))``)."""
     head = f"{fn}(): argument 'size'"
     if len(size) == 1 and not isinstance(size[0], (tuple, list)):
         return TypeError(f"{head} (position 1) must be tuple of ints, not {_name(size[0])}")
-    one = len(size) == 1
-    pos, bad = next((i, s) for i, s in enumerate(size[0] if one else size) if not _is_int(s))
-    if one:
+    if len(size) > 1 and not _is_int(size[0]):
+        return TypeError(f"{fn}() takes 1 positional argument but {len(size)} were given")
+    pos, bad = next((i, s) for i, s in enumerate(size[0] if len(size) == 1 else size)
+                    if not _is_int(s))
+    if pos == 0:
         return TypeError(f"{head} (position 1) must be tuple of ints, but found element of type "
-                         f"{_name(bad)} at pos {pos}")
+                         f"{_name(bad)} at pos 0")
     return TypeError(f"{head} failed to unpack the object at pos {pos + 1} with error "
                      f'"type must be tuple of ints,but got {_name(bad)}"')
 

@@ -6,10 +6,9 @@ from typing import Any
 import numpy as np
 
 from ..autograd.record import untraceable
-from ..dtypes import as_dtype, get_default_dtype, int64
+from ..dtypes import as_dtype, bool_, get_default_dtype, int32, int64
 from ..tensor import Tensor
-from ._operands import shape_arg
-from .creation import _leaf
+from .creation import _leaf, _size
 
 
 class Generator:
@@ -58,25 +57,28 @@ def _rng(generator: Generator | None) -> np.random.Generator:
     return (generator or default_generator)._rng
 
 
-def _float_dtype(dtype: Any):
+def _float_dtype(dtype: Any, kernel: str):
+    """The dtype of ``rand``/``randn`` values; PyTorch's kernels exist for floating ones only."""
     d = get_default_dtype() if dtype is None else as_dtype(dtype)
     if not d.is_floating_point:
-        raise TypeError(f"expected a floating dtype for random values, got {d}")
+        raise NotImplementedError(f'"{kernel}" not implemented for \'{d.scalar_name}\'')
     return d
 
 
 def rand(*size: Any, generator: Generator | None = None, dtype: Any = None, device: Any = None,
          requires_grad: bool = False) -> Tensor:
     """Uniform random values in [0, 1)."""
-    d = _float_dtype(dtype)
-    return _leaf(_rng(generator).random(tuple(shape_arg(size))).astype(d.np), requires_grad)
+    shape = _size("rand", size)
+    d = _float_dtype(dtype, "check_uniform_bounds")
+    return _leaf(_rng(generator).random(shape).astype(d.np), requires_grad)
 
 
 def randn(*size: Any, generator: Generator | None = None, dtype: Any = None, device: Any = None,
           requires_grad: bool = False) -> Tensor:
     """Standard normal random values."""
-    d = _float_dtype(dtype)
-    return _leaf(_rng(generator).standard_normal(tuple(shape_arg(size))).astype(d.np), requires_grad)
+    shape = _size("randn", size)
+    d = _float_dtype(dtype, "normal_kernel_cpu")
+    return _leaf(_rng(generator).standard_normal(shape).astype(d.np), requires_grad)
 
 
 def randint(low: int, high: int | None = None, size: Any = None, *, generator: Generator | None = None,
@@ -88,9 +90,27 @@ def randint(low: int, high: int | None = None, size: Any = None, *, generator: G
         low, high, size = 0, low, high
     if high is None:
         low, high = 0, low
+    for name, v in (("low", low), ("high", high)):
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
+            raise TypeError(f"randint(): argument '{name}' must be int, not {type(v).__name__}")
+    shape = _size("randint", (size,))
     d = int64 if dtype is None else as_dtype(dtype)
-    arr = _rng(generator).integers(low, high, tuple(shape_arg((size,))), dtype=np.int64).astype(d.np)
+    if low >= high:
+        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= "
+                           f"to={high}")
+    if d in _INT_RANGE:  # (floating dtypes take any range, as PyTorch's do with a warning)
+        lo, hi = _INT_RANGE[d]
+        if high - 1 > hi:
+            raise RuntimeError(f"to - 1 is out of bounds for {_C_NAME[d]}")
+        if low < lo:
+            raise RuntimeError(f"from is out of bounds for {_C_NAME[d]}")
+    arr = _rng(generator).integers(low, high, shape, dtype=np.int64).astype(d.np)
     return _leaf(arr, requires_grad)
+
+
+# The integer range of each integer dtype, and the C++ type name PyTorch's messages give it.
+_INT_RANGE = {bool_: (0, 1), int32: (-2**31, 2**31 - 1), int64: (-2**63, 2**63 - 1)}
+_C_NAME = {bool_: "bool", int32: "int", int64: "long"}
 
 
 def rand_like(input: Tensor, *, dtype: Any = None, requires_grad: bool = False) -> Tensor:
@@ -101,9 +121,14 @@ def randn_like(input: Tensor, *, dtype: Any = None, requires_grad: bool = False)
     return randn(*input.shape, dtype=dtype or input.dtype, requires_grad=requires_grad)
 
 
-def randperm(n: int, *, generator: Generator | None = None, dtype: Any = None) -> Tensor:
+def randperm(n: int, *, generator: Generator | None = None, dtype: Any = None, device: Any = None,
+             requires_grad: bool = False) -> Tensor:
+    """A random permutation of ``0 .. n-1``."""
+    (n,) = _size("randperm", (n,))
     d = int64 if dtype is None else as_dtype(dtype)
-    return _leaf(_rng(generator).permutation(n).astype(d.np), False)
+    if d is bool_:
+        raise NotImplementedError("\"randperm\" not implemented for 'Bool'")
+    return _leaf(_rng(generator).permutation(n).astype(d.np), requires_grad)
 
 
 def bernoulli_mask(shape: tuple, p_keep: float, dtype: Any, generator: Generator | None = None) -> np.ndarray:

@@ -322,10 +322,12 @@ class Tensor:
 
     def _scalar_value(self, what: str) -> Any:
         untraceable(f"a tensor's value flows into Python: {what.lower()}()")
-        if self._data.size != 1:
-            raise RuntimeError(f"{what} value of Tensor with more than one value is ambiguous"
-                               if what == "Boolean" else
-                               "only one element tensors can be converted to Python scalars")
+        n = self._data.size
+        if n != 1:
+            if what != "Boolean":
+                raise ValueError("only one element tensors can be converted to Python scalars")
+            raise RuntimeError("Boolean value of Tensor with "
+                               f"{'no values' if n == 0 else 'more than one value'} is ambiguous")
         return self._data.reshape(()).item()
 
     def __bool__(self) -> bool:

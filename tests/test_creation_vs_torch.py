@@ -13,6 +13,7 @@ import pytest
 
 import gradgen
 import gradgen as gg
+from torch_tables import mismatches, outcome
 
 INF = math.inf
 
@@ -382,17 +383,6 @@ DEFAULT_FLOAT64_CASES = [
 ]
 
 
-def _outcome(mod, expr: str):
-    """(dtype, shape, values) of what ``expr`` builds, or (exception type, first message line)."""
-    try:
-        r = eval(expr, {"torch": mod, "np": np})
-    except Exception as e:  # noqa: BLE001 - the exception is the outcome under test
-        return type(e), (str(e).splitlines() or [""])[0]
-    if isinstance(r, mod.Tensor):
-        return str(r.dtype).removeprefix("torch."), tuple(r.shape), r.tolist()
-    return r
-
-
 @pytest.fixture
 def default_float64():
     old = gradgen.get_default_dtype()
@@ -403,12 +393,12 @@ def default_float64():
 
 @pytest.mark.parametrize("expr, want", CASES, ids=[c[0] for c in CASES])
 def test_creation_matches_torch(expr: str, want) -> None:
-    assert repr(_outcome(gradgen, expr)) == repr(want)  # repr: NaN equals NaN, 1 differs from 1.0
+    assert repr(outcome(gradgen, expr)) == repr(want)  # repr: NaN equals NaN, 1 differs from 1.0
 
 
 @pytest.mark.parametrize("expr, want", DEFAULT_FLOAT64_CASES, ids=[c[0] for c in DEFAULT_FLOAT64_CASES])
 def test_creation_default_float64(expr: str, want, default_float64) -> None:
-    assert repr(_outcome(gradgen, expr)) == repr(want)
+    assert repr(outcome(gradgen, expr)) == repr(want)
 
 
 def test_numpy_bool_into_integer_dtype() -> None:
@@ -448,12 +438,11 @@ def test_arrays_and_tensors_copy_or_share() -> None:
 @pytest.mark.filterwarnings("ignore:Creating a tensor from a list of numpy.ndarrays")
 def test_tables_match_torch() -> None:
     torch = pytest.importorskip("torch")
-    wrong = [(e, _outcome(torch, e), w) for e, w in CASES if repr(_outcome(torch, e)) != repr(w)]
+    wrong = mismatches(torch, CASES)
     old = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:
-        wrong += [(e, _outcome(torch, e), w) for e, w in DEFAULT_FLOAT64_CASES
-                  if repr(_outcome(torch, e)) != repr(w)]
+        wrong += mismatches(torch, DEFAULT_FLOAT64_CASES)
     finally:
         torch.set_default_dtype(old)
     assert not wrong

@@ -330,6 +330,17 @@ CASES = [
      (TypeError, ("zeros(): argument 'size' failed to unpack the object at pos "
                   '2 with error "type must be tuple of ints,but got Tensor"'))),
     ('torch.zeros((2, torch.tensor(3)))', ("float32", (2, 3), [[0.0] * 3] * 2)),
+    # *_like keep the input's memory order (preserve_format): a transposed input, a transposed result
+    ('torch.zeros_like(torch.ones(2, 3).T).is_contiguous()', False),
+    ('torch.ones_like(torch.ones(2, 3, 4).transpose(1, 2), dtype=torch.int32).is_contiguous()', False),
+    ('torch.empty_like(torch.ones(4, 2)[::2]).is_contiguous()', True),
+    ('torch.full_like(torch.ones(2, 3).T, 7).is_contiguous()', False),
+    ('torch.rand_like(torch.ones(2, 3).T).is_contiguous()', False),
+    ('torch.randn_like(torch.ones(3, 1).expand(3, 4)).is_contiguous()', True),
+    ('torch.zeros_like(torch.ones(2, 3).T).view(-1)',
+     (RuntimeError, ('view size is not compatible with input tensor\'s size and stride (at least one '
+                     'dimension spans across two contiguous subspaces). Use .reshape(...) instead.'))),
+    ('torch.full_like(torch.ones(2, 3).T, 7)', ("float32", (3, 2), [[7.0, 7.0]] * 3)),
     # random tensors: their argument checks, dtypes and shapes (values only where fixed)
     ('torch.randint(5, 0, (2,))',
      (RuntimeError, "random_ expects 'from' to be less than 'to', but got from=5 >= to=0")),

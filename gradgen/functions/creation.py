@@ -165,23 +165,25 @@ def full(size: Any, fill_value: Any, *, dtype: Any = None, device: Any = None,
 
 
 def _like(fill: Any):
+    """A ``*_like`` factory. Its result keeps the input's memory order (numpy's "K", PyTorch's
+    preserve_format: a transposed input gives a transposed result, a strided one a compact)."""
     def fn(input: Tensor, *, dtype: Any = None, device: Any = None,
            requires_grad: bool = False) -> Tensor:
         d = input.dtype if dtype is None else as_dtype(dtype)
-        return _leaf(fill(input._data.shape, d.np), requires_grad)
+        return _leaf(fill(input._data, dtype=d.np), requires_grad)
     return fn
 
 
-ones_like = _like(np.ones)
-zeros_like = _like(np.zeros)
-empty_like = _like(np.empty)
+ones_like = _like(np.ones_like)
+zeros_like = _like(np.zeros_like)
+empty_like = _like(np.empty_like)
 
 
 def full_like(input: Tensor, fill_value: Any, *, dtype: Any = None, device: Any = None,
               requires_grad: bool = False) -> Tensor:
     value = _number(fill_value, "full_like", "fill_value", 2)
     d = input.dtype if dtype is None else as_dtype(dtype)
-    return _leaf(np.full(input._data.shape, _fits(value, d), d.np), requires_grad)
+    return _leaf(np.full_like(input._data, _fits(value, d), d.np), requires_grad)
 
 
 _OPTIONS = ("torch.dtype dtype = None, torch.layout layout = None, torch.device device = None, "

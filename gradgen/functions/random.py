@@ -113,12 +113,22 @@ _INT_RANGE = {bool_: (0, 1), int32: (-2**31, 2**31 - 1), int64: (-2**63, 2**63 -
 _C_NAME = {bool_: "bool", int32: "int", int64: "long"}
 
 
-def rand_like(input: Tensor, *, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return rand(*input.shape, dtype=dtype or input.dtype, requires_grad=requires_grad)
+def _like(values: Tensor, input: Tensor) -> Tensor:
+    """``values`` laid out in ``input``'s memory order, as the other ``*_like`` factories."""
+    out = np.empty_like(input._data, dtype=values._data.dtype)
+    out[...] = values._data
+    values._data = out
+    return values
 
 
-def randn_like(input: Tensor, *, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return randn(*input.shape, dtype=dtype or input.dtype, requires_grad=requires_grad)
+def rand_like(input: Tensor, *, dtype: Any = None, device: Any = None,
+              requires_grad: bool = False) -> Tensor:
+    return _like(rand(*input.shape, dtype=dtype or input.dtype, requires_grad=requires_grad), input)
+
+
+def randn_like(input: Tensor, *, dtype: Any = None, device: Any = None,
+               requires_grad: bool = False) -> Tensor:
+    return _like(randn(*input.shape, dtype=dtype or input.dtype, requires_grad=requires_grad), input)
 
 
 def randperm(n: int, *, generator: Generator | None = None, dtype: Any = None, device: Any = None,

@@ -147,6 +147,43 @@ def test_add_saves_nothing_so_backward_twice_works():
     np.testing.assert_allclose(x.grad._data, np.full((2, 2), 2.0))
 
 
+# A second backward without retain_graph raises exactly where PyTorch 2.13's node saved data: a
+# tensor, an index, or the number of `x * 3` / `x / 3` (saved as a tensor); composites' constants
+# and shapes are no saved data (`x.mean()`, `x + 3`, `add(alpha=)` backpropagate twice).
+SECOND_BACKWARD = [
+    ("x * 3", True), ("3 * x", True), ("x / 3", True), ("torch.mul(x, 3)", True),
+    ("x.div(3)", True), ("x.clone().mul_(2)", True), ("x.clone().div_(2)", True),
+    ("x * torch.tensor(3.)", True), ("3 / x", True), ("x ** 2", True), ("x.abs()", True),
+    ("x[torch.tensor([True, False, True])]", True), ("x[[0, 1]]", True),
+    ("x.index_select(0, torch.tensor([0, 2]))", True), ("x.std()", True),
+    ("x + 3", False), ("x - 3", False), ("-x", False), ("x.mean()", False), ("x.sum(0)", False),
+    ("x.mean(0)", False), ("x[1:]", False), ("x.expand(2, 3)", False), ("x.view(3, 1).t()", False),
+    ("torch.add(x, x, alpha=2)", False), ("torch.sub(x, x, alpha=2)", False),
+]
+
+
+def _second_backward_raises(torch, expr: str) -> bool:
+    x = torch.ones(3, requires_grad=True)
+    y = eval(expr, {"torch": torch, "x": x})
+    y.sum().backward()
+    try:
+        y.sum().backward()
+    except RuntimeError as e:
+        assert FREED in str(e)
+        return True
+    return False
+
+
+@pytest.mark.parametrize("expr, raises", SECOND_BACKWARD, ids=[e for e, _ in SECOND_BACKWARD])
+def test_second_backward_raises_where_pytorch_saved_data(expr: str, raises: bool) -> None:
+    assert _second_backward_raises(gg, expr) is raises
+
+
+def test_second_backward_table_matches_torch() -> None:
+    torch = pytest.importorskip("torch")
+    assert [e for e, r in SECOND_BACKWARD if _second_backward_raises(torch, e) is not r] == []
+
+
 def test_leaf_shared_by_two_outputs_accumulates():
     x = _leaf([1.0, 2.0])
     a, b = x * 2, x * x

@@ -11,6 +11,8 @@ import itertools
 import re
 from typing import Any, Callable
 
+import numpy as np
+
 from ..dtypes import bool_, float32, float64, int32, int64
 
 _sequence = itertools.count()
@@ -101,7 +103,8 @@ class _RemovableHandle:
 class PrimNode(Node):
     """The backward of one primitive application: calls the registry's VJP rule."""
 
-    __slots__ = ("prim", "params", "_ins", "_versions", "_out", "_needs", "_freed")
+    __slots__ = ("prim", "params", "_ins", "_versions", "_out", "_needs", "_freed",
+                 "_saves_number")
 
     def apply(self, grad: Any) -> tuple[Any, ...]:
         if self._freed:
@@ -122,13 +125,28 @@ class PrimNode(Node):
         return self._out is not None and self._out[1].value != self._out[2]
 
     def release(self) -> None:
-        # Like PyTorch, only a node that saved tensors can be "freed"; constants and
-        # shapes stay, so backward through `x * 3` twice works.
+        # Like PyTorch, a node is "freed" when it saved data: tensors, index arrays (x[mask]),
+        # or the number of a user's `x * 3` / `x / 3` (which PyTorch saves as a tensor; see
+        # saves_number). The constants of composites and shapes stay, so backward through
+        # `x.mean()` or `x + 3` twice works, as in PyTorch.
         ins = self._ins
-        if self._out is not None or (self.prim.save_inputs and ins is not None
-                                     and any(hasattr(a, "_version") for a in ins)):
+        if self._out is not None or self._saves_number or (
+                self.prim.save_inputs and ins is not None and any(map(_is_data, ins))):
             self._ins = self._out = None
             self._freed = True
+
+
+def _is_data(a: Any) -> bool:
+    return hasattr(a, "_version") or (isinstance(a, np.ndarray) and a.ndim > 0)
+
+
+def saves_number(t: Any) -> Any:
+    """Mark ``t``'s node as PyTorch's for an operation it applied with a Python number that
+    PyTorch saves as a tensor (``x * 3``, ``x / 3``): a backward frees it, a second raises."""
+    node = t._grad_fn
+    if isinstance(node, PrimNode):
+        node._saves_number = True
+    return t
 
 
 def modified(saved: Any) -> tuple | None:

@@ -253,7 +253,7 @@ def _record_node(prim: Primitive, args: tuple, params: dict, t: Any, out: np.nda
         node._ins = avals
         node._versions = None
     node._out = (out, t._version, t._version.value) if prim.save_output else None
-    node._freed = False
+    node._freed = node._saves_number = False
     t._grad_fn = node
     t._requires_grad = True
 

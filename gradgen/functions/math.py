@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd import record
-from ..autograd.node import rename
+from ..autograd.node import rename, saves_number
 from ..dtypes import bool_, get_default_dtype, result_type
 from ..ops import elementwise as P
 from ..tensor import Tensor
@@ -59,7 +59,7 @@ def _float_compute(*xs: Any):
 def add(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
     """``input + alpha * other`` with broadcasting and type promotion."""
     if alpha != 1:
-        other = mul(other, alpha)
+        other = _apply(P.mul, other, alpha)  # (PyTorch's node saves no alpha: not mul())
     return _apply(P.add, input, other)
 
 
@@ -75,13 +75,14 @@ def sub(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
                            "If you are trying to invert a mask, use the `~` or `logical_not()` "
                            "operator instead.")
     if alpha != 1:
-        other = mul(other, alpha)
+        other = _apply(P.mul, other, alpha)  # (PyTorch's node saves no alpha: not mul())
     name = None if isinstance(input, Tensor) else "RsubBackward1"
     return _apply(P.sub, input, other, name=name)
 
 
 def mul(input: Any, other: Any) -> Tensor:
-    return _apply(P.mul, input, other)
+    out = _apply(P.mul, input, other)
+    return saves_number(out) if _is_number(input) or _is_number(other) else out
 
 
 def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
@@ -90,7 +91,12 @@ def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
         raise NotImplementedError("div: rounding_mode is not supported; use true division")
     # PyTorch computes `scalar / tensor` as reciprocal(tensor) * scalar: MulBackward0.
     name = None if isinstance(input, Tensor) else "MulBackward0"
-    return _apply(P.div, input, other, name=name, compute=_float_compute(input, other))
+    out = _apply(P.div, input, other, name=name, compute=_float_compute(input, other))
+    return saves_number(out) if _is_number(other) else out
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float, np.number, np.bool_))
 
 
 true_divide = divide = div
@@ -314,10 +320,11 @@ def allclose(input: Tensor, other: Tensor, rtol: float = 1e-05, atol: float = 1e
 
 # ---------------------------------------------------------------- operator protocol
 
-def _fast_binop(fn: Any, prim: Any, reflected: bool = False):
+def _fast_binop(fn: Any, prim: Any, reflected: bool = False, number_saved: bool = False):
     """An operator whose common cases (a float tensor with a Python number, or two float
     tensors of one dtype and shape) go straight to the primitive: eager speed on small tensors
-    is Python frames, and these are the most frequent calls."""
+    is Python frames, and these are the most frequent calls. ``number_saved``: PyTorch's node
+    saves the number (see ``saves_number``)."""
     general = _binop(fn, reflected)
     bind = record.bind
     no_params: dict = {}
@@ -327,7 +334,8 @@ def _fast_binop(fn: Any, prim: Any, reflected: bool = False):
         d = self._data
         if t is float or t is int:
             if d.dtype.kind == "f":
-                return bind(prim, (other, self) if reflected else (self, other), no_params)
+                out = bind(prim, (other, self) if reflected else (self, other), no_params)
+                return saves_number(out) if number_saved and out._grad_fn is not None else out
         elif t is Tensor:
             o = other._data
             if o.dtype == d.dtype and o.shape == d.shape and d.dtype.kind == "f":
@@ -365,8 +373,9 @@ def _invert(self: Tensor) -> Tensor:
 METHODS = {
     "__add__": _fast_binop(add, P.add), "__radd__": _fast_binop(add, P.add, True),
     "__sub__": _fast_binop(sub, P.sub), "__rsub__": _binop(sub, True),
-    "__mul__": _fast_binop(mul, P.mul), "__rmul__": _fast_binop(mul, P.mul, True),
-    "__truediv__": _fast_binop(div, P.div), "__rtruediv__": _binop(div, True),
+    "__mul__": _fast_binop(mul, P.mul, number_saved=True),
+    "__rmul__": _fast_binop(mul, P.mul, True, number_saved=True),
+    "__truediv__": _fast_binop(div, P.div, number_saved=True), "__rtruediv__": _binop(div, True),
     "__pow__": _binop(pow), "__rpow__": _binop(pow, True),
     "__neg__": neg, "__pos__": lambda self: self, "__abs__": abs,
     "__lt__": _binop(lt), "__le__": _binop(le), "__gt__": _binop(gt), "__ge__": _binop(ge),

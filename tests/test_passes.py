@@ -375,9 +375,9 @@ SNAPSHOTS = {
           %7:f32[2,3] = broadcast_in_dim[dims=(0, 1), shape=(2, 3)] %6  # test_passes.py:23
           %8:f32[2,3] = div %4, %7  # test_passes.py:23
           %9:f32[2,3] = div %ct0, %7  # test_passes.py:23
-          %10:f32[2,3] = mul %ct0, %4  # test_passes.py:23
-          %11:f32[2,3] = mul %7, %7  # test_passes.py:23
-          %12:f32[2,3] = div %10, %11  # test_passes.py:23
+          %10:f32[2,3] = div %4, %7  # test_passes.py:23
+          %11:f32[2,3] = div %10, %7  # test_passes.py:23
+          %12:f32[2,3] = mul %ct0, %11  # test_passes.py:23
           %13:f32[2,3] = neg %12  # test_passes.py:23
           %14:f32[2] = reduce_sum[axes=(1,)] %13  # test_passes.py:23
           %15:f32[2,1] = reshape[shape=(2, 1)] %14  # test_passes.py:23
@@ -411,26 +411,25 @@ SNAPSHOTS = {
           %5:f32[2,3] = broadcast_in_dim[dims=(0,), shape=(2, 3)] %4  # test_passes.py:23
           %6:f32[2,3] = div %3, %5  # test_passes.py:23
           %7:f32[2,3] = div %ct0, %5  # test_passes.py:23
-          %8:f32[2,3] = mul %ct0, %3  # test_passes.py:23
-          %9:f32[2,3] = mul %5, %5  # test_passes.py:23
-          %10:f32[2,3] = div %8, %9  # test_passes.py:23
-          %11:f32[2,3] = neg %10  # test_passes.py:23
-          %12:f32[2] = reduce_sum[axes=(1,)] %11  # test_passes.py:23
-          %13:f32[2,3] = broadcast_in_dim[dims=(0,), shape=(2, 3)] %12  # test_passes.py:23
-          %14:f32[2,3] = add %7, %13  # test_passes.py:23
-          %15:f32[2,3] = mul %14, %3  # test_passes.py:22
-          %16:f32[2,3] = neg %15  # test_passes.py:22
-          %17:f32[2] = reduce_sum[axes=(1,)] %16  # test_passes.py:22
-          %18:bool[2,3] = eq %x, %1  # test_passes.py:22
-          %19:f32[2,3] = convert[dtype=f32] %18  # test_passes.py:22
-          %20:f32[2] = reduce_sum[axes=(1,)] %19  # test_passes.py:22
-          %21:bool[2] = eq %20, 0.0:f32  # test_passes.py:22
-          %22:f32[2] = select %21, nan:f32, %20  # test_passes.py:22
-          %23:f32[2] = div %17, %22  # test_passes.py:22
-          %24:f32[2,3] = broadcast_in_dim[dims=(0,), shape=(2, 3)] %23  # test_passes.py:22
-          %25:f32[2,3] = mul %24, %19  # test_passes.py:22
-          %26:f32[2,3] = add %15, %25  # test_passes.py:22
-          return %6, %26
+          %8:f32[2,3] = div %6, %5  # test_passes.py:23
+          %9:f32[2,3] = mul %ct0, %8  # test_passes.py:23
+          %10:f32[2,3] = neg %9  # test_passes.py:23
+          %11:f32[2] = reduce_sum[axes=(1,)] %10  # test_passes.py:23
+          %12:f32[2,3] = broadcast_in_dim[dims=(0,), shape=(2, 3)] %11  # test_passes.py:23
+          %13:f32[2,3] = add %7, %12  # test_passes.py:23
+          %14:f32[2,3] = mul %13, %3  # test_passes.py:22
+          %15:f32[2,3] = neg %14  # test_passes.py:22
+          %16:f32[2] = reduce_sum[axes=(1,)] %15  # test_passes.py:22
+          %17:bool[2,3] = eq %x, %1  # test_passes.py:22
+          %18:f32[2,3] = convert[dtype=f32] %17  # test_passes.py:22
+          %19:f32[2] = reduce_sum[axes=(1,)] %18  # test_passes.py:22
+          %20:bool[2] = eq %19, 0.0:f32  # test_passes.py:22
+          %21:f32[2] = select %20, nan:f32, %19  # test_passes.py:22
+          %22:f32[2] = div %16, %21  # test_passes.py:22
+          %23:f32[2,3] = broadcast_in_dim[dims=(0,), shape=(2, 3)] %22  # test_passes.py:22
+          %24:f32[2,3] = mul %23, %18  # test_passes.py:22
+          %25:f32[2,3] = add %14, %24  # test_passes.py:22
+          return %6, %25
         """,
 }
 

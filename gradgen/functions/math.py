@@ -58,9 +58,32 @@ def _float_compute(*xs: Any):
 
 def add(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
     """``input + alpha * other`` with broadcasting and type promotion."""
-    if alpha != 1:
-        other = _apply(P.mul, other, alpha)  # (PyTorch's node saves no alpha: not mul())
+    if type(alpha) is not int or alpha != 1:  # (alpha=True or 1.0 is checked, as in PyTorch)
+        other = _times_alpha(input, other, alpha)
     return _apply(P.add, input, other)
+
+
+def _times_alpha(input: Any, other: Any, alpha: Any) -> Any:
+    """``other * alpha`` in the type of ``input + other``: alpha promotes nothing, as in
+    PyTorch (a float ``alpha`` of an integer sum and a bool one of a non-bool sum are refused;
+    a number ``other`` is scaled in Python's double precision, as PyTorch's kernels do)."""
+    d = result_type(as_tensor_operand(input), as_tensor_operand(other))
+    if isinstance(alpha, Tensor) or not isinstance(alpha, (int, float, np.number, np.bool_)):
+        raise TypeError(f"alpha must be a number, not {type(alpha).__name__}")
+    if isinstance(alpha, (bool, np.bool_)):
+        if d is not bool_:
+            raise RuntimeError("Boolean alpha only supported for Boolean results.")
+    elif not d.is_floating_point and isinstance(alpha, (float, np.floating)):
+        raise RuntimeError("For integral input tensors, argument alpha must not be a floating "
+                           "point number.")
+    if alpha == 1:
+        return other
+    if d is bool_:  # (any alpha other than 0 is True for a bool sum)
+        alpha = bool(alpha)
+    if not isinstance(other, Tensor):
+        return bool(other) and alpha if d is bool_ else other * alpha
+    # (PyTorch's node saves no alpha: the plain primitive, not mul())
+    return _apply(P.mul, cast(other, d), alpha)
 
 
 def sub(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
@@ -74,8 +97,8 @@ def sub(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
         raise RuntimeError("Subtraction, the `-` operator, with a bool tensor is not supported. "
                            "If you are trying to invert a mask, use the `~` or `logical_not()` "
                            "operator instead.")
-    if alpha != 1:
-        other = _apply(P.mul, other, alpha)  # (PyTorch's node saves no alpha: not mul())
+    if type(alpha) is not int or alpha != 1:
+        other = _times_alpha(input, other, alpha)
     name = None if isinstance(input, Tensor) else "RsubBackward1"
     return _apply(P.sub, input, other, name=name)
 

@@ -170,7 +170,8 @@ mul.c_lowering = _wrapping("*")
 div = defprim("div", np.divide, _binary("div"),
               lambda g, ins, out, needs: (
                   div(g, ins[1]) if needs[0] else None,
-                  neg(div(mul(g, ins[0]), mul(ins[1], ins[1]))) if needs[1] else None),
+                  # -g * ((x / y) / y), as PyTorch: no y * y to overflow or underflow
+                  neg(mul(g, div(div(ins[0], ins[1]), ins[1]))) if needs[1] else None),
               "DivBackward0", save_inputs=True, saved_for=lambda n: (n[1], True))
 div.c_lowering = {"f32": "({0} / {1})", "f64": "({0} / {1})"}
 

@@ -91,6 +91,8 @@ class Tensor:
     def size(self, dim: int | None = None) -> Any:
         if dim is None:
             return Size(self._data.shape)
+        if self._data.ndim == 0:
+            raise IndexError(f"Dimension specified as {dim} but tensor has no dimensions")
         return self._data.shape[_wrap_dim(dim, self._data.ndim)]
 
     @property
@@ -314,6 +316,12 @@ class Tensor:
             raise TypeError("len() of a 0-d tensor")
         return self._data.shape[0]
 
+    def __contains__(self, element: Any) -> bool:
+        if not isinstance(element, (Tensor, int, float, np.number, np.bool_)):
+            raise RuntimeError("Tensor.__contains__ only supports Tensor or scalar, but you passed "
+                               f"in a {type(element)}.")
+        return bool((element == self).any())
+
     def __iter__(self) -> Iterator["Tensor"]:
         if self._data.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
@@ -358,7 +366,9 @@ class Tensor:
             except RuntimeError:  # an output of split/chunk/unbind whose base was written
                 name = "Invalid"
         if name is not None or self._grad_fn is not None:
-            suffix = f"grad_fn=<{name or self._grad_fn.name()}>"
+            # (the class name, as PyTorch prints it: C++-only nodes' name() is qualified)
+            node = self._grad_fn
+            suffix = f"grad_fn=<{name or type(getattr(node, '_visible', node)).__name__}>"
         elif self._requires_grad:
             suffix = "requires_grad=True"
         else:
@@ -371,7 +381,9 @@ class Tensor:
         untraceable("a tensor's value flows into Python: formatting (print/repr/str)")
         if self._data.ndim == 0:
             return format(self._data.item(), spec)
-        return format(repr(self), spec)
+        if spec:  # (PyTorch falls back to object.__format__)
+            raise TypeError("unsupported format string passed to Tensor.__format__")
+        return str(self)
 
     def __reduce_ex__(self, proto: int) -> Any:
         return (_rebuild, (self._data, self._requires_grad))

@@ -204,6 +204,8 @@ def _T(self: Tensor) -> Tensor:
 
 def _mT(self: Tensor) -> Tensor:
     nd = self._data.ndim
+    if nd == 0:  # (PyTorch 2.13 returns a 0-d tensor itself)
+        return self
     if nd < 2:
         raise RuntimeError("tensor.mT is only supported on matrices or batches of matrices. "
                            f"Got {nd}-D tensor.")
@@ -317,7 +319,7 @@ def broadcast_tensors(*tensors: Tensor) -> tuple[Tensor, ...]:
 def flip(input: Tensor, *args: Any, dims: Any = None) -> Tensor:
     """Reverse the order of elements along ``dims``; returns a copy, as PyTorch does."""
     axes = _distinct(_dims_arg(args, dims, "flip"), input._data.ndim)
-    out = rev(input, axes=axes)
+    out = rev(input, axes=axes if input._data.ndim else ())  # (dim 0 or -1 of a 0-d tensor)
     # rev is a view primitive (a numpy flip), but flip owns its memory, as in PyTorch: a copy
     # with a counter of its own, starting where the view's was (a trace bound the view at that
     # version; only a bump means a write).

@@ -141,7 +141,10 @@ abs_.c_lowering = {"f32": "fabsf({0})", "f64": "fabs({0})", "int": "({0} < 0 ? (
 
 
 def _sign_impl(x: np.ndarray) -> np.ndarray:
-    """numpy's sign, but 0 at NaN: PyTorch's sign(nan) is 0 (numpy's is nan)."""
+    """numpy's sign, but 0 at NaN: PyTorch's sign(nan) is 0 (numpy's is nan); a bool is its own
+    sign (numpy has none)."""
+    if x.dtype == np.bool_:
+        return x.copy()
     out = np.sign(x)
     if out.dtype.kind == "f":
         out = np.where(out != out, out.dtype.type(0), out)

@@ -35,6 +35,33 @@ CASES = [
     (DIV_GRAD.format(v="1e20", d="float32"), ("float32", (1,), [-9.999999682655225e-21])),
     (DIV_GRAD.format(v="1e-300", d="float64"), ("float64", (1,), [-9.999999999999999e+299])),
     (DIV_GRAD.format(v="1e200", d="float64"), ("float64", (1,), [-1e-200])),
+    # broadcasting errors name the last mismatching dim, as PyTorch's (it checks from the end)
+    ('torch.zeros(2, 3) * torch.ones(3, 2)',
+     (RuntimeError, 'The size of tensor a (3) must match the size of tensor b (2) at non-singleton dimension 1')),
+    ('torch.zeros(2, 3, 4).expand(5, 2, 3)',
+     (RuntimeError, ('The expanded size of the tensor (3) must match the existing size (4) at '
+                     'non-singleton dimension 2.  Target sizes: [5, 2, 3].  Tensor sizes: [2, 3, 4]'))),
+    # allclose/equal take tensors (allclose: of one dtype)
+    ('torch.allclose(torch.ones(2), 1.0)',
+     (TypeError, "allclose(): argument 'other' (position 2) must be Tensor, not float")),
+    ('torch.allclose(1.0, torch.ones(2))',
+     (TypeError, "allclose(): argument 'input' (position 1) must be Tensor, not float")),
+    ('torch.equal(torch.ones(2), 1.0)', (TypeError, "equal(): argument 'other' (position 2) must be Tensor, not float")),
+    ('torch.allclose(torch.ones(2, dtype=torch.int64), torch.ones(2))', (RuntimeError, 'Long did not match Float')),
+    ('torch.allclose(torch.ones(2), torch.ones(2, dtype=torch.float64))', (RuntimeError, 'Float did not match Double')),
+    ('torch.allclose(torch.ones(2), torch.ones(3))',
+     (RuntimeError, 'The size of tensor a (2) must match the size of tensor b (3) at non-singleton dimension 0')),
+    ('torch.allclose(torch.ones(2), torch.ones(2, 1))', True),
+    ('torch.equal(torch.ones(2), torch.ones(2, dtype=torch.int64))', True),
+    # fill_ refuses a number its dtype cannot hold
+    ('torch.ones(2, dtype=torch.int32).fill_(2**31)',
+     (RuntimeError, 'value cannot be converted to type int without overflow')),
+    ("torch.ones(2, dtype=torch.int64).fill_(float('nan'))",
+     (RuntimeError, 'value cannot be converted to type int64_t without overflow')),
+    ('torch.ones(2).fill_(1e39)', (RuntimeError, 'value cannot be converted to type float without overflow')),
+    ("torch.ones(2).fill_(float('inf'))", ("float32", (2,), [float('inf')] * 2)),
+    ('torch.ones(2, dtype=torch.bool).fill_(2)', ("bool", (2,), [True, True])),
+    ('torch.ones(1, dtype=torch.int32).fill_(-2**31)', ("int32", (1,), [-2147483648])),
 ]
 
 

@@ -8,6 +8,7 @@ are left for numpy to broadcast: that costs nothing and records nothing.
 """
 from __future__ import annotations
 
+import math
 from numbers import Number
 from typing import Any
 
@@ -15,7 +16,7 @@ import numpy as np
 
 from ..autograd import record
 from ..autograd.grad_mode import _state
-from ..dtypes import dtype, from_numpy_dtype, result_type
+from ..dtypes import dtype, float32, from_numpy_dtype, int32, int64, result_type
 from ..ops.elementwise import convert
 from ..ops.shape import broadcast_in_dim
 from ..tensor import Size, Tensor
@@ -47,6 +48,26 @@ def differentiating(t: Any) -> bool:
     return (t._requires_grad and _state.enabled) or (record.tracer[0] is not None and record.tracing())
 
 
+# The range of each integer dtype, and the C++ type PyTorch's overflow messages name.
+INT_RANGE = {int32: (-2**31, 2**31 - 1), int64: (-2**63, 2**63 - 1)}
+_C_TYPE = {int32: "int", int64: "int64_t", float32: "float"}
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def checked_number(value: Any, d: dtype) -> Any:
+    """``value``, refused with PyTorch's error when it overflows ``d`` (as PyTorch refuses a
+    number it fills or compares with: ``full``, ``fill_``, ``x[i] = v``); NaN and inf overflow
+    an integer type, a float64 beyond float32's range overflows float32."""
+    if d in INT_RANGE:
+        lo, hi = INT_RANGE[d]
+        ok = lo <= value <= hi  # False for NaN and inf
+    else:
+        ok = d is not float32 or not math.isfinite(value) or abs(value) <= _FLOAT32_MAX
+    if not ok:
+        raise RuntimeError(f"value cannot be converted to type {_C_TYPE[d]} without overflow")
+    return value
+
+
 def cast(x: Any, d: dtype) -> Any:
     """``x`` as dtype ``d``: a converted tensor, or a 0-d numpy constant for a scalar."""
     if type(x) is Tensor:
@@ -61,12 +82,13 @@ def broadcast_shapes(a: tuple, b: tuple) -> tuple:
     n = max(len(a), len(b))
     pa = (1,) * (n - len(a)) + tuple(a)
     pb = (1,) * (n - len(b)) + tuple(b)
-    out = []
-    for i, (x, y) in enumerate(zip(pa, pb)):
+    out = [0] * n
+    for i in range(n - 1, -1, -1):  # (from the last dim: PyTorch names the last mismatch)
+        x, y = pa[i], pb[i]
         if x == y or y == 1:
-            out.append(x)
+            out[i] = x
         elif x == 1:
-            out.append(y)
+            out[i] = y
         else:
             raise RuntimeError(f"The size of tensor a ({x}) must match the size of tensor b ({y}) "
                                f"at non-singleton dimension {i}")

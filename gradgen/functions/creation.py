@@ -8,11 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from ..dtypes import (as_dtype, bool_, dtype, float32, from_numpy_dtype,
-                      get_default_dtype, int32, int64)
+from ..dtypes import (as_dtype, bool_, dtype, from_numpy_dtype,
+                      get_default_dtype, int64)
 from ..tensor import Tensor
-from ._operands import shape_arg
-from .from_data import _INT_RANGE, _positive_strides, _to_array
+from ._operands import checked_number, shape_arg
+from .from_data import _positive_strides, _to_array
 from .inplace_checks import _type_name
 from .reductions import _overload_error
 
@@ -119,22 +119,6 @@ def _number(x: Any, fn: str, arg: str, pos: int) -> float:
     raise TypeError(f"{fn}(): argument '{arg}' (position {pos}) must be Number, not {_name(x)}")
 
 
-_C_TYPE = {int32: "int", int64: "int64_t", float32: "float"}
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-
-def _fits(value: float, d: dtype) -> float:
-    """``value``, refused with PyTorch's error when it overflows ``d``."""
-    if d in _INT_RANGE:
-        lo, hi = _INT_RANGE[d]
-        ok = lo <= value <= hi  # False for NaN and inf
-    else:
-        ok = d is not float32 or not math.isfinite(value) or abs(value) <= _FLOAT32_MAX
-    if not ok:
-        raise RuntimeError(f"value cannot be converted to type {_C_TYPE[d]} without overflow")
-    return value
-
-
 def _factory(fill: Any, name: str, doc: str):
     def fn(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False,
            out: Any = None) -> Tensor:
@@ -161,7 +145,7 @@ def full(size: Any, fill_value: Any, *, dtype: Any = None, device: Any = None,
         raise TypeError(f"full(): argument 'size' (position 1) must be tuple of ints, not {_name(size)}")
     value = _number(fill_value, "full", "fill_value", 2)
     d = _scalar_dtype(value) if dtype is None else as_dtype(dtype)
-    return _leaf(np.full(_size("full", (size,)), _fits(value, d), d.np), requires_grad)
+    return _leaf(np.full(_size("full", (size,)), checked_number(value, d), d.np), requires_grad)
 
 
 def _like(fill: Any):
@@ -183,7 +167,7 @@ def full_like(input: Tensor, fill_value: Any, *, dtype: Any = None, device: Any 
               requires_grad: bool = False) -> Tensor:
     value = _number(fill_value, "full_like", "fill_value", 2)
     d = input.dtype if dtype is None else as_dtype(dtype)
-    return _leaf(np.full_like(input._data, _fits(value, d), d.np), requires_grad)
+    return _leaf(np.full_like(input._data, checked_number(value, d), d.np), requires_grad)
 
 
 _OPTIONS = ("torch.dtype dtype = None, torch.layout layout = None, torch.device device = None, "
@@ -242,7 +226,7 @@ def arange(start: Any = None, end: Any = None, step: Any = 1, *, dtype: Any = No
     if not ((st > 0 and e >= s) or (st < 0 and e <= s)):
         raise RuntimeError("upper bound and lower bound inconsistent with step sign")
     if d is int64:  # the bounds and the step are truncated to integers first
-        s, e, st = (int(_fits(v, int64)) for v in (s, e, st))
+        s, e, st = (int(checked_number(v, int64)) for v in (s, e, st))
         if st == 0:
             raise ValueError("step must be nonzero")
         return _leaf(np.arange(s, e, st, dtype=np.int64), requires_grad)
@@ -252,7 +236,7 @@ def arange(start: Any = None, end: Any = None, step: Any = 1, *, dtype: Any = No
     if d.is_floating_point:
         arr = s + st * np.arange(math.ceil(n), dtype=np.float64)
     else:  # int32: the truncated start and step, in int64
-        s, st = (int(_fits(v, int64)) for v in (s, st))
+        s, st = (int(checked_number(v, int64)) for v in (s, st))
         arr = s + st * np.arange(math.ceil(n), dtype=np.int64)
     return _leaf(arr.astype(d.np), requires_grad)
 
@@ -268,8 +252,8 @@ def linspace(start: float, end: float, steps: int, *, dtype: Any = None, device:
     d = get_default_dtype() if dtype is None else as_dtype(dtype)
     if d is bool_:
         raise NotImplementedError("\"linspace_cpu\" not implemented for 'Bool'")
-    _fits(float(start), d)
-    _fits(float(end), d)
+    checked_number(float(start), d)
+    checked_number(float(end), d)
     return _leaf(np.linspace(start, end, steps, dtype=np.float64).astype(d.np), requires_grad)
 
 

@@ -14,6 +14,7 @@ from ..autograd.record import untraceable
 from ..dtypes import (_BY_NP, bool_, dtype, float32, float64, from_numpy_dtype, get_default_dtype,
                       int32, int64, promote_types)
 from ..tensor import Tensor
+from ._operands import INT_RANGE
 
 
 # PyTorch builds a tensor from Python data in three steps (torch/csrc/utils/tensor_new.cpp): the
@@ -35,7 +36,6 @@ _FAST_INTO = {
     int32: frozenset({bool, int, float, np.int32, int32}),
     bool_: frozenset({bool, int, float, np.bool_, np.int32, np.int64, np.float64,
                       bool_, int32, int64, float64})}
-_INT_RANGE = {int32: (-2**31, 2**31 - 1), int64: (-2**63, 2**63 - 1)}
 
 
 def _numpy_scalar_dtype(x: np.generic) -> dtype:
@@ -171,7 +171,7 @@ def _store_scalar(x: Any, d: dtype) -> Any:
         x = operator.index(x)
         if not -2**63 <= x < 2**63:
             raise ValueError("Overflow when unpacking long long")
-    lo, hi = _INT_RANGE[d]
+    lo, hi = INT_RANGE[d]
     if not lo <= x <= hi:  # NaN fails too
         raise RuntimeError(f"value cannot be converted to type {d.name} without overflow")
     return int(x)

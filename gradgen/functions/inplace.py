@@ -27,7 +27,7 @@ from ..ops import elementwise as P
 from ..ops.shape import broadcast_in_dim
 from ..tensor import Tensor
 from . import math as M
-from ._operands import broadcast_shapes
+from ._operands import broadcast_shapes, checked_number
 from .inplace_checks import (_C_TYPE_NAMES, _NUMBERS, _TYPE_NAMES, _check_overload,
                              _check_tensor_or_number, _dims, _prepare)
 from .math import _named
@@ -271,6 +271,8 @@ def fill_(self: Tensor, value: Any) -> Tensor:
     if isinstance(value, Tensor) and value._data.ndim != 0:
         raise RuntimeError("fill_ only supports 0-dimension value tensor but got tensor with "
                            f"{value._data.ndim} dimensions.")
+    if not isinstance(value, Tensor):
+        checked_number(value, self.dtype)
     # Filling an expanded tensor is fine: every alias of an element gets the same value.
     recording = _prepare(self, (value,), overlap=False)
     return _write(self, value, recording, "FillBackward3" if isinstance(value, Tensor) else "FillBackward2")

@@ -17,8 +17,8 @@ from ..dtypes import bool_, get_default_dtype, result_type
 from ..ops import elementwise as P
 from ..tensor import Tensor
 from ._nan import nan_mask, nan_matters, no_gradient_where
-from ._operands import (as_tensor_operand, broadcast_shape_of, cast, elementwise_operands,
-                        expand_to, is_operand)
+from ._operands import (as_tensor_operand, broadcast_shape_of, broadcast_shapes, cast,
+                        elementwise_operands, expand_to, is_operand)
 
 
 def _named(t: Tensor, name: str | None) -> Tensor:
@@ -329,14 +329,26 @@ def isfinite(input: Tensor) -> Tensor:
     return logical_not(logical_or(isnan(input), isinf(input)))
 
 
+def _tensors(fn: str, input: Any, other: Any) -> None:
+    for pos, (name, x) in enumerate((("input", input), ("other", other)), 1):
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{fn}(): argument '{name}' (position {pos}) must be Tensor, not "
+                            f"{type(x).__name__}")
+
+
 def equal(input: Tensor, other: Tensor) -> bool:
-    """True when both tensors have the same shape and elements."""
+    """True when both tensors have the same shape and elements (of any dtypes)."""
+    _tensors("equal", input, other)
     return input.shape == other.shape and bool(eq(input, other).all()) if input.numel() else input.shape == other.shape
 
 
 def allclose(input: Tensor, other: Tensor, rtol: float = 1e-05, atol: float = 1e-08,
              equal_nan: bool = False) -> bool:
-    import numpy as np  # noqa: PLC0415
+    """``|input - other| <= atol + rtol * |other|`` everywhere (broadcast), of one dtype."""
+    _tensors("allclose", input, other)
+    if input.dtype is not other.dtype:
+        raise RuntimeError(f"{input.dtype.scalar_name} did not match {other.dtype.scalar_name}")
+    broadcast_shapes(input._data.shape, other._data.shape)
     a, b = (record.values(t._data, "allclose") for t in (input, other))
     return bool(np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
 

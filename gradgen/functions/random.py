@@ -9,6 +9,7 @@ from ..autograd.record import untraceable
 from ..dtypes import as_dtype, bool_, get_default_dtype, int32, int64
 from ..tensor import Tensor
 from .creation import _leaf, _size
+from ._operands import INT_RANGE
 
 
 class Generator:
@@ -98,8 +99,8 @@ def randint(low: int, high: int | None = None, size: Any = None, *, generator: G
     if low >= high:
         raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= "
                            f"to={high}")
-    if d in _INT_RANGE:  # (floating dtypes take any range, as PyTorch's do with a warning)
-        lo, hi = _INT_RANGE[d]
+    if not d.is_floating_point:  # (floating dtypes take any range, as PyTorch's warn)
+        lo, hi = (0, 1) if d is bool_ else INT_RANGE[d]
         if high - 1 > hi:
             raise RuntimeError(f"to - 1 is out of bounds for {_C_NAME[d]}")
         if low < lo:
@@ -108,9 +109,7 @@ def randint(low: int, high: int | None = None, size: Any = None, *, generator: G
     return _leaf(arr, requires_grad)
 
 
-# The integer range of each integer dtype, and the C++ type name PyTorch's messages give it.
-_INT_RANGE = {bool_: (0, 1), int32: (-2**31, 2**31 - 1), int64: (-2**63, 2**63 - 1)}
-_C_NAME = {bool_: "bool", int32: "int", int64: "long"}
+_C_NAME = {bool_: "bool", int32: "int", int64: "long"}  # (as PyTorch's messages name them)
 
 
 def _like(values: Tensor, input: Tensor) -> Tensor:

@@ -268,8 +268,9 @@ def expanded_shape(shape: tuple[int, ...], want: tuple[int, ...], dtype_name: st
         raise RuntimeError(f"expand({legacy}, size={_fmt(want)}): the number of sizes provided "
                            f"({len(want)}) must be greater or equal to the number of dimensions in "
                            f"the tensor ({len(shape)})")
-    out = []
-    for i, s in enumerate(want):
+    out = list(want)
+    for i in range(len(want) - 1, -1, -1):  # (from the last dim, as PyTorch checks)
+        s = want[i]
         if i < lead:
             if s < 0:
                 raise RuntimeError(f"The expanded size of the tensor ({s}) isn't allowed in a "
@@ -281,7 +282,7 @@ def expanded_shape(shape: tuple[int, ...], want: tuple[int, ...], dtype_name: st
                 raise RuntimeError(f"The expanded size of the tensor ({s}) must match the existing "
                                    f"size ({cur}) at non-singleton dimension {i}.  Target sizes: "
                                    f"{_fmt(want)}.  Tensor sizes: {_fmt(shape)}")
-        out.append(s)
+        out[i] = s
     return tuple(out)
 
 

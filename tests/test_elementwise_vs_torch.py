@@ -62,12 +62,33 @@ CASES = [
     ("torch.ones(2).fill_(float('inf'))", ("float32", (2,), [float('inf')] * 2)),
     ('torch.ones(2, dtype=torch.bool).fill_(2)', ("bool", (2,), [True, True])),
     ('torch.ones(1, dtype=torch.int32).fill_(-2**31)', ("int32", (1,), [-2147483648])),
+    # & and | of bools are logical; reflected and in-place forms too
+    ('torch.tensor([True, False]) & torch.tensor([True, True])', ("bool", (2,), [True, False])),
+    ('True & torch.tensor([True, False])', ("bool", (2,), [True, False])),
+    ('False | torch.tensor([True, False])', ("bool", (2,), [True, False])),
+    ('(lambda m: (m.__iand__(torch.tensor([False, True])), m)[1])(torch.tensor([True, True]))',
+     ("bool", (2,), [False, True])),
+    ('(lambda m, a: (a.__ior__(torch.tensor([True, False])), m)[1])'
+     '(*(lambda m: (m, m[:2]))(torch.tensor([False, False, True])))', ("bool", (3,), [True, False, True])),
 ]
 
 
 @pytest.mark.parametrize("expr, want", CASES, ids=[c[0][:90] for c in CASES])
 def test_elementwise_matches_torch(expr: str, want) -> None:
     assert repr(outcome(gradgen, expr)) == repr(want)
+
+
+# Where PyTorch computes integer bitwise results gradgen refuses (it offers & | ~ on bools only):
+# never a bool answer for an integer operand.
+REFUSED = ['torch.tensor([True, False]) & torch.tensor([1, 2])', 'torch.tensor([True]) | 2',
+           '1 | torch.tensor([True])', 'torch.tensor([1, 2]) & torch.tensor([1, 2])',
+           'torch.tensor([True]) & torch.ones(1)']
+
+
+@pytest.mark.parametrize("expr", REFUSED)
+def test_integer_bitwise_is_refused(expr: str) -> None:
+    with pytest.raises(TypeError, match="on bool tensors and bools only"):
+        eval(expr, {"torch": gradgen})
 
 
 def test_table_matches_torch() -> None:

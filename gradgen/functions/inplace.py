@@ -339,6 +339,8 @@ METHODS = {
     "__iadd__": _augmented(add_, "__iadd__"), "__isub__": _augmented(sub_, "__isub__"),
     "__imul__": _augmented(mul_, "__imul__"), "__itruediv__": _augmented(div_, "__itruediv__"),
     "__ipow__": _augmented(pow_, "__ipow__"),
+    "__iand__": _augmented(lambda self, other: _inplace(self, M.METHODS["__and__"], (other,)), "__iand__"),
+    "__ior__": _augmented(lambda self, other: _inplace(self, M.METHODS["__or__"], (other,)), "__ior__"),
 }
 
 # Only the in-place functions PyTorch exports at top level (torch.relu_ exists, torch.add_ does not).

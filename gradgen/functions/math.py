@@ -389,13 +389,19 @@ def _binop(fn: Any, reflected: bool = False):
     return op
 
 
-def _bool_only(fn: Any, what: str):
+def _bool_only(fn: Any, what: str, reflected: bool = False):
+    """``&`` / ``|`` of bool operands, which are the logical operations. PyTorch's are bitwise,
+    which gradgen does not offer: any other operand (an integer or float tensor, a number other
+    than a bool) is refused rather than given a bool result."""
     def op(self: Tensor, other: Any) -> Any:
         if not is_operand(other):
             return NotImplemented
-        if self.dtype is not bool_:
-            raise TypeError(f"gradgen supports `{what}` on bool tensors only, got {self.dtype}")
-        return fn(self, other)
+        for x in (self, other):
+            d = x.dtype if isinstance(x, Tensor) else type(x).__name__
+            if d is not bool_ and not isinstance(x, (bool, np.bool_)):
+                raise TypeError(f"gradgen supports `{what}` on bool tensors and bools only, "
+                                f"got {d}")
+        return fn(other, self) if reflected else fn(self, other)
     return op
 
 
@@ -416,6 +422,7 @@ METHODS = {
     "__lt__": _binop(lt), "__le__": _binop(le), "__gt__": _binop(gt), "__ge__": _binop(ge),
     "__eq__": _binop(eq), "__ne__": _binop(ne),
     "__and__": _bool_only(logical_and, "&"), "__or__": _bool_only(logical_or, "|"),
+    "__rand__": _bool_only(logical_and, "&", True), "__ror__": _bool_only(logical_or, "|", True),
     "__invert__": _invert,
     "add": add, "sub": sub, "mul": mul, "div": div, "true_divide": div, "subtract": sub,
     "multiply": mul, "divide": div, "pow": pow, "square": square, "neg": neg, "negative": neg,

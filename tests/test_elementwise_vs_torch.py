@@ -70,6 +70,21 @@ CASES = [
      ("bool", (2,), [False, True])),
     ('(lambda m, a: (a.__ior__(torch.tensor([True, False])), m)[1])'
      '(*(lambda m: (m, m[:2]))(torch.tensor([False, False, True])))', ("bool", (3,), [True, False, True])),
+    # a Python int an integer tensor cannot hold wraps in arithmetic, is refused by where/clamp
+    ('torch.tensor([1, 2], dtype=torch.int32) + 2**31', ("int32", (2,), [-2147483647, -2147483646])),
+    ('torch.tensor([1, 2], dtype=torch.int32) * 2**40', ("int32", (2,), [0, 0])),
+    ('torch.tensor([1, 2]) + 2**63', ("int64", (2,), [-9223372036854775807, -9223372036854775806])),
+    ('torch.tensor([1, 2]) + 2**64 + 1', (OverflowError, 'int too big to convert')),
+    ('torch.tensor([1, 2], dtype=torch.int32).add_(2**33)', ("int32", (2,), [1, 2])),
+    ('torch.tensor([1, 2], dtype=torch.int32) < 2**40', ("bool", (2,), [False, False])),
+    ('torch.where(torch.tensor([True, False]), torch.tensor([1, 2], dtype=torch.int32), 2**40)',
+     (RuntimeError, 'value cannot be converted to type int without overflow')),
+    ('torch.tensor([1, 2], dtype=torch.int32).clamp(0, 2**40)',
+     (RuntimeError, 'value cannot be converted to type int without overflow')),
+    ('torch.ones(2).clamp(min=1.7e308)', (RuntimeError, 'value cannot be converted to type float without overflow')),
+    ('torch.where(torch.tensor([True, False]), torch.ones(2), 1.7e308)',
+     (RuntimeError, 'value cannot be converted to type float without overflow')),
+    ('torch.ones(2).clamp(max=1e30)', ("float32", (2,), [1.0, 1.0])),
 ]
 
 

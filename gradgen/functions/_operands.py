@@ -72,6 +72,12 @@ def cast(x: Any, d: dtype) -> Any:
     """``x`` as dtype ``d``: a converted tensor, or a 0-d numpy constant for a scalar."""
     if type(x) is Tensor:
         return x if x._data.dtype == d.np else convert(x, dtype=d)
+    if type(x) is int and d in INT_RANGE:
+        lo, hi = INT_RANGE[d]
+        if not lo <= x <= hi:  # wrapped into d, as PyTorch's arithmetic converts it
+            if not -2**63 <= x < 2**64:
+                raise OverflowError("int too big to convert")
+            x = (x - lo) % (2 * (hi + 1)) + lo
     return np.asarray(x, d.np)
 
 

@@ -18,7 +18,7 @@ from ..ops import elementwise as P
 from ..tensor import Tensor
 from ._nan import nan_mask, nan_matters, no_gradient_where
 from ._operands import (as_tensor_operand, broadcast_shape_of, broadcast_shapes, cast,
-                        elementwise_operands, expand_to, is_operand)
+                        checked_number, elementwise_operands, expand_to, is_operand)
 
 
 def _named(t: Tensor, name: str | None) -> Tensor:
@@ -225,7 +225,16 @@ def where(condition: Tensor, input: Any, other: Any) -> Tensor:
                else type(condition).__name__)
         raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor with dtype {got}")
     d = result_type(as_tensor_operand(input), as_tensor_operand(other))
+    _checked_numbers(d, input, other)
     return _select(condition, input, other, d)
+
+
+def _checked_numbers(d: Any, *xs: Any) -> None:
+    """PyTorch refuses a number ``where``/``clamp`` cannot hold in their result type ``d``
+    (arithmetic wraps it instead, see ``cast``)."""
+    for x in xs:
+        if isinstance(x, (int, float, np.number)) and not isinstance(x, (bool, np.bool_)):
+            checked_number(x, d)
 
 
 def _select(condition: Tensor, input: Any, other: Any, d: Any, name: str | None = None) -> Tensor:
@@ -249,6 +258,7 @@ def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
     tensor_bounds = isinstance(min, Tensor) or isinstance(max, Tensor)
     d = result_type(*(as_tensor_operand(v) for v in (input, min, max) if v is not None))
+    _checked_numbers(d, min, max)
     out = input if input.dtype is d else cast(input, d)
     nan = None
     if nan_matters(input, min, max):

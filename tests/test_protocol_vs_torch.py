@@ -49,6 +49,10 @@ CASES = [
     ('repr(torch.ones(2).shape * 2)', 'torch.Size([2, 2])'),
     ('torch.ones(2, 3).shape[-1]', 3),
     ('torch.ones(2).shape + [5]', (TypeError, 'can only concatenate tuple (not list) to torch.Size')),
+    ('torch.arange(6.).reshape(2, 3).requires_grad_().zero_()',
+     (RuntimeError, 'a view of a leaf Variable that requires grad is being used in an in-place operation.')),
+    ('torch.ones(2).requires_grad_().zero_()',
+     (RuntimeError, 'a leaf Variable that requires grad is being used in an in-place operation.')),
 ]
 
 

@@ -50,8 +50,8 @@ def _prepare(self: Tensor, inputs: tuple, overlap: bool = True) -> bool:
             if type(t) is Tensor and t._view_op is not None:
                 refresh_view(t)
         if self._requires_grad:
-            if self._grad_fn is None:
-                raise RuntimeError(LEAF_MESSAGE)
+            if self._grad_fn is None:  # (a leaf that is a view: its own requires_grad_())
+                raise RuntimeError(VIEW_OF_LEAF_MESSAGE if self._base is not None else LEAF_MESSAGE)
             recording = True
         else:
             recording = any(type(t) is Tensor and t._requires_grad for t in inputs)

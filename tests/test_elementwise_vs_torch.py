@@ -85,6 +85,14 @@ CASES = [
     ('torch.where(torch.tensor([True, False]), torch.ones(2), 1.7e308)',
      (RuntimeError, 'value cannot be converted to type float without overflow')),
     ('torch.ones(2).clamp(max=1e30)', ("float32", (2,), [1.0, 1.0])),
+    # number-first operators are PyTorch's rsub and reciprocal-times; the functions are sub and div
+    ('type((2 - torch.ones(2, requires_grad=True)).grad_fn).__name__', 'RsubBackward1'),
+    ('type(torch.sub(2, torch.ones(2, requires_grad=True)).grad_fn).__name__', 'SubBackward0'),
+    ('type((2 / torch.ones(2, requires_grad=True)).grad_fn).__name__', 'MulBackward0'),
+    ('type(torch.div(2, torch.ones(2, requires_grad=True)).grad_fn).__name__', 'DivBackward0'),
+    ('0.0 / torch.full((1,), 1e-45)', ("float32", (1,), [float('nan')])),
+    ('3.0 / torch.tensor([7.0, 0.1, -0.0])', ("float32", (3,), [0.4285714626312256, 30.0, float('-inf')])),
+    ('2 / torch.tensor([4, 8])', ("float32", (2,), [0.5, 0.25])),
 ]
 
 

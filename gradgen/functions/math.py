@@ -99,8 +99,7 @@ def sub(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
                            "operator instead.")
     if type(alpha) is not int or alpha != 1:
         other = _times_alpha(input, other, alpha)
-    name = None if isinstance(input, Tensor) else "RsubBackward1"
-    return _apply(P.sub, input, other, name=name)
+    return _apply(P.sub, input, other)
 
 
 def mul(input: Any, other: Any) -> Tensor:
@@ -112,9 +111,7 @@ def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
     """True division; integer operands divide as the default float dtype."""
     if rounding_mode is not None:
         raise NotImplementedError("div: rounding_mode is not supported; use true division")
-    # PyTorch computes `scalar / tensor` as reciprocal(tensor) * scalar: MulBackward0.
-    name = None if isinstance(input, Tensor) else "MulBackward0"
-    out = _apply(P.div, input, other, name=name, compute=_float_compute(input, other))
+    out = _apply(P.div, input, other, compute=_float_compute(input, other))
     return saves_number(out) if _is_number(other) else out
 
 
@@ -389,6 +386,18 @@ def _fast_binop(fn: Any, prim: Any, reflected: bool = False, number_saved: bool 
     return op
 
 
+def _rsub(self: Tensor, other: Any) -> Any:
+    """``other - self``: PyTorch's ``rsub`` (RsubBackward1), where ``torch.sub(2, x)`` is a
+    subtraction (SubBackward0)."""
+    return _named(sub(other, self), "RsubBackward1") if is_operand(other) else NotImplemented
+
+
+def _rtruediv(self: Tensor, other: Any) -> Any:
+    """``other / self``: PyTorch computes ``self.reciprocal() * other`` (MulBackward0; so
+    ``0.0 / tiny`` is NaN), where ``torch.div(2, x)`` is a division (DivBackward0)."""
+    return mul(reciprocal(self), other) if is_operand(other) else NotImplemented
+
+
 def _binop(fn: Any, reflected: bool = False):
     if reflected:
         def op(self: Tensor, other: Any) -> Any:
@@ -423,10 +432,10 @@ def _invert(self: Tensor) -> Tensor:
 
 METHODS = {
     "__add__": _fast_binop(add, P.add), "__radd__": _fast_binop(add, P.add, True),
-    "__sub__": _fast_binop(sub, P.sub), "__rsub__": _binop(sub, True),
+    "__sub__": _fast_binop(sub, P.sub), "__rsub__": _rsub,
     "__mul__": _fast_binop(mul, P.mul, number_saved=True),
     "__rmul__": _fast_binop(mul, P.mul, True, number_saved=True),
-    "__truediv__": _fast_binop(div, P.div, number_saved=True), "__rtruediv__": _binop(div, True),
+    "__truediv__": _fast_binop(div, P.div, number_saved=True), "__rtruediv__": _rtruediv,
     "__pow__": _binop(pow), "__rpow__": _binop(pow, True),
     "__neg__": neg, "__pos__": lambda self: self, "__abs__": abs,
     "__lt__": _binop(lt), "__le__": _binop(le), "__gt__": _binop(gt), "__ge__": _binop(ge),

@@ -93,6 +93,16 @@ CASES = [
     ('0.0 / torch.full((1,), 1e-45)', ("float32", (1,), [float('nan')])),
     ('3.0 / torch.tensor([7.0, 0.1, -0.0])', ("float32", (3,), [0.4285714626312256, 30.0, float('-inf')])),
     ('2 / torch.tensor([4, 8])', ("float32", (2,), [0.5, 0.25])),
+    # operations PyTorch has no bool kernel for
+    ('torch.abs(torch.tensor([True, False]))', (NotImplementedError, '"abs_cpu" not implemented for \'Bool\'')),
+    ('torch.relu(torch.tensor([True]))', (RuntimeError, 'Boolean inputs not supported for relu')),
+    ('+torch.tensor([True])', (RuntimeError, 'The `+` operator, on a bool tensor is not supported.')),
+    ('torch.clamp(torch.tensor([True]), False, True)',
+     (NotImplementedError, '"clamp_scalar_cpu" not implemented for \'Bool\'')),
+    ('torch.clamp(torch.tensor([True]), torch.tensor([False]), torch.tensor([True]))',
+     (NotImplementedError, '"clamp_cpu" not implemented for \'Bool\'')),
+    ('+torch.tensor([1, -2])', ("int64", (2,), [1, -2])),
+    ('torch.abs(torch.tensor([-3], dtype=torch.int32))', ("int32", (1,), [3])),
 ]
 
 

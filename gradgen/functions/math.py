@@ -151,6 +151,8 @@ negative = neg
 
 
 def abs(input: Tensor) -> Tensor:
+    if input.dtype is bool_:
+        raise NotImplementedError("\"abs_cpu\" not implemented for 'Bool'")
     return P.abs_(input)
 
 
@@ -193,6 +195,8 @@ erf = _unary(P.erf, "Elementwise error function.")
 
 def relu(input: Tensor) -> Tensor:
     """max(x, 0); the gradient is 1 where x > 0 and 0 elsewhere (also at 0)."""
+    if input.dtype is bool_:
+        raise RuntimeError("Boolean inputs not supported for relu")
     return _named(P.select(P.le(input, 0), 0, input), "ReluBackward0")
 
 
@@ -256,6 +260,9 @@ def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:
     tensor_bounds = isinstance(min, Tensor) or isinstance(max, Tensor)
     d = result_type(*(as_tensor_operand(v) for v in (input, min, max) if v is not None))
     _checked_numbers(d, min, max)
+    if d is bool_:
+        kernel = "clamp_cpu" if tensor_bounds else "clamp_scalar_cpu"
+        raise NotImplementedError(f"\"{kernel}\" not implemented for 'Bool'")
     out = input if input.dtype is d else cast(input, d)
     nan = None
     if nan_matters(input, min, max):
@@ -424,6 +431,12 @@ def _bool_only(fn: Any, what: str, reflected: bool = False):
     return op
 
 
+def _pos(self: Tensor) -> Tensor:
+    if self.dtype is bool_:
+        raise RuntimeError("The `+` operator, on a bool tensor is not supported.")
+    return self
+
+
 def _invert(self: Tensor) -> Tensor:
     if self.dtype is not bool_:
         raise TypeError(f"gradgen supports `~` on bool tensors only, got {self.dtype}")
@@ -437,7 +450,7 @@ METHODS = {
     "__rmul__": _fast_binop(mul, P.mul, True, number_saved=True),
     "__truediv__": _fast_binop(div, P.div, number_saved=True), "__rtruediv__": _rtruediv,
     "__pow__": _binop(pow), "__rpow__": _binop(pow, True),
-    "__neg__": neg, "__pos__": lambda self: self, "__abs__": abs,
+    "__neg__": neg, "__pos__": _pos, "__abs__": abs,
     "__lt__": _binop(lt), "__le__": _binop(le), "__gt__": _binop(gt), "__ge__": _binop(ge),
     "__eq__": _binop(eq), "__ne__": _binop(ne),
     "__and__": _bool_only(logical_and, "&"), "__or__": _bool_only(logical_or, "|"),

@@ -27,6 +27,7 @@ from ..ops import elementwise as P
 from ..ops.shape import broadcast_in_dim
 from ..tensor import Tensor
 from . import math as M
+from . import operators as O
 from ._operands import broadcast_shapes, checked_number
 from .inplace_checks import (_C_TYPE_NAMES, _NUMBERS, _TYPE_NAMES, _check_overload,
                              _check_tensor_or_number, _dims, _prepare)
@@ -339,8 +340,8 @@ METHODS = {
     "__iadd__": _augmented(add_, "__iadd__"), "__isub__": _augmented(sub_, "__isub__"),
     "__imul__": _augmented(mul_, "__imul__"), "__itruediv__": _augmented(div_, "__itruediv__"),
     "__ipow__": _augmented(pow_, "__ipow__"),
-    "__iand__": _augmented(lambda self, other: _inplace(self, M.METHODS["__and__"], (other,)), "__iand__"),
-    "__ior__": _augmented(lambda self, other: _inplace(self, M.METHODS["__or__"], (other,)), "__ior__"),
+    "__iand__": _augmented(lambda self, other: _inplace(self, O.METHODS["__and__"], (other,)), "__iand__"),
+    "__ior__": _augmented(lambda self, other: _inplace(self, O.METHODS["__or__"], (other,)), "__ior__"),
 }
 
 # Only the in-place functions PyTorch exports at top level (torch.relu_ exists, torch.add_ does not).

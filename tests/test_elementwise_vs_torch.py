@@ -103,6 +103,8 @@ CASES = [
      (NotImplementedError, '"clamp_cpu" not implemented for \'Bool\'')),
     ('+torch.tensor([1, -2])', ("int64", (2,), [1, -2])),
     ('torch.abs(torch.tensor([-3], dtype=torch.int32))', ("int32", (1,), [3])),
+    ('torch.tensor([2, 3]) ** np.int32(-2)', (RuntimeError, 'Integers to negative integer powers are not allowed.')),
+    ('torch.tensor([2, 3]) ** np.int64(2)', ("int64", (2,), [4, 9])),
 ]
 
 

@@ -126,8 +126,9 @@ multiply = mul
 
 def pow(input: Any, exponent: Any) -> Tensor:
     """``input ** exponent``."""
+    input, exponent = as_tensor_operand(input), as_tensor_operand(exponent)  # (numpy values)
     base_t, exp_t = isinstance(input, Tensor), isinstance(exponent, Tensor)
-    d = result_type(as_tensor_operand(input), as_tensor_operand(exponent))
+    d = result_type(input, exponent)
     if not d.is_floating_point and isinstance(exponent, int) and exponent < 0:
         raise RuntimeError("Integers to negative integer powers are not allowed.")
     if d is bool_ and exp_t and (base_t or isinstance(input, bool)):

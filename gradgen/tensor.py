@@ -3,14 +3,14 @@
 Arithmetic, reductions, shape and indexing methods are defined as functions in
 ``gradgen.functions`` and attached here by ``gradgen.functions.install_methods``;
 this file holds what is intrinsic to a tensor: its data, dtype and shape, its
-autograd state (``requires_grad``, ``grad``, ``grad_fn``, hooks, version counter)
-and conversions to Python and numpy.
+autograd state (``requires_grad``, ``grad``, ``grad_fn``, hooks, version counter),
+its repr, hash and pickling.
 """
 from __future__ import annotations
 
 import warnings
 import weakref
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 
@@ -286,73 +286,8 @@ class Tensor:
             raise TypeError(f"data must be a Tensor, got {type(value).__name__}")
         self._data = _record.values(value._data, "assigning .data")
 
-    # ------------------------------------------------------------ conversions
-    def numpy(self, *, force: bool = False) -> np.ndarray:
-        untraceable("a tensor's value flows into Python: numpy()")
-        if self._requires_grad and not force:
-            raise RuntimeError("Can't call numpy() on Tensor that requires grad. "
-                               "Use tensor.detach().numpy() instead.")
-        return self._data
-
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        untraceable("an operation outside the registry: numpy applied to a tensor's data")
-        arr = self.numpy()
-        if dtype is not None and np.dtype(dtype) != arr.dtype:
-            return arr.astype(dtype)
-        return arr.copy() if copy else arr
-
-    def item(self) -> Any:
-        untraceable("a tensor's value flows into Python: item()")
-        if self._data.size != 1:
-            raise RuntimeError(f"a Tensor with {self._data.size} elements cannot be converted to Scalar")
-        return self._data.reshape(()).item()
-
-    def tolist(self) -> Any:
-        untraceable("a tensor's value flows into Python: tolist()")
-        return self._data.tolist()
-
-    def __len__(self) -> int:
-        if self._data.ndim == 0:
-            raise TypeError("len() of a 0-d tensor")
-        return self._data.shape[0]
-
-    def __contains__(self, element: Any) -> bool:
-        if not isinstance(element, (Tensor, int, float, np.number, np.bool_)):
-            raise RuntimeError("Tensor.__contains__ only supports Tensor or scalar, but you passed "
-                               f"in a {type(element)}.")
-        return bool((element == self).any())
-
-    def __iter__(self) -> Iterator["Tensor"]:
-        if self._data.ndim == 0:
-            raise TypeError("iteration over a 0-d tensor")
-        untraceable("iteration over a tensor (its length becomes a Python value)")
-        return iter(self.unbind(0))
-
-    def _scalar_value(self, what: str) -> Any:
-        untraceable(f"a tensor's value flows into Python: {what.lower()}()")
-        n = self._data.size
-        if n != 1:
-            if what != "Boolean":
-                raise ValueError("only one element tensors can be converted to Python scalars")
-            raise RuntimeError("Boolean value of Tensor with "
-                               f"{'no values' if n == 0 else 'more than one value'} is ambiguous")
-        return self._data.reshape(()).item()
-
-    def __bool__(self) -> bool:
-        return bool(self._scalar_value("Boolean"))
-
-    def __float__(self) -> float:
-        return float(self._scalar_value("float"))
-
-    def __int__(self) -> int:
-        return int(self._scalar_value("int"))
-
-    def __index__(self) -> int:
-        untraceable("a tensor's value flows into Python: used as an index")
-        if self._data.dtype.kind not in "iub" or self._data.size != 1:
-            raise TypeError("only integer tensors of a single element can be converted to an index")
-        return int(self._data.reshape(()).item())
-
+    # ------------------------------------------------------------ Python protocol
+    # (numpy(), item(), conversions to numbers, len/iter/in, format: functions/python_values.py)
     def __hash__(self) -> int:
         return id(self)
 
@@ -376,14 +311,6 @@ class Tensor:
         return tensor_repr(self._data, self.dtype, suffix)
 
     __str__ = __repr__
-
-    def __format__(self, spec: str) -> str:
-        untraceable("a tensor's value flows into Python: formatting (print/repr/str)")
-        if self._data.ndim == 0:
-            return format(self._data.item(), spec)
-        if spec:  # (PyTorch falls back to object.__format__)
-            raise TypeError("unsupported format string passed to Tensor.__format__")
-        return str(self)
 
     def __reduce_ex__(self, proto: int) -> Any:
         return (_rebuild, (self._data, self._requires_grad))

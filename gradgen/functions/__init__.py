@@ -9,9 +9,9 @@ from types import ModuleType
 
 from ..tensor import Tensor
 from . import (conversion, creation, gather, index_write, indexing, inplace, joining, linalg, math,
-               operators, random, reductions, shape, splitting, statistics)
+               operators, python_values, random, reductions, shape, splitting, statistics)
 
-MODULES: list[ModuleType] = [creation, random, math, operators, conversion, reductions, shape, joining,
+MODULES: list[ModuleType] = [creation, random, math, operators, python_values, conversion, reductions, shape, joining,
                              indexing, index_write, splitting, gather, linalg, inplace, statistics]
 
 

@@ -153,13 +153,13 @@ CASES = [
     ("simplify-identities", simplify, """
         def (%x:f32[2,3]):
           %0:f32[2,3] = mul %x, 1.0:f32
-          %1:f32[2,3] = add 0.0:f32, %0
+          %1:f32[2,3] = add -0.0:f32, %0
           %2:f32[2,3] = sub %1, 0.0:f32
           %3:f32[2,3] = div %2, 1.0:f32
           %4:f32[2,3] = neg %3
           %5:f32[2,3] = neg %4
           %6:f32[2,3] = convert[dtype=f32] %5
-          %7:f32[2,3] = sub 0.0:f32, %6
+          %7:f32[2,3] = sub -0.0:f32, %6
           return %7
         """, """
         def (%x:f32[2,3]):
@@ -167,17 +167,38 @@ CASES = [
           %1:f32[2,3] = neg %x
           return %1
         """),
+    # +0.0 + x is +0.0 at x = -0.0, and so is +0.0 - x at x = +0.0: on floats these stay
+    # (x - 0.0 is x everywhere); on integers every zero is the identity
+    ("simplify-keeps-the-sign-of-zero", simplify, """
+        def (%x:f32[2,3], %i:i64[2]):
+          %0:f32[2,3] = add 0.0:f32, %x
+          %1:f32[2,3] = add %0, 0.0:f32
+          %2:f32[2,3] = sub %1, -0.0:f32
+          %3:f32[2,3] = sub 0.0:f32, %2
+          %4:f32[2,3] = sub %3, 0.0:f32
+          %5:i64[2] = add 0:i64, %i
+          %6:i64[2] = sub 0:i64, %5
+          return %4, %6
+        """, """
+        def (%x:f32[2,3], %i:i64[2]):
+          %0:f32[2,3] = add 0.0:f32, %x
+          %1:f32[2,3] = add %0, 0.0:f32
+          %2:f32[2,3] = sub %1, -0.0:f32
+          %3:f32[2,3] = sub 0.0:f32, %2
+          %4:i64[2] = neg %i
+          return %3, %4
+        """),
     ("simplify-splat-identities", simplify, """
         def (%x:f32[2,3]):
           %0:f32[2,3] = broadcast_in_dim[dims=(), shape=(2, 3)] 1.0:f32
           %1:f32[2,3] = mul %0, %x
-          %2:f32[2,3] = broadcast_in_dim[dims=(), shape=(2, 3)] 0.0:f32
+          %2:f32[2,3] = broadcast_in_dim[dims=(), shape=(2, 3)] -0.0:f32
           %3:f32[2,3] = add %1, %2
           return %3
         """, """
         def (%x:f32[2,3]):
           %0:f32[2,3] = broadcast_in_dim[dims=(), shape=(2, 3)] 1.0:f32
-          %1:f32[2,3] = broadcast_in_dim[dims=(), shape=(2, 3)] 0.0:f32
+          %1:f32[2,3] = broadcast_in_dim[dims=(), shape=(2, 3)] -0.0:f32
           return %x
         """),
     ("simplify-keeps-type-changing-identity", simplify, """
@@ -230,12 +251,14 @@ CASES = [
         """, """
         def (%x:f32[2,1,3], %y:f32[1,4]):
           %0:f32[2,3] = reshape[shape=(2, 3)] %x
-          %1:f32[1,3] = reduce_sum[axes=(0,)] %x
-          %2:f32[3] = reshape[shape=(3,)] %1
-          %3:f32[1] = reduce_sum[axes=(1,)] %y
-          %4:f32[] = reshape[shape=()] %3
-          return %0, %2, %y, %4
+          %1:f32[2,3] = add %0, 0.0:f32
+          %2:f32[1,3] = reduce_sum[axes=(0,)] %x
+          %3:f32[3] = reshape[shape=(3,)] %2
+          %4:f32[1] = reduce_sum[axes=(1,)] %y
+          %5:f32[] = reshape[shape=()] %4
+          return %1, %3, %y, %5
         """),
+    # (a float sum over size-1 axes only is its operand plus +0.0: a sum starts from +0.0)
     # A sum over axes only a broadcast made is the broadcast times their count; a sum that also
     # covers an axis of the operand (%4) stays a sum.
     ("simplify-sum-of-broadcast", simplify, """
@@ -318,10 +341,13 @@ SNAPSHOTS = {
           return %9
         """,
     "affine-after": """
+        const $0:f32[2,3] = [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]
         def (%x:f32[2,3], %s:f32[]):
-          %0:f32[2,3] = broadcast_in_dim[dims=(), shape=(2, 3)] %s  # test_passes.py:27
-          %1:f32[2,3] = mul %x, %0  # test_passes.py:27
-          return %1
+          %0:f32[2,3] = add %x, 0.0:f32  # test_passes.py:27
+          %1:f32[2,3] = broadcast_in_dim[dims=(), shape=(2, 3)] %s  # test_passes.py:27
+          %2:f32[2,3] = mul %0, %1  # test_passes.py:27
+          %3:f32[2,3] = add %2, $0  # test_passes.py:28
+          return %3
         """,
     "mlp-gradient-before": """
         def (%x:f32[2,3], %w:f32[3,4], %b:f32[4], %ct0:f32[]):

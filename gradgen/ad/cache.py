@@ -1,8 +1,8 @@
 """Specializing a function per call signature: cache keys, the trace cache, fallback records.
 
 A function is traced once per *signature* -- the structure of its arguments,
-the values of its non-tensor arguments, each tensor's shape, dtype and
-requires_grad flag, grad mode and the default dtype -- and the result is reused
+the values of its non-tensor arguments, each tensor's shape, dtype,
+requires_grad flag and strides, grad mode and the default dtype -- and the result is reused
 while its guard holds (:func:`make_guard`: the tensors it captured keep their
 shapes, dtypes and requires_grad flags, and the globals and closure variables fn
 read still hold what they held). A cache may hold at most ``limit`` signatures; a
@@ -36,7 +36,7 @@ def _key_tree(tree: tuple) -> tuple:
     if kind == "const":
         v = tree[1]
         hash(v)  # unhashable constants cannot key a cache: TypeError, handled by the caller
-        return ("const", type(v), v)
+        return ("const", type(v), _exact(v))
     return tree[:-1] + (tuple(_key_tree(t) for t in tree[-1]),)
 
 
@@ -46,10 +46,17 @@ def signature(args: tuple) -> tuple:
     return _signature(flatten(args))
 
 
+def _exact(v: Any) -> Any:
+    """``v`` as a key that tells what ``==`` does not: -0.0 from 0.0 (``x / a`` differs), and
+    a NaN equal to a NaN."""
+    return v.hex() if type(v) is float else v
+
+
 def _signature(flat: tuple[list, tuple]) -> tuple:
     leaves, tree = flat
     return (_key_tree(tree),
-            tuple([(t._data.shape, t._data.dtype, t._requires_grad) for t in leaves]),
+            tuple([(t._data.shape, t._data.dtype, t._requires_grad, t._data.strides)
+                   for t in leaves]),
             _state.enabled, _default.value)
 
 
@@ -57,15 +64,17 @@ def fast_signature(args: tuple) -> tuple | None:
     """The fast key of a call whose positional arguments are all tensors, else None.
 
     It holds what :func:`signature` holds for such a call -- the argument count (the
-    structure), each tensor's shape, dtype and requires_grad flag, grad mode and the default
-    dtype -- so two calls share a fast key exactly when they share a signature.
+    structure), each tensor's shape, dtype, requires_grad flag and strides, grad mode and the
+    default dtype -- so two calls share a fast key exactly when they share a signature. (The
+    strides: eager's ``view``, ``contiguous()`` and ``is_contiguous()`` answer by them, so a
+    trace holds for one layout.)
     """
     sig = []
     for a in args:
         if not isinstance(a, Tensor):
             return None
         d = a._data
-        sig.append((d.shape, d.dtype, a._requires_grad))
+        sig.append((d.shape, d.dtype, a._requires_grad, d.strides))
     return (tuple(sig), _state.enabled, _default.value)
 
 
@@ -108,8 +117,9 @@ def make_guard(program: Program) -> Callable[[], bool] | None:
 
 
 def _same_scalar(now: Any, v: Any) -> bool:
-    """Whether Python scalar ``now`` is ``v``'s value (same type; a NaN equals a NaN)."""
-    return now is v or (type(now) is type(v) and (now == v or (now != now and v != v)))
+    """Whether Python scalar ``now`` is ``v``'s value (same type; a NaN equals a NaN, -0.0
+    differs from 0.0)."""
+    return now is v or (type(now) is type(v) and _exact(now) == _exact(v))
 
 
 _MISSING = object()

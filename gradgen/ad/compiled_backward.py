@@ -127,12 +127,13 @@ class CompiledFunctionBackward(Node):
 
     def _scaled(self, s: float) -> tuple | None:
         """A fused call's gradients for cotangent ``s``: the kept ones for a cotangent of
-        one, times it for another finite number; None for inf or NaN (the gradient program
-        runs on it, as eager would: a masked-out gradient stays 0, not 0 * inf)."""
+        one, times it for another positive finite number; None for zero, a negative number,
+        inf or NaN (the gradient program runs on it, as eager would: a masked-out gradient
+        stays +0.0, not 0 * -3 = -0.0 or 0 * inf = NaN)."""
         if s == 1.0:
             grads = self._unit
             self._gave_unit = True  # stealable once released (see release)
-        elif s - s == 0.0:
+        elif s > 0.0 and s - s == 0.0:
             grads = [u * s for u in self._unit]
             self.stealable = (True,) * len(grads)
         else:

@@ -57,8 +57,10 @@ def _guard_lines(key: tuple, program: Program | None) -> list[str]:
     lines = []
     kw = extra is not None and len(extra) == 4 and isinstance(extra[2], bool)
     for what, (tree, leaves, _, _) in [("argument", sig)] + ([("keyword", extra)] if kw else []):
-        for i, (shape, dt, rg) in enumerate(leaves):
-            lines.append(f"tensor {what} {i}: shape {tuple(shape)}, dtype {dt}, requires_grad={rg}")
+        for i, (shape, dt, rg, strides) in enumerate(leaves):
+            step = tuple(s // dt.itemsize for s in strides)
+            lines.append(f"tensor {what} {i}: shape {tuple(shape)}, dtype {dt}, requires_grad={rg}"
+                         f", strides {step}")
         lines.append(f"{what} structure and constants: {tree!r}")
     lines.append(f"grad mode: {'enabled' if sig[2] else 'disabled'}")
     lines.append(f"default dtype: {sig[3]}")

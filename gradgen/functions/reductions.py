@@ -17,6 +17,7 @@ from ..dtypes import as_dtype, bool_, int64
 from ..ops import elementwise as P
 from ..ops.reduce import argmax as _argmax_p, argmin as _argmin_p
 from ..ops.reduce import reduce_max, reduce_min, reduce_prod, reduce_sum
+from ..ops.indexing import take_along
 from ..ops.shape import broadcast_in_dim, reshape
 from ..tensor import Tensor, _wrap_dim
 from ._operands import cast, differentiating
@@ -222,10 +223,9 @@ def _along(x: Tensor, dim: int, keepdim: bool, is_max: bool) -> tuple[Tensor, Te
     shape = xs._data.shape
     idx = (_argmax_p if is_max else _argmin_p)(xs, axis=a)
     if differentiating(xs) and xs.dtype.is_floating_point:
-        # Gather at the index with a one-hot mask; -0.0 is the exact additive identity.
-        iota = broadcast_in_dim(np.arange(shape[a], dtype=np.int64), shape=shape, dims=(a,))
-        hit = P.eq(iota, _restore(idx, shape, (a,)))
-        values = reduce_sum(P.select(hit, xs, -0.0), axes=(a,))
+        # The element at the index (a -0.0 stays -0.0), its gradient to that index only.
+        at = take_along(xs, keep(idx, shape, (a,), True), axis=a)
+        values = reshape(at, shape=idx._data.shape)
     else:
         values = (reduce_max if is_max else reduce_min)(xs, axes=(a,))
     if x._data.ndim == 0:

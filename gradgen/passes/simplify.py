@@ -11,8 +11,10 @@ multiplication by their count; ``convert`` to the operand's own dtype is
 dropped. "1" and "0" are literals with all elements equal to it, or broadcasts
 of rank-0 ones. A rule applies
 only when the replacement has exactly the equation's type, so no rule ever
-changes a shape or dtype. (``x+0`` turns -0.0 into +0.0; that sign of zero is
-the one bit this pass does not keep.)
+changes a shape or dtype, and none changes a value, the sign of a zero included:
+on floats ``x+0`` is ``x`` only for a -0.0 literal (``-0.0 + 0.0`` is +0.0), ``x-0``
+only for +0.0, ``0-x`` is ``neg x`` only for -0.0, and a sum over size-1 axes adds
++0.0 to its reshape (a sum starts from +0.0, as eager's numpy and PyTorch's do).
 """
 from __future__ import annotations
 
@@ -24,9 +26,13 @@ from ..ir.core import Eqn, Literal, Program
 from ._rewrite import Context, rewrite, splat_value
 
 
-def _const(atom: Any, ctx: Context, value: float) -> bool:
+def _const(atom: Any, ctx: Context, value: float, negative: bool | None = None) -> bool:
+    """Whether ``atom`` is the splat ``value``; for a zero of a float type, ``negative`` also
+    asks its sign (None: either)."""
     v = splat_value(atom, ctx)
-    return v is not None and v.dtype.kind != "b" and bool(v == value)
+    if v is None or v.dtype.kind == "b" or not bool(v == value):
+        return False
+    return negative is None or v.dtype.kind != "f" or bool(np.signbit(v)) is negative
 
 
 def _same_type(atom: Any, e: Eqn) -> bool:
@@ -37,12 +43,12 @@ def _with(e: Eqn, prim: Any, inputs: tuple, **params: Any) -> Eqn:
     return Eqn(prim, inputs, e.out, params, e.loc)
 
 
-def _either_side(e: Eqn, ctx: Context, identity: float) -> Any:
+def _either_side(e: Eqn, ctx: Context, identity: float, negative: bool | None = None) -> Any:
     """The other operand when one operand of ``e`` is ``identity`` (x*1, 1*x, x+0, 0+x)."""
     x, y = e.inputs
-    if _const(y, ctx, identity) and _same_type(x, e):
+    if _const(y, ctx, identity, negative) and _same_type(x, e):
         return x
-    if _const(x, ctx, identity) and _same_type(y, e):
+    if _const(x, ctx, identity, negative) and _same_type(y, e):
         return y
     return None
 
@@ -57,15 +63,15 @@ def _div(e: Eqn, ctx: Context) -> Any:
 
 
 def _add(e: Eqn, ctx: Context) -> Any:
-    return _either_side(e, ctx, 0)
+    return _either_side(e, ctx, 0, negative=True)  # (x + 0.0 is +0.0 at x = -0.0)
 
 
 def _sub(e: Eqn, ctx: Context) -> Any:
     from ..ops.elementwise import neg  # noqa: PLC0415
     x, y = e.inputs
-    if _const(y, ctx, 0) and _same_type(x, e):
+    if _const(y, ctx, 0, negative=False) and _same_type(x, e):
         return x
-    if _const(x, ctx, 0) and _same_type(y, e):
+    if _const(x, ctx, 0, negative=True) and _same_type(y, e):  # (0.0 - 0.0 is +0.0)
         return _with(e, neg, (y,))
     return None
 
@@ -165,7 +171,12 @@ def _reduce_sum(e: Eqn, ctx: Context) -> Any:
         return None
     out_shape = tuple(e.out.aval.shape)
     if not real:
-        return _with(e, reshape, (x,), shape=out_shape)
+        if e.out.aval.dtype.np.kind != "f":
+            return _with(e, reshape, (x,), shape=out_shape)
+        from ..ops.elementwise import add  # noqa: PLC0415
+        mid = ctx.fresh(e.out.aval)  # (+0.0 + x: a sum's -0.0 is +0.0)
+        return [Eqn(reshape, (x,), mid, {"shape": out_shape}, e.loc),
+                _with(e, add, (mid, Literal(np.asarray(0.0, e.out.aval.dtype.np))))]
     kept = tuple(s for i, s in enumerate(x.shape) if i not in real)
     mid = ctx.fresh(type(e.out.aval)(kept, e.out.aval.dtype))
     summed = Eqn(e.prim, (x,), mid, {"axes": real}, e.loc)

@@ -23,34 +23,45 @@ from ..ops import elementwise as E
 from ..ops.indexing import scatter_add
 from ..ops.shape import broadcast_in_dim, reshape
 from ..tensor import Tensor
-from ._operands import cast
-from .indexing import _Index, _check_advanced, _data, _parse, _result_shape, _tracing, getitem
+from ._operands import cast, checked_number
+from .indexing import (_Index, _check_advanced, _check_index_bounds, _data, _expand_masks,
+                       _parse, _result_shape, _tracing, getitem)
 from .view_writes import COPY_SLICES, base_alias, qualified, write_through_view
-from .inplace_checks import (LEAF_MESSAGE, OVERLAP_MESSAGE, PARTIAL_MESSAGE, VIEW_OF_LEAF_MESSAGE,
-                             check_view_write)
+from .inplace_checks import (_NUMBERS, LEAF_MESSAGE, OVERLAP_MESSAGE, PARTIAL_MESSAGE,
+                             VIEW_OF_LEAF_MESSAGE, _check_partial_overlap, _dense, check_view_write)
 from .shape import _fmt, expanded_shape
 
 
 
-def _value_data(self: Tensor, value: Any, ix: _Index, target: tuple[int, ...]) -> Any:
-    """The value to write, checked against the indexed region like PyTorch checks it."""
-    if isinstance(value, (bool, int, float, np.generic)):
-        return value
-    if not isinstance(value, Tensor):
+_VALUES = (Tensor,) + _NUMBERS
+
+
+def _check_value_type(self: Tensor, value: Any) -> None:
+    """PyTorch converts the value to a tensor before it looks at the index."""
+    if not isinstance(value, _VALUES):
         kind = type(value)
         name = ("numpy." if kind.__module__ == "numpy" else "") + kind.__name__
         raise TypeError(f"can't assign a {name} to a torch.{_LEGACY_TYPE[self.dtype.name]}")
+
+
+def _value_data(self: Tensor, value: Any, ix: _Index, target: tuple[int, ...], fill: bool) -> Any:
+    """The value to write, checked against the indexed region like PyTorch checks it."""
+    if not isinstance(value, Tensor):
+        return checked_number(value, self.dtype)  # (1e39 into float32, NaN into an int: refused)
     v = value._data
-    if ix.advs and v.dtype != self._data.dtype:
-        raise RuntimeError("Index put requires the source and destination dtypes match, got "
-                           f"{self.dtype.scalar_name} for the destination and "
-                           f"{value.dtype.scalar_name} for the source.")
+    if fill:  # PyTorch's masked_fill_(mask, value.item()): any dtype, no overlap check
+        return v.reshape(()).copy()
     shape = _strip_ones(v.shape, len(target))
     if not ix.advs:
         expanded_shape(shape, target, value.dtype.name)
-    elif not _broadcasts_to(shape, target):
+        return v.reshape(shape)
+    if not _broadcasts_to(shape, target):
         raise RuntimeError(f"shape mismatch: value tensor of shape {_fmt(v.shape)} cannot be "
                            f"broadcast to indexing result of shape {_fmt(target)}")
+    if v.dtype != self._data.dtype:
+        raise RuntimeError("Index put requires the source and destination dtypes match, got "
+                           f"{self.dtype.scalar_name} for the destination and "
+                           f"{value.dtype.scalar_name} for the source.")
     return v.reshape(shape)
 
 
@@ -87,12 +98,29 @@ def _write(region: np.ndarray, adv: Any, v: Any, value: Any) -> None:
             raise RuntimeError("cannot write into a tensor over read-only memory (a read-only "
                                "numpy array); clone() it first") from None
     if isinstance(value, Tensor) and np.may_share_memory(v, region):
-        if adv is Ellipsis and _same_view(v, region):
-            return  # x[i] = x[i], e.g. the write-back of `x[i] += 1`: nothing to copy
-        if v.flags.c_contiguous and region.flags.c_contiguous:
-            raise RuntimeError(PARTIAL_MESSAGE)
-        v = v.copy()
+        if adv is Ellipsis:
+            if _same_view(v, region):
+                return  # x[i] = x[i], e.g. the write-back of `x[i] += 1`: nothing to copy
+            if value._data.ndim:  # copy_'s rule (a 0-d value fills); a broadcast one has gaps
+                _check_partial_overlap(region, np.broadcast_to(v, region.shape))
+        v = v.copy()  # where PyTorch gives up ("too hard") and copies element by element
     region[adv] = v
+
+
+def _check_no_overlap(data: np.ndarray, basic: tuple, ix: _Index, value: Any) -> None:
+    """PyTorch's index_put_ refuses a value or index tensor sharing memory with the written
+    region ``data[basic]`` (assert_no_overlap: unlike copy_, the same memory in the same layout
+    too) when both are dense; other layouts are "too hard" to tell and are written from a copy."""
+    arrays = [_data(idx) for _, idx in ix.advs]
+    if isinstance(value, Tensor):
+        arrays.append(value._data)
+    region = None
+    for a in arrays:
+        # Two arrays that each own their memory can't overlap; skip numpy's bounds check.
+        if (a is data or a.base is not None or data.base is not None) and a.size:
+            region = data[basic] if region is None else region
+            if region.size and np.may_share_memory(a, region) and _dense(a) and _dense(region):
+                raise RuntimeError(PARTIAL_MESSAGE)
 
 
 def _same_view(a: np.ndarray, b: np.ndarray) -> bool:
@@ -109,25 +137,36 @@ def _np_advanced(ix: _Index) -> tuple:
 
 def setitem(self: Tensor, index: Any, value: Any) -> None:
     """``self[index] = value``: writes in place, bumps the version counter, and records the write."""
-    ix = _parse(self._data.shape, index)
-    if ix.advs:
-        target = _result_shape(ix, _check_advanced(ix))
+    _check_value_type(self, value)
+    if index is False:  # PyTorch: a lone Python False writes nothing (no checks, no version bump)
+        return
+    if index is True:  # ... and a lone True is basic, self.unsqueeze(0) written like self[None]
+        index = None
+    ix = _parse(self._data.shape, index, masks=False)
+    basic = tuple(ix.np_basic) + (Ellipsis,)
+    if ix.advs:  # index_put_: autograd's checks, then the kernel's (value before bounds)
+        recording = _recording(self, ix, value)
+        masks = [i for _, i in ix.advs if isinstance(i, np.ndarray) and i.dtype == np.bool_]
+        # PyTorch's masked_fill_ dispatch: one mask, one value
+        fill = len(masks) == len(ix.advs) == 1 and (not isinstance(value, Tensor)
+                                                    or value._data.size == 1)
+        if not fill:
+            _check_no_overlap(self._data, basic, ix, value)
+        if masks:
+            ix.advs = _expand_masks(ix)
+        bshape = _check_advanced(ix, bounds=False)
+        target = _result_shape(ix, bshape)
+        v = _value_data(self, value, ix, target, fill)
+        _check_index_bounds(ix, bshape)
         adv = _np_advanced(ix)
-    else:
+    else:  # copy_ into the view: the value's shape first
         target, adv = tuple(ix.shape), Ellipsis
-    v = _value_data(self, value, ix, target)
-    recording = False
-    if _state.enabled:
-        for t in (self, value):  # stale views: their requires_grad and grad_fn are rebuilt first
-            if isinstance(t, Tensor) and t._view_op is not None:
-                refresh_view(t, writing=t is self)
-        recording = self._requires_grad or (isinstance(value, Tensor) and value._requires_grad)
-        _check_recordable(self, ix, recording)
+        v = _value_data(self, value, ix, target, False)
+        recording = _recording(self, ix, value)
     tracing = _tracing()
     old = _old_value(self, tracing) if recording or tracing else None
     view = old is not None and self._view_op is not None and self._base is not None
     old_base = base_alias(self, tracing) if view else None
-    basic = tuple(ix.np_basic) + (Ellipsis,)
     _write(self._data[basic], adv, v, value)
     self._version.value += 1
     if old is not None:
@@ -139,6 +178,18 @@ def setitem(self: Tensor, index: Any, value: Any) -> None:
             write_through_view(self, new, old_base, tracing)
         elif new._grad_fn is not None:
             _rebase(self, new._grad_fn, _write_name(self, ix, value))
+
+
+def _recording(self: Tensor, ix: _Index, value: Any) -> bool:
+    """Whether autograd records the write, after PyTorch's refusals of it (grad mode on)."""
+    if not _state.enabled:
+        return False
+    for t in (self, value):  # stale views: their requires_grad and grad_fn are rebuilt first
+        if isinstance(t, Tensor) and t._view_op is not None:
+            refresh_view(t, writing=t is self)
+    recording = self._requires_grad or (isinstance(value, Tensor) and value._requires_grad)
+    _check_recordable(self, ix, recording)
+    return recording
 
 
 def _old_value(self: Tensor, tracing: bool) -> Tensor:

@@ -24,15 +24,16 @@ import numpy as np
 from ..autograd import record
 from ..dtypes import int64 as _INT64
 from ..ops import elementwise as E
-from ..ops.indexing import check_bounds, slice_, take as _take
+from ..ops.indexing import slice_, take as _take
 from ..ops.shape import broadcast_in_dim, reshape, transpose
 from ..tensor import Tensor
 from ._operands import cast
+from .index_errors import (NOT_AN_INDEX, check_long, check_longs, raise_out_of_bounds, specified,
+                           zero_dim_error)
+from .inplace_checks import _type_name
 from .math import _named
 from .shape import _fmt
 
-_NOT_AN_INDEX = ("only integers, slices (`:`), ellipsis (`...`), None and long or byte Variables "
-                 "are valid indices (got {})")
 _SEQUENCE_WARNING = (
     "Using a non-tuple sequence for multidimensional indexing is deprecated and will be changed in "
     "pytorch 2.9; use x[tuple(seq)] instead of x[seq]. In pytorch 2.9 this will be interpreted as "
@@ -51,8 +52,8 @@ def _classify(obj: Any) -> tuple[str, Any]:
         return "n", None
     if obj is Ellipsis:
         return "e", None
-    if isinstance(obj, (bool, np.bool_)):
-        return "m", np.asarray(bool(obj))
+    if isinstance(obj, bool):  # (numpy's bool is no index in PyTorch)
+        return "m", np.asarray(obj)
     if isinstance(obj, (int, np.integer)):
         return "i", int(obj)
     if isinstance(obj, Tensor):
@@ -64,12 +65,14 @@ def _classify(obj: Any) -> tuple[str, Any]:
             arr = np.asarray(obj)
         except ValueError:
             raise IndexError(f"could not build an index tensor from {obj!r}: the sequence is ragged") from None
+        if arr.dtype.kind in "uOf":  # where a big int can hide (numpy made it uint64, object or float)
+            check_longs(np.asarray(obj, dtype=object))
         if arr.dtype.kind in "fiu" or arr.size == 0:
             arr = arr.astype(np.int64)  # PyTorch truncates float lists to long indices
         return _classify_array(arr, arr)
     if isinstance(obj, str):
         raise TypeError("new(): invalid data type 'str'")
-    raise IndexError(_NOT_AN_INDEX.format(type(obj).__name__))
+    raise IndexError(NOT_AN_INDEX.format(_type_name(obj)))
 
 
 def _classify_array(arr: np.ndarray, orig: Any) -> tuple[str, Any]:
@@ -116,14 +119,19 @@ def _consumed(items: list) -> int:
     return sum(1 if k in "isa" else (v.ndim if k == "m" else 0) for k, v in items)
 
 
-def _parse(shape: tuple[int, ...], index: Any) -> _Index:
-    items, single = _items(index)
+def _parse(shape: tuple[int, ...], index: Any, masks: bool = True) -> _Index:
+    """``index`` parsed against ``shape``; ``masks=False`` leaves boolean masks for ``_expand_masks``."""
     ndim = len(shape)
+    try:
+        items, single = _items(index)
+    except (IndexError, TypeError):
+        if specified(index) > ndim:  # PyTorch counts the items before it converts them
+            raise IndexError(f"too many indices for tensor of dimension {ndim}") from None
+        raise
     used = _consumed(items)
     if used > ndim:
-        if ndim == 0 and single and items[0][0] == "i":
-            raise IndexError("invalid index of a 0-dim tensor. Use `tensor.item()` in Python or "
-                             "`tensor.item<T>()` in C++ to convert a 0-dim tensor to a number")
+        if ndim == 0 and single:
+            zero_dim_error(index, *items[0])
         raise IndexError(f"too many indices for tensor of dimension {ndim}")
     ix = _Index(shape)
     d = 0
@@ -153,14 +161,19 @@ def _parse(shape: tuple[int, ...], index: Any) -> _Index:
             continue
         d += 1
     ix.shape.extend(shape[d:])
-    if any(isinstance(i, np.ndarray) and i.dtype == np.bool_ for _, i in ix.advs):
+    if masks and any(_is_mask(i) for _, i in ix.advs):
         ix.advs = _expand_masks(ix)
     return ix
+
+
+def _is_mask(idx: Any) -> bool:
+    return isinstance(idx, np.ndarray) and idx.dtype == np.bool_
 
 
 def _int_item(ix: _Index, shape: tuple, d: int, i: int, pos: int) -> None:
     n = shape[d]
     if not -n <= i < n:
+        check_long(i)
         raise IndexError(f"index {i} is out of bounds for dimension {pos} with size {n}")
     i %= n
     ix.starts[d], ix.stops[d] = i, i + 1
@@ -212,7 +225,7 @@ def _expand_masks(ix: _Index) -> list[tuple[int, Any]]:
     """Masks as integer indices (np.nonzero), checked against the basic part's result like PyTorch."""
     advs: list[tuple[int, Any]] = []
     for pos, idx in ix.advs:
-        if not (isinstance(idx, np.ndarray) and idx.dtype == np.bool_):
+        if not _is_mask(idx):
             advs.append((pos, idx))
             continue
         for j, s in enumerate(idx.shape):
@@ -228,12 +241,11 @@ def _data(idx: Any) -> np.ndarray:
     return idx._data if isinstance(idx, Tensor) else idx
 
 
-def _check_advanced(ix: _Index) -> tuple[int, ...]:
+def _check_advanced(ix: _Index, bounds: bool = True) -> tuple[int, ...]:
     """PyTorch's checks of the index tensors; their broadcast shape.
 
-    They must broadcast together; an index into an empty dim is an error; bounds are
-    checked only when something is selected (PyTorch's kernel checks as it gathers).
-    Indices that select nothing are replaced by zeros, so numpy does not check them.
+    They must broadcast together; an index into an empty dim is an error; then (unless
+    ``bounds`` is False: a write checks its value first) ``_check_index_bounds``.
     """
     shapes = [_data(idx).shape for _, idx in ix.advs]
     bshape = shapes[0]
@@ -247,13 +259,24 @@ def _check_advanced(ix: _Index) -> tuple[int, ...]:
     for pos, idx in ix.advs:
         if not ix.shape[pos] and _data(idx).size:
             raise IndexError("index is out of bounds for dimension with size 0")
-    positions = {p for p, _ in ix.advs}
-    if math.prod(s for i, s in enumerate(ix.shape) if i not in positions):
-        for j, (pos, idx) in enumerate(ix.advs):  # PyTorch numbers the index tensors 0, 1, ...
-            check_bounds(_data(idx), ix.shape[pos], j)
-    else:
-        ix.advs = [(pos, np.zeros(_data(idx).shape, np.int64)) for pos, idx in ix.advs]
+    if bounds:
+        _check_index_bounds(ix, bshape)
     return bshape
+
+
+def _check_index_bounds(ix: _Index, bshape: tuple[int, ...]) -> None:
+    """Bounds are checked only when something is selected (PyTorch's kernel checks as it
+    gathers); indices that select nothing are replaced by zeros, so numpy does not check them."""
+    positions = {p for p, _ in ix.advs}
+    if not math.prod(bshape) * math.prod(s for i, s in enumerate(ix.shape) if i not in positions):
+        if math.prod(bshape):
+            ix.advs = [(pos, np.zeros(_data(idx).shape, np.int64)) for pos, idx in ix.advs]
+        return
+    for pos, idx in ix.advs:
+        a, n = _data(idx), ix.shape[pos]
+        if a.size and (a.max() >= n or a.min() < -n):
+            raise_out_of_bounds([_data(i) for _, i in ix.advs], [ix.shape[p] for p, _ in ix.advs],
+                                bshape)
 
 
 def _adjacent(positions: list[int]) -> bool:

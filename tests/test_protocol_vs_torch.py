@@ -53,6 +53,10 @@ CASES = [
      (RuntimeError, 'a view of a leaf Variable that requires grad is being used in an in-place operation.')),
     ('torch.ones(2).requires_grad_().zero_()',
      (RuntimeError, 'a leaf Variable that requires grad is being used in an in-place operation.')),
+    ('(y := torch.zeros(2), y.copy_(torch.ones(2, requires_grad=True)), y.grad_fn.name())[2]',
+     'torch::autograd::CopyBackwards'),
+    ('repr((y := torch.zeros(2), y.copy_(torch.ones(2, requires_grad=True)))[1])',
+     'tensor([1., 1.], grad_fn=<CopyBackwards>)'),
 ]
 
 

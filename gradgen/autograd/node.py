@@ -245,7 +245,11 @@ def node_class(name: str) -> type:
     return cls
 
 
-def rename(node: Node, name: str) -> None:
-    """Display ``node`` as ``name`` (composites name their last primitive's node)."""
-    if type(node).__name__ != name and isinstance(node, PrimNode):
+def rename(node: Node, name: str | type) -> None:
+    """Display ``node`` as ``name`` (composites name their last primitive's node), or make it
+    of node class ``name`` (one whose ``name()`` differs, see view_writes.qualified)."""
+    if isinstance(name, type):
+        if type(node) is not name and isinstance(node, PrimNode):
+            node.__class__ = name
+    elif type(node).__name__ != name and isinstance(node, PrimNode):
         node.__class__ = node_class(name)

@@ -26,7 +26,7 @@ from ..tensor import Tensor
 from ._operands import cast, checked_number
 from .indexing import (_Index, _check_advanced, _check_index_bounds, _data, _expand_masks,
                        _parse, _result_shape, _tracing, getitem)
-from .view_writes import COPY_SLICES, base_alias, qualified, write_through_view
+from .view_writes import COPY_BACKWARDS, COPY_SLICES, base_alias, write_through_view
 from .inplace_checks import (_NUMBERS, LEAF_MESSAGE, OVERLAP_MESSAGE, PARTIAL_MESSAGE,
                              VIEW_OF_LEAF_MESSAGE, _check_partial_overlap, _dense, check_view_write)
 from .shape import _fmt, expanded_shape
@@ -235,9 +235,6 @@ def _new_value(self: Tensor, old: Tensor, index: Any, basic: tuple, adv: Any, va
     return E.select(mask, placed, old)
 
 
-_COPY_BACKWARDS = qualified("CopyBackwards")
-
-
 def _write_name(self: Tensor, ix: _Index, value: Any) -> Any:
     """PyTorch's grad_fn after the write: IndexPut, Fill (whole tensor, one value), Copy*."""
     if ix.viewed:
@@ -245,7 +242,7 @@ def _write_name(self: Tensor, ix: _Index, value: Any) -> Any:
     if ix.advs:
         return "IndexPutBackward0"
     one_value = not isinstance(value, Tensor) or not value._data.ndim
-    return "FillBackward3" if one_value and self._data.ndim else _COPY_BACKWARDS
+    return "FillBackward3" if one_value and self._data.ndim else COPY_BACKWARDS
 
 
 def _rebase(self: Tensor, node: Any, name: Any) -> None:

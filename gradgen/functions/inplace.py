@@ -32,7 +32,7 @@ from ._operands import broadcast_shapes, checked_number
 from .inplace_checks import (_C_TYPE_NAMES, _NUMBERS, _TYPE_NAMES, _check_overload,
                              _check_tensor_or_number, _dims, _prepare)
 from .math import _named
-from .view_writes import base_alias, set_history, write_through_view
+from .view_writes import COPY_BACKWARDS, base_alias, set_history, write_through_view
 
 
 _TRUE = np.asarray(True)
@@ -63,7 +63,7 @@ def _inplace(self: Tensor, fn: Callable[..., Tensor], args: tuple = (), kwargs: 
 
 
 def _commit(self: Tensor, result: Tensor, names: dict = _TYPE_NAMES,
-            grad_name: str | None = None, guard: bool = False) -> None:
+            grad_name: str | type | None = None, guard: bool = False) -> None:
     """Check ``result`` against ``self``, write it into self's memory, bump the version, rebase.
 
     While tracing, the trace is told before the write (it stops if self is a program input,
@@ -123,12 +123,12 @@ def _store(dst: np.ndarray, src: Any) -> None:
             np.copyto(dst, np.asarray(src), casting="unsafe")
 
 
-def _rebase(self: Tensor, result: Tensor, grad_name: str | None, guard: bool = False) -> None:
+def _rebase(self: Tensor, result: Tensor, grad_name: str | type | None, guard: bool = False) -> None:
     """Make ``result``'s node self's grad_fn (self's history now ends with the in-place op)."""
     set_history(self, _adopt(self, result, grad_name, guard))
 
 
-def _adopt(self: Tensor, result: Tensor, grad_name: str | None, guard: bool) -> Any:
+def _adopt(self: Tensor, result: Tensor, grad_name: str | type | None, guard: bool) -> Any:
     """Name ``result``'s node and make it guard self's memory, which now holds its output."""
     node = result._grad_fn
     if grad_name is not None:
@@ -298,10 +298,10 @@ def copy_(self: Tensor, src: Any, non_blocking: bool = False) -> Tensor:
         if shape != self._data.shape:
             raise RuntimeError(f"output with shape {_dims(self._data.shape)} doesn't match the "
                                f"broadcast shape {_dims(shape)}")
-    return _write(self, src, recording, "CopyBackwards")
+    return _write(self, src, recording, COPY_BACKWARDS)
 
 
-def _write(self: Tensor, value: Any, recording: bool, name: str) -> Tensor:
+def _write(self: Tensor, value: Any, recording: bool, name: str | type) -> Tensor:
     """``value`` broadcast into self: a plain store unless autograd or a trace must see it."""
     if recording:
         _commit(self, _selected(value, _old_value(self)), grad_name=name)

@@ -21,7 +21,7 @@ from ._operands import (as_tensor_operand, broadcast_shape_of, broadcast_shapes,
                         checked_number, elementwise_operands, expand_to)
 
 
-def _named(t: Tensor, name: str | None) -> Tensor:
+def _named(t: Tensor, name: str | type | None) -> Tensor:
     if name is not None and t._grad_fn is not None:
         rename(t._grad_fn, name)
     return t

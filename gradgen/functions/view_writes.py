@@ -29,6 +29,7 @@ def qualified(name: str) -> type:
 
 
 COPY_SLICES = qualified("CopySlices")
+COPY_BACKWARDS = qualified("CopyBackwards")
 
 
 def set_history(self: Tensor, node: Any) -> None:

@@ -90,7 +90,7 @@ class CompiledFunctionBackward(Node):
                 return scaled
         inputs = self._inputs
         make = Tensor._make
-        if entry.fused:  # the gradient program (again, for a fused call's cotangent of inf/NaN)
+        if entry.fused:  # the gradient program (again, for a fused call's cotangent <= 0, inf, NaN)
             shape, dt = entry._zero_cts[0]
             ct = grad._data
             if ct.dtype != dt or ct.shape != shape:

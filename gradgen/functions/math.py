@@ -19,6 +19,7 @@ from ..tensor import Tensor
 from ._nan import nan_mask, nan_matters, no_gradient_where
 from ._operands import (as_tensor_operand, broadcast_shape_of, broadcast_shapes, cast,
                         checked_number, elementwise_operands, expand_to)
+from .inplace_checks import _NUMBERS
 
 
 def _named(t: Tensor, name: str | type | None) -> Tensor:
@@ -68,7 +69,7 @@ def _times_alpha(input: Any, other: Any, alpha: Any) -> Any:
     PyTorch (a float ``alpha`` of an integer sum and a bool one of a non-bool sum are refused;
     a number ``other`` is scaled in Python's double precision, as PyTorch's kernels do)."""
     d = result_type(as_tensor_operand(input), as_tensor_operand(other))
-    if isinstance(alpha, Tensor) or not isinstance(alpha, (int, float, np.number, np.bool_)):
+    if not _is_number(alpha):
         raise TypeError(f"alpha must be a number, not {type(alpha).__name__}")
     if isinstance(alpha, (bool, np.bool_)):
         if d is not bool_:
@@ -116,7 +117,7 @@ def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
 
 
 def _is_number(x: Any) -> bool:
-    return isinstance(x, (int, float, np.number, np.bool_))
+    return isinstance(x, _NUMBERS)
 
 
 true_divide = divide = div
@@ -235,7 +236,7 @@ def _checked_numbers(d: Any, *xs: Any) -> None:
     """PyTorch refuses a number ``where``/``clamp`` cannot hold in their result type ``d``
     (arithmetic wraps it instead, see ``cast``)."""
     for x in xs:
-        if isinstance(x, (int, float, np.number)) and not isinstance(x, (bool, np.bool_)):
+        if _is_number(x):
             checked_number(x, d)
 
 

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..autograd.record import untraceable
 from ..tensor import Tensor
+from .inplace_checks import _NUMBERS
 
 
 def numpy(self, *, force: bool = False) -> np.ndarray:
@@ -46,7 +47,7 @@ def __len__(self) -> int:
 
 
 def __contains__(self, element: Any) -> bool:
-    if not isinstance(element, (Tensor, int, float, np.number, np.bool_)):
+    if not isinstance(element, (Tensor,) + _NUMBERS):
         raise RuntimeError("Tensor.__contains__ only supports Tensor or scalar, but you passed "
                            f"in a {type(element)}.")
     return bool((element == self).any())

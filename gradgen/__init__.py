@@ -13,6 +13,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 import warnings as _warnings
+from typing import Any as _Any
 
 # PyTorch computes log(0), 0/0, exp(1000) silently (IEEE results); numpy warns. Ignore
 # those warnings when gradgen's own code triggered them, at no per-operation cost.
@@ -29,7 +30,7 @@ from .functions import MODULES as _MODULES
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from . import autograd
 from . import nn
-from .ir.trace import trace
+from .ir.trace import trace as _trace_program
 from .api import compile
 from .transforms import grad, value_and_grad
 from .runtime.threads import get_num_threads, set_num_threads
@@ -50,6 +51,18 @@ del _mod, _name
 def is_tensor(obj: object) -> bool:
     """True for gradgen tensors."""
     return isinstance(obj, Tensor)
+
+
+def trace(fn: _Any, *example_args: _Any, abstract: bool = False) -> _Any:
+    """``trace(fn, *example_args)``: run ``fn`` once and return its IR ``Program``
+    (:func:`gradgen.ir.trace.trace`). ``trace(matrix)``: PyTorch's ``torch.trace``, the sum of
+    the matrix's diagonal (a tensor is not a function, so the two cannot be confused)."""
+    if isinstance(fn, Tensor) or not callable(fn):
+        if example_args:
+            raise TypeError(f"trace() takes 1 positional argument but {1 + len(example_args)} "
+                            "were given")
+        return _functions.linalg.matrix_trace(fn)
+    return _trace_program(fn, *example_args, abstract=abstract)
 
 
 def numel(input: Tensor) -> int:

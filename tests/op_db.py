@@ -847,6 +847,10 @@ ENTRIES += [
             _mm_samples([((3, 2), "T", (2,), C, None)]), "MvBackward0"),
     OpEntry("outer", lambda a, b: gg.outer(a, b), np.outer,
             _mm_samples([((3,), C, (2,), "rev", None)]), "MulBackward0"),
+    OpEntry("trace", lambda x: gg.trace(x), np.trace,
+            _shape_samples([((3, 3), C, (), {}), ((2, 4), C, (), {}), ((4, 2), "T", (), {}),
+                            ((0, 3), C, (), {}), ((1, 1), C, (), {}), ((3, 2), "step2", (), {})]),
+            "TraceBackward0"),
 ]
 
 

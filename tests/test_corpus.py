@@ -374,6 +374,8 @@ COMPOSITE_CASES = _unary_functions() + _binary_functions() + [
     ("mv", lambda x, y: gg.mv(x, y), (f(3, 4), f(4)), {}),
     ("outer", lambda x, y: gg.outer(x, y), (f(3), f(4)), {}),
     ("ger", lambda x, y: gg.ger(x, y), (f(3), f(4)), {}),
+    ("trace", lambda x: gg.trace(x), (f(3, 4),), {}),
+    ("trace/method-transposed", lambda x: x.t().trace() * x.sum(), (f(4, 3),), {}),
     ("F.relu", lambda x: F.relu(x), (f(3, 4),), {}),
     ("F.sigmoid", lambda x: F.sigmoid(x), (f(3, 4),), {}),
     ("F.tanh", lambda x: F.tanh(x), (f(3, 4),), {}),

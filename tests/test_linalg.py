@@ -8,6 +8,7 @@ import gradgen as gg
 from gradgen.autograd import gradcheck, gradgradcheck
 from gradgen.ops import Aval, get
 from gradgen.dtypes import float32, float64, int64
+from torch_tables import mismatches, outcome
 
 RNG = np.random.default_rng(1234)
 
@@ -283,3 +284,36 @@ def test_only_the_needed_operand_is_saved():
     b.mul_(2.0)
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         out.sum().backward()
+
+
+# torch.trace of a matrix (gradgen.trace of a function traces it instead): values, dtypes, errors.
+TRACE_CASES = [
+    ('torch.trace(torch.arange(12.).reshape(3, 4))', ('float32', (), 15.0)),
+    ('torch.arange(12.).reshape(4, 3).t().trace()', ('float32', (), 12.0)),
+    ('torch.trace(torch.ones(2, 2, dtype=torch.int32))', ('int64', (), 2)),
+    ('torch.trace(torch.ones(0, 3))', ('float32', (), 0.0)),
+    ('torch.trace(torch.ones(3))', (RuntimeError, 'trace: expected a matrix, but got tensor with dim 1')),
+    ('torch.trace(torch.ones(()))', (RuntimeError, 'trace: expected a matrix, but got tensor with dim 0')),
+    ('torch.trace(torch.ones(2, 2, dtype=torch.bool))',
+     (NotImplementedError, '"trace" not implemented for \'Bool\'')),
+    ('torch.trace(2.0)', (TypeError, "trace(): argument 'input' (position 1) must be Tensor, not float")),
+    ('torch.trace(torch.ones(2, 2), torch.ones(2, 2))',
+     (TypeError, 'trace() takes 1 positional argument but 2 were given')),
+    ('torch.trace(torch.ones(2, 3, requires_grad=True)).grad_fn.name()', 'TraceBackward0'),
+]
+
+
+@pytest.mark.parametrize("expr, want", TRACE_CASES, ids=[c[0] for c in TRACE_CASES])
+def test_matrix_trace_matches_torch(expr: str, want) -> None:
+    assert repr(outcome(gg, expr)) == repr(want)
+
+
+def test_matrix_trace_table_matches_torch() -> None:
+    torch = pytest.importorskip("torch")
+    assert not mismatches(torch, TRACE_CASES)
+
+
+def test_matrix_trace_gradient_and_ir_trace_share_the_name() -> None:
+    x = leaf((3, 5), transposed=True)
+    assert gradcheck(gg.trace, (x,)) and gradgradcheck(gg.trace, (x,))
+    assert "reduce_sum" in str(gg.trace(lambda m: m.trace(), gg.ones(2, 2)))

@@ -14,6 +14,8 @@ import numpy as np
 
 from ..dtypes import bool_, int32, int64
 from ..ops.elementwise import convert
+from ..ops.indexing import slice_ as _slice
+from ..ops.reduce import reduce_sum
 from ..ops.linalg import _mT, matmul as _matmul_prim
 from ..ops.shape import reshape as _reshape_prim
 from ..tensor import Tensor
@@ -304,6 +306,26 @@ def outer(input: Tensor, vec2: Tensor) -> Tensor:
 ger = outer
 
 
+def matrix_trace(input: Tensor) -> Tensor:
+    """``torch.trace``: the sum of a matrix's main diagonal (integers sum as int64); its
+    gradient is the cotangent on the diagonal. (``gradgen.trace`` of a function traces it.)"""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"trace(): argument 'input' (position 1) must be Tensor, not "
+                        f"{type(input).__name__}")
+    if input._data.ndim != 2:
+        raise RuntimeError(f"trace: expected a matrix, but got tensor with dim "
+                           f"{input._data.ndim}")
+    if input.dtype is bool_:
+        raise NotImplementedError("\"trace\" not implemented for 'Bool'")
+    x = input if input.dtype.is_floating_point else convert(input, dtype=int64)
+    n, m = x._data.shape
+    k = min(n, m)  # the diagonal: every (m + 1)-th element of the row-major flattening
+    flat = _reshape_prim(x, shape=(n * m,))
+    diagonal = _slice(flat, starts=(0,), stops=((k - 1) * (m + 1) + 1 if k else 0,),
+                      steps=(m + 1,))
+    return _named(reduce_sum(diagonal, axes=(0,)), "TraceBackward0")
+
+
 # ---------------------------------------------------------------- methods and operators
 
 def _method(fn_name: str, arg: str, fn: Any):
@@ -339,7 +361,7 @@ METHODS = {
     "matmul": _method("matmul", "other", matmul), "mm": _method("mm", "mat2", mm),
     "bmm": _method("bmm", "mat2", bmm), "dot": _method("dot", "tensor", dot),
     "mv": _method("mv", "vec", mv), "outer": _method("outer", "vec2", outer),
-    "ger": _method("ger", "vec2", outer),
+    "ger": _method("ger", "vec2", outer), "trace": matrix_trace,
     "__matmul__": _op_matmul, "__rmatmul__": _op_rmatmul,
 }
 FUNCTIONS = ["matmul", "mm", "bmm", "dot", "mv", "outer", "ger"]

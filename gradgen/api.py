@@ -21,7 +21,6 @@ from .ad.compiled import CompiledEntry
 from .ad.grad_runner import GradRunner
 from .ad.report import report
 from .autograd import record
-from .autograd.grad_mode import _state
 from .autograd.record import TraceBusy
 from .ir.core import Program
 from .ir.tree import flatten
@@ -143,7 +142,8 @@ class CompiledFunction:
         self._grad_spec = getattr(fn, "_gradgen_grad_spec", None)
         self._fallback = Fallback(fn, "compile", stacklevel=5)  # warn at the user's call
         # The first call's result comes from the compiled program: trace without values.
-        self._cache = TraceCache(self._entry, max_specializations, abstract=True)
+        self._cache = TraceCache(self._entry, max_specializations, abstract=True,
+                                 grad_mode=self._grad_spec is not None)
 
     @property
     def fallback_reason(self) -> Exception | None:
@@ -308,8 +308,8 @@ class CompiledFunction:
 
 
 def _requires(program: Program) -> tuple[bool, ...]:
-    if not _state.enabled:
-        return tuple(False for _ in program.inputs)
+    # (Called under no_grad, fn was traced in that mode: its outputs are cut from the inputs'
+    # gradients unless fn turned grad mode on itself, as eager would record them.)
     return tuple(program.meta["requires_grad"])
 
 

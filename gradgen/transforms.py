@@ -160,7 +160,8 @@ def value_and_grad(fn: Callable, argnums: int | Sequence[int] = 0,
             return _eager_value_and_grad(fn, args, nums, has_aux)
         if key in fallback.eager_keys:
             return _eager_value_and_grad(fn, args, nums, has_aux)
-        c = cache.setdefault(nums, TraceCache(lambda p: _GradProgram(p, nums, has_aux)))
+        c = cache.setdefault(nums, TraceCache(lambda p: _GradProgram(p, nums, has_aux),
+                                                  grad_mode=True))
         try:
             program, gp = c.get(fn, args, key)
         except TraceBusy:  # another thread is tracing: eager this time

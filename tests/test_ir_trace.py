@@ -194,13 +194,21 @@ def test_captured_tensors_are_read_by_reference():
         input_values(prog, x, x)
 
 
-def test_tracing_does_not_depend_on_grad_mode():
+def test_tracing_follows_the_callers_grad_mode():
     x = _t(3, requires_grad=True)
     text = str(trace(under_no_grad, x))
-    with gg.no_grad():
-        assert str(trace(under_no_grad, x)) == text
-    assert not gg.is_grad_enabled() is False  # restored
     assert text.count("stop_gradient") == 2  # the no_grad block's result, and detach()
+    with gg.no_grad():  # as eager: everything fn computes is cut from the gradient
+        cut = str(trace(under_no_grad, x))
+    assert gg.is_grad_enabled()  # restored
+    assert cut.count("stop_gradient") > text.count("stop_gradient")
+
+    def branches(x):  # fn sees the grad mode it is called in, as eager code would
+        y = x * 2
+        return x.exp() if gg.is_grad_enabled() and y.requires_grad else x.sin()
+    assert "exp" in str(trace(branches, x))
+    with gg.no_grad():
+        assert "sin" in str(trace(branches, x))
 
 
 def test_tracing_records_prims_without_requires_grad():

@@ -20,7 +20,7 @@ from __future__ import annotations
 import warnings
 from typing import Any, Callable
 
-from ..autograd.grad_mode import _state
+from ..autograd.grad_mode import _state, enable_grad
 from ..dtypes import _default
 from ..ir.core import Program
 from ..ir.trace import AliasedArguments, trace
@@ -144,16 +144,19 @@ class TraceCache:
     once. A caller finding a fast hit must still check its guard (:func:`make_guard`; None:
     nothing to check).
     ``abstract``: trace without computing values first (for callers that discard the
-    values a trace computes, as ``gradgen.compile`` does; see ``trace``).
+    values a trace computes, as ``gradgen.compile`` does; see ``trace``). ``grad_mode``:
+    trace with grad mode on (``value_and_grad``, whose eager path runs fn under
+    ``enable_grad``); otherwise fn is traced in the caller's grad mode.
     """
 
     def __init__(self, build: Callable[[Program], Any], limit: int | None = None,
-                 abstract: bool = False) -> None:
+                 abstract: bool = False, grad_mode: bool = False) -> None:
         self.entries: dict[tuple, tuple[Program, tuple, Any]] = {}
         self.fast: dict[tuple, tuple[Program, tuple, Any]] = {}
         self.build = build
         self.limit = limit
         self.abstract = abstract
+        self.grad_mode = grad_mode
         self.retraces = 0  # guard failures (entry rebuilt in place)
         self.key_retraces: dict[tuple, int] = {}
 
@@ -186,7 +189,11 @@ class TraceCache:
                 f"the specialization limit ({self.limit}) is reached: this call's signature "
                 "(shapes, dtypes, requires_grad flags, grad mode, non-tensor arguments) is new; "
                 "raise it with compile(fn, max_specializations=...)")
-        program = trace(fn, *args, abstract=self.abstract)
+        if self.grad_mode:
+            with enable_grad():
+                program = trace(fn, *args, abstract=self.abstract)
+        else:
+            program = trace(fn, *args, abstract=self.abstract)
         value = (build or self.build)(program)
         self.entries[key] = (program, make_guard(program), value)
         return program, value

@@ -296,7 +296,8 @@ def _declare_inputs(tr: _Tracer, fn: Callable, args: tuple) -> tuple[tuple[int, 
 
 @contextmanager
 def _hooks(tr: _Tracer) -> Iterator[None]:
-    """Install the tracer's callbacks (restored on any exit) and turn grad mode on."""
+    """Install the tracer's callbacks (restored on any exit). ``fn`` runs in the caller's grad
+    mode, as eager would run it: what it computes under no_grad is cut from the gradient."""
     orig_init = Tensor.__dict__["_init"]
     init = orig_init.__func__
     created, made, foreign_ids = tr.created, tr.made_tensor, tr.foreign
@@ -323,7 +324,6 @@ def _hooks(tr: _Tracer) -> Iterator[None]:
     record.stop_tracing[0] = tr.stop
     record.abstract[0] = tr.abstract
     Tensor._init = staticmethod(_init)
-    _state.enabled = True
     try:
         yield
     finally:

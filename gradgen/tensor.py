@@ -278,7 +278,10 @@ class Tensor:
     @property
     def data(self) -> "Tensor":
         # Shares storage but not the version counter: writes through .data are invisible to autograd.
-        return Tensor._make(self._data)
+        out = Tensor._make(self._data)
+        if _record.tracer[0] is not None and _record.tracing():
+            _record.data_made[0](self, out)
+        return out
 
     @data.setter
     def data(self, value: "Tensor") -> None:

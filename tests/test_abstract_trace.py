@@ -148,10 +148,9 @@ def test_in_place_on_a_captured_tensor_writes_only_real_values() -> None:
     w0 = W.detach().numpy().copy()
     with pytest.raises(TraceError, match="in-place mutation of a program input"):
         trace(_inplace_captured, _x(), abstract=True)
-    got = W.detach().numpy().copy()
-    W.data = gg.tensor(w0)
-    w0[0] += 1  # once, by the real trace (as before): the abstract one wrote nothing
-    np.testing.assert_array_equal(got, w0)
+    # Neither trace wrote: the real one stops before a write into an input's memory, so a
+    # compiled call falling back to eager writes once, as eager does.
+    np.testing.assert_array_equal(W.detach().numpy(), w0)
 
 
 def test_an_escaped_tensor_holds_the_real_values() -> None:

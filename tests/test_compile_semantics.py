@@ -86,3 +86,78 @@ def test_value_and_grad_differentiates_under_no_grad(backend: str) -> None:
             with gg.no_grad():
                 value, grad = f(x)
             _same([value.tolist(), grad.tolist()], want)
+
+
+# ---------------------------------------------------------------- what the output shares
+
+def _w():
+    return gg.tensor([10.0, 20.0, 30.0], requires_grad=True)
+
+
+# (fn(x, W), whether eager's output shares memory with x, with W)
+SHARING = {
+    "x.clone().detach()": (lambda x, W: x.clone().detach(), False, False),
+    "x.detach().clone()": (lambda x, W: x.detach().clone(), False, False),
+    "W.clone().detach()": (lambda x, W: W.clone().detach(), False, False),
+    "(x * 1).detach()": (lambda x, W: (x * 1).detach(), False, False),
+    "x.detach()": (lambda x, W: x.detach(), True, False),
+    "W.data": (lambda x, W: W.data, False, True),
+    "W.detach()[1:]": (lambda x, W: W.detach()[1:], False, True),
+}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", list(SHARING))
+def test_an_output_shares_memory_exactly_when_eagers_does(backend: str, name: str) -> None:
+    op, shares_x, shares_w = SHARING[name]
+    W = _w()
+    cf = gg.compile(lambda x: op(x, W), backend=backend)
+    for call in range(3):
+        x = gg.tensor([1.0, 2.0, 3.0], requires_grad=call == 2)
+        out = _quiet(cf, x)
+        with gg.no_grad():
+            out.add_(100.0)
+        assert (x.tolist()[-1] > 100) is shares_x, call
+        assert (W.tolist()[-1] > 100) is shares_w, call
+        if shares_w:
+            with gg.no_grad():
+                W.sub_(100.0)
+
+
+# ---------------------------------------------------------------- writes fn makes
+
+WRITES = {  # fn(x, W) writing into an argument's or a captured tensor's memory
+    "x.detach().mul_(2)": lambda x, W: (x.detach().mul_(2), (x * W).sum())[1],
+    "W.detach().add_(x)": lambda x, W: (W.detach().add_(x), (x * W).sum())[1],
+    "W[0].add_(1) under no_grad": lambda x, W: (_no_grad_write(W), (x * W).sum())[1],
+    "W.data.mul_(0.5) after the loss": lambda x, W: ((x * W).sum(), W.data.mul_(0.5))[0],
+    "x.data.clamp_(-0.5, 0.5)": lambda x, W: (x.data.clamp_(-0.5, 0.5), (x * W).sum())[1],
+    "W.data.copy_(x)": lambda x, W: (W.data.copy_(x), (x * W).sum())[1],
+}
+
+
+def _no_grad_write(W):
+    with gg.no_grad():
+        W[0].add_(1.0)
+
+
+def _steps(f, W, n=3):
+    seen = []
+    for k in range(n):
+        x = gg.tensor([0.25, 0.75, -1.0]) * (k + 1)
+        loss = f(x)
+        seen.append((float(loss), W.tolist(), x.tolist()))
+    return seen
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", list(WRITES))
+def test_writes_into_inputs_happen_once_per_call(backend: str, name: str) -> None:
+    """A trace stops before a write into an argument's or captured tensor's memory (through
+    detach(), .data or a view): the call falls back to eager, which writes once."""
+    body = WRITES[name]
+    W = gg.tensor([1.0, -2.0, 3.0], requires_grad=True)
+    want = _steps(lambda x: body(x, W), W)
+    W = gg.tensor([1.0, -2.0, 3.0], requires_grad=True)
+    got = _quiet(_steps, gg.compile(lambda x: body(x, W), backend=backend), W)
+    assert got == want

@@ -391,7 +391,7 @@ def test_text_is_identical_across_processes():
 
 def _write(target, value):
     """What an in-place front-end function does: write, bump the version, tell the tracer."""
-    from gradgen.ir.trace import traced_inplace
+    from gradgen.ir.trace_writes import traced_inplace
     target._data[...] = value._data
     target._version.value += 1
     if record.tracer[0] is not None:
@@ -440,7 +440,7 @@ def test_untold_write_into_an_unused_input_stops_at_the_end():
 
 
 def test_before_inplace_names_the_reason():
-    from gradgen.ir.trace import before_inplace
+    from gradgen.ir.trace_writes import before_inplace
     where = []
 
     def into_input(x):

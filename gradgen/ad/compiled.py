@@ -384,7 +384,10 @@ class CompiledEntry:
 
 
 def _aliases(arr: np.ndarray, arrays: list) -> bool:
-    return arr.base is not None and any(np.may_share_memory(arr, a) for a in arrays)
+    """Whether ``arr`` is or views an input's array (a kernel's identity, e.g. ``stop_gradient``
+    of an input after the simplifier dropped the copy ``clone()`` made: ``x.clone().detach()``)."""
+    return any(arr is a or (arr.base is not None and np.may_share_memory(arr, a))
+               for a in arrays)
 
 
 __all__ = ["CompiledEntry", "CompiledFunctionBackward"]

@@ -60,6 +60,8 @@ def trace_suspended() -> Iterator[None]:
 # During an abstract trace, (prim, operand arrays, params) -> the output array in place of
 # ``prim.impl``'s (see gradgen.ir.trace). Read only while ``tracer[0]`` is set: eager pays nothing.
 abstract: list[Callable[..., np.ndarray] | None] = [None]
+# Called with (tensor, its .data) when this thread's trace is active (see gradgen.ir.trace).
+data_made: list[Callable[..., None] | None] = [None]
 
 
 class NoValues(np.ndarray):

@@ -172,7 +172,7 @@ def setitem(self: Tensor, index: Any, value: Any) -> None:
     if old is not None:
         new = _new_value(self, old, index, basic, adv, value, target, tracing)
         if tracing:
-            from ..ir.trace import traced_inplace  # noqa: PLC0415
+            from ..ir.trace_writes import traced_inplace  # noqa: PLC0415
             traced_inplace(self, new)
         if view:  # self is a view: PyTorch's CopySlices on its base, self's grad_fn replayed
             write_through_view(self, new, old_base, tracing)
@@ -200,7 +200,7 @@ def _old_value(self: Tensor, tracing: bool) -> Tensor:
     """
     old = Tensor._make(self._data, self._grad_fn)
     if tracing:
-        from ..ir.trace import before_inplace, traced_inplace  # noqa: PLC0415
+        from ..ir.trace_writes import before_inplace, traced_inplace  # noqa: PLC0415
         before_inplace(self, supported=True)
         traced_inplace(old, self)  # the alias holds self's value before the write
     return old

@@ -46,7 +46,7 @@ def _old_value(self: Tensor) -> Tensor:
     t._grad_fn = self._grad_fn
     t._requires_grad = self._requires_grad
     if record.tracing():
-        from ..ir.trace import traced_inplace  # noqa: PLC0415
+        from ..ir.trace_writes import traced_inplace  # noqa: PLC0415
         traced_inplace(t, self)  # to a trace, the copy is self's value before the write
     return t
 
@@ -85,7 +85,7 @@ def _commit(self: Tensor, result: Tensor, names: dict = _TYPE_NAMES,
             result = _named(P.convert(result, dtype=to), result._grad_fn and result._grad_fn.name())
             out = result._data
     if tracing:
-        from ..ir.trace import before_inplace  # noqa: PLC0415
+        from ..ir.trace_writes import before_inplace  # noqa: PLC0415
         before_inplace(self, supported=True)
     recorded = result._grad_fn is not None or tracing
     old_base = base_alias(self, tracing) if view and recorded else None
@@ -98,7 +98,7 @@ def _commit(self: Tensor, result: Tensor, names: dict = _TYPE_NAMES,
     elif result._grad_fn is not None:
         _rebase(self, result, grad_name, guard)
     if tracing:
-        from ..ir.trace import traced_inplace  # noqa: PLC0415
+        from ..ir.trace_writes import traced_inplace  # noqa: PLC0415
         traced_inplace(self, result)
 
 

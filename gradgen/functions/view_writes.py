@@ -53,7 +53,7 @@ def base_alias(view: Tensor, tracing: bool) -> Tensor:
     t = Tensor._make(base._data, base._grad_fn)
     t._requires_grad = base._requires_grad
     if tracing:
-        from ..ir.trace import traced_inplace  # noqa: PLC0415
+        from ..ir.trace_writes import traced_inplace  # noqa: PLC0415
         traced_inplace(t, base)
     return t
 
@@ -76,7 +76,7 @@ def write_through_view(view: Tensor, result: Tensor, old_base: Tensor, tracing: 
         g = prim.vjp(g, (Aval(shape, dt),), None, (True,), **params)[0]
     new = P.select(mask, g, old_base)
     if tracing:
-        from ..ir.trace import traced_inplace  # noqa: PLC0415
+        from ..ir.trace_writes import traced_inplace  # noqa: PLC0415
         traced_inplace(base, new)
     if new._grad_fn is not None:
         new._grad_fn.__class__ = COPY_SLICES

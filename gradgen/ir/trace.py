@@ -11,9 +11,12 @@ so tracing is a walk: each report becomes one equation, tensors map to variables
   themselves so later calls read their current values by reference.
 - Constants: numpy arrays, Python numbers and tensors created inside ``fn``
   without a primitive (factories such as ``zeros``) become Literals.
-- Grad mode: tracing always runs with grad mode on and records every primitive
-  whatever requires grad; work done under ``no_grad`` inside ``fn`` is cut from
-  differentiation by a ``stop_gradient`` equation, as eager autograd would cut it.
+- Grad mode: ``fn`` runs in the caller's grad mode and every primitive is recorded
+  whatever requires grad; work done under ``no_grad`` is cut from differentiation by a
+  ``stop_gradient`` equation, as eager autograd would cut it.
+- Writes: in-place writes into tensors made inside ``fn`` are followed; a write into an
+  input's memory (or through ``.data``) stops the trace before it happens
+  (:mod:`gradgen.ir.trace_writes`).
 - Stops: anything the IR cannot hold raises :class:`TraceError` with the reason
   and the user's ``file:line`` (a value flowing into Python, random numbers,
   a custom autograd.Function, ...) — see ``record.untraceable``.
@@ -51,9 +54,9 @@ from .builder import Builder
 from .core import Atom, Eqn, Literal, Program, Var
 from .location import user_location
 from .reads import closure_cells, functions, global_source, read_values
+from .trace_writes import _active, on_data
 from .tree import flatten, same_tree
 
-_active: list["_Tracer"] = []
 # One trace at a time in the process: the hooks below (Tensor._init, record's slots) are
 # process-wide; each records only the tracing thread's operations (record.trace_owner).
 _one_trace = threading.Lock()
@@ -85,6 +88,7 @@ class _Tracer:
         self.sources: list[tuple | None] = []
         self.cells: dict[int, Any] = {}     # id(contents) -> closure cell of the traced fn
         self.nondiff: set[Var] = set()      # values no gradient flows through
+        self.data_made: set[int] = set()    # ids of tensors made by ``.data`` during the trace
         self.error: TraceError | None = None
         self.abstract = AbstractOutputs(self.stop_abstract) if abstract else None
         # Tensors made during the trace, numbered: weakly kept by an abstract trace (to find
@@ -150,22 +154,11 @@ class _Tracer:
             cell = self.cells.get(id(t))
             self.sources.append(("cell", cell, None) if cell is not None else global_source(t))
             return v
-        alias = self.alias_of(t)
-        if alias is not None:  # `x.data` made inside fn: the same value, detached
-            atom: Atom = self.emit(stop_gradient, (alias,), {}, user_location()) \
-                if isinstance(alias, Var) else alias
-        else:
-            atom = Literal(self.constant(t._data))
+        # (a tensor made inside fn without a primitive: a factory's; `x.data` is bound when
+        # made, see trace_writes.on_data)
+        atom = Literal(self.constant(t._data))
         self.bind(t, atom)
         return atom
-
-    def alias_of(self, t: Tensor) -> Atom | None:
-        """The atom of a traced tensor holding the very same array as ``t`` (``x.data``)."""
-        data = t._data
-        for other, atom, _ in self.known.values():
-            if other._data is data:
-                return atom
-        return None
 
     def is_input(self, t: Tensor) -> bool:
         return any(x is t for x in self.input_tensors)
@@ -215,42 +208,6 @@ class _Tracer:
         if not _state.enabled and v not in self.nondiff:
             v = self.emit(stop_gradient, (v,), {}, loc)  # no_grad inside fn: cut the gradient
         self.bind(out, v)
-
-    def on_inplace(self, target: Tensor, result: Tensor) -> None:
-        if self.is_input(target):
-            self.stop_input_mutation(target)
-        self.bind(target, self.atom(result))
-
-
-def before_inplace(target: Tensor, supported: bool = False) -> None:
-    """Stop the active trace before an in-place write into ``target`` it cannot follow.
-
-    In-place front-end functions call this when ``record.tracer[0]`` is set. A
-    write into a program input always stops ("in-place mutation of an input that
-    requires grad", or of any other input); other writes stop too unless the
-    caller reports them afterwards with :func:`traced_inplace` (``supported=True``).
-    """
-    if not _active or not record.tracing():
-        return
-    tr = _active[-1]
-    if tr.is_input(target):
-        tr.stop_input_mutation(target)
-    if not supported:
-        tr.stop("an in-place operation (the traced program would not see the write)")
-    if tr.abstract is not None and not isinstance(target._data, NoValues):
-        tr.stop_abstract("an in-place write into memory holding values (the abstract trace has "
-                         "none to write)")
-
-
-def traced_inplace(target: Tensor, result: Tensor) -> None:
-    """Tell the active trace that ``target`` now holds ``result``'s value (after an in-place write).
-
-    In-place front-end functions call this (when ``record.tracer[0]`` is set)
-    after writing and bumping the version counter; the IR then continues with
-    ``result``'s variable. Writes into an input stop the trace.
-    """
-    if _active and record.tracing():
-        _active[-1].on_inplace(target, result)
 
 
 def input_values(program: Program, *args: Any) -> list[np.ndarray]:
@@ -323,6 +280,7 @@ def _hooks(tr: _Tracer) -> Iterator[None]:
     record.tracer[0] = tr.on_prim
     record.stop_tracing[0] = tr.stop
     record.abstract[0] = tr.abstract
+    record.data_made[0] = lambda src, out: on_data(tr, src, out)
     Tensor._init = staticmethod(_init)
     try:
         yield
@@ -330,6 +288,7 @@ def _hooks(tr: _Tracer) -> Iterator[None]:
         _state.enabled = prev_grad
         Tensor._init = orig_init
         record.abstract[0] = None
+        record.data_made[0] = None
         record.stop_tracing[0] = None
         record.tracer[0] = None
         record.foreign[0] = None

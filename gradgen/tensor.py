@@ -23,6 +23,15 @@ from .autograd import functional_api as _functional_api
 from .autograd.engine import run_unit as _run_unit
 from .shape_types import _CPU, Size, device
 
+# Why a trace stops (see record.untraceable): autograd state a compiled program does not hold.
+_GRAD_READ = ("reading .grad inside fn (backward() replaces or updates it between calls, which "
+              "a compiled program would not see; pass the gradient as an argument)")
+_LEAF_INSIDE = ("requires_grad set inside fn (a new leaf: a compiled program's differentiable "
+                "inputs are its arguments and captured tensors)")
+_BACKWARD_INSIDE = ("backward() inside fn (it writes the leaves' .grad, which a compiled program "
+                    "cannot; call backward() on the compiled function's result, or use "
+                    "autograd.grad inside fn)")
+
 _NONLEAF_GRAD_WARNING = (
     "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
     "attribute won't be populated during autograd.backward(). If you indeed want the .grad field "
@@ -147,6 +156,8 @@ class Tensor:
                 "var_no_grad = var.detach().")
         if flag and self._data.dtype.kind != "f":
             raise RuntimeError("only Tensors of floating point and complex dtype can require gradients")
+        if flag and not self._requires_grad:
+            _record.untraceable(_LEAF_INSIDE)
         self._requires_grad = flag
 
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
@@ -171,6 +182,7 @@ class Tensor:
 
     @property
     def grad(self) -> "Tensor | None":
+        _record.untraceable(_GRAD_READ)
         if self._grad_fn is not None and not self._retains_grad and self._grad is None:
             warnings.warn(_NONLEAF_GRAD_WARNING, UserWarning, stacklevel=2)
         return self._grad
@@ -193,6 +205,7 @@ class Tensor:
 
     def retain_grad(self) -> None:
         """Keep this non-leaf tensor's gradient in ``.grad`` during backward."""
+        _record.untraceable("retain_grad() inside fn (a compiled program has no .grad to keep)")
         if self._view_op is not None:
             _record.refresh_view(self)  # a stale view: retain on its current grad_fn
         if not self._requires_grad:
@@ -204,6 +217,7 @@ class Tensor:
 
     def register_hook(self, hook: Callable[["Tensor"], "Tensor | None"]) -> _RemovableHandle:
         """Call ``hook(grad)`` when this tensor's gradient is computed; a result replaces it."""
+        _record.untraceable("register_hook() inside fn (a compiled program runs no hook)")
         if self._view_op is not None:
             _record.refresh_view(self)  # a stale view: hook its current grad_fn
         if not self._requires_grad:
@@ -249,6 +263,7 @@ class Tensor:
     def backward(self, gradient: "Tensor | None" = None, retain_graph: bool | None = None,
                  create_graph: bool = False, inputs: Any = None) -> None:
         """Accumulate the gradient of this tensor into the ``.grad`` of graph leaves."""
+        _record.untraceable(_BACKWARD_INSIDE)
         if self._view_op is not None:
             _record.refresh_view(self)
         node = self._grad_fn

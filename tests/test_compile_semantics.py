@@ -161,3 +161,117 @@ def test_writes_into_inputs_happen_once_per_call(backend: str, name: str) -> Non
     W = gg.tensor([1.0, -2.0, 3.0], requires_grad=True)
     got = _quiet(_steps, gg.compile(lambda x: body(x, W), backend=backend), W)
     assert got == want
+
+
+# ---------------------------------------------------------------- autograd inside fn
+# Each case: fn(x, W) -> loss; the driver backpropagates the loss (when it requires grad) and
+# records the loss, x.grad, W.grad and the kept tensors' .grad over several calls.
+
+KEPT: list = []
+
+
+def _hook_on_intermediate(x, W):
+    h = x * W
+    h.register_hook(lambda g: g * 3)
+    return h.sin().sum()
+
+
+def _hook_on_argument(x, W):
+    x.register_hook(lambda g: g * 2)
+    return (x * W).exp().sum()
+
+
+def _retain_grad_intermediate(x, W):
+    h = (x * W).tanh()
+    h.retain_grad()
+    KEPT.append(h)
+    return (h * h).sum()
+
+
+def _leaf_made_inside(x, W):
+    b = gg.ones(3, dtype=x.dtype, requires_grad=True)
+    KEPT.append(b)
+    return (x * W + b).sum()
+
+
+def _requires_grad_on_a_copy(x, W):
+    v = x.detach().clone().requires_grad_()
+    KEPT.append(v)
+    return (v * W).sum()
+
+
+def _backward_inside_returns_grad(x, W):
+    (x * W).sum().backward()
+    return W.grad.sum() * 1.0
+
+
+def _train_step(x, W):
+    loss = ((x * W).tanh() ** 2).sum()
+    loss.backward()
+    with gg.no_grad():
+        W.sub_(0.1 * W.grad)
+        W.grad = None
+    return loss.detach()
+
+
+def _reads_grad(x, W):
+    return (W.detach() - 0.1 * W.grad).sum() if W.grad is not None else x.sum() * 0.0
+
+
+def _gradient_penalty(op):
+    def f(x, W):
+        y = op(x * W).sum()
+        g, = gg.autograd.grad(y, x, create_graph=True)
+        return y + (g ** 2).sum()
+    f.__name__ = f"_gradient_penalty_{op.__name__}"
+    return f
+
+
+def _sqrt_of_positive(t):
+    return (t * t + 1).sqrt()
+
+
+def _grad_inside(x, W):  # no create_graph: the value of tanh's gradient, read from its output
+    y = (x * W).tanh().sum()
+    g, = gg.autograd.grad(y, x)
+    return (g * W).sum()
+
+
+INSIDE = [_hook_on_intermediate, _hook_on_argument, _retain_grad_intermediate,
+          _leaf_made_inside, _requires_grad_on_a_copy, _backward_inside_returns_grad,
+          _train_step, _reads_grad, _grad_inside] + \
+    [_gradient_penalty(op) for op in (gg.tanh, gg.exp, gg.sigmoid, _sqrt_of_positive, gg.sin)]
+
+
+def _autograd_run(f):
+    W = gg.tensor([0.5, -1.0, 0.7], dtype=gg.float64, requires_grad=True)
+    seen = []
+    for k in range(4):
+        KEPT.clear()
+        x = gg.tensor([0.1, 0.2, 0.3], dtype=gg.float64, requires_grad=True) * (k + 1)
+        x = x.detach().requires_grad_()
+        loss = f(x, W)
+        if loss.requires_grad:
+            loss.backward()
+        grads = [t.grad.tolist() if t.grad is not None else None for t in [x, W] + KEPT]
+        seen.append([float(loss), grads, W.tolist()])
+        if f is _reads_grad and W.grad is not None:
+            W.grad = None  # PyTorch's zero_grad(): the next backward makes a new .grad
+    return seen
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("f", INSIDE, ids=[f.__name__ for f in INSIDE])
+def test_autograd_inside_fn_as_eager(backend: str, f) -> None:
+    """Hooks, retain_grad, new leaves, backward() and .grad inside fn stop the trace (the call
+    runs eagerly, once); autograd.grad inside fn is traced, differentiably with create_graph."""
+    want = _autograd_run(f)
+    got = _quiet(_autograd_run, gg.compile(f, backend=backend))
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g[0], w[0], rtol=1e-10)
+        assert [v is None for v in g[1]] == [v is None for v in w[1]]
+        for gv, wv in zip(g[1], w[1]):
+            if wv is not None:
+                np.testing.assert_allclose(gv, wv, rtol=1e-10)
+        np.testing.assert_allclose(g[2], w[2], rtol=1e-10)

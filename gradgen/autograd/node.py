@@ -211,12 +211,19 @@ def modified_message(t: Any, expected: int, producer: "Node | None" = None) -> s
             "check_nan=False).")
 
 
+# Set while a trace is active (gradgen.ir.trace): told of each saved output a backward
+# rewraps, so the trace reads it as the value it saved, not as a new constant.
+saved_output: list[Callable[[Any, np.ndarray], None] | None] = [None]
+
+
 def _unpack_output(node: PrimNode) -> Any:
     from ..tensor import Tensor  # noqa: PLC0415
     data, counter, version = node._out
     t = Tensor._make(data, node, counter)
     if counter.value != version:
         raise RuntimeError(modified_message(t, version))
+    if saved_output[0] is not None:
+        saved_output[0](t, data)
     return t
 
 

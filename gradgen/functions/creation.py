@@ -10,7 +10,8 @@ import numpy as np
 
 from ..dtypes import (as_dtype, bool_, dtype, from_numpy_dtype,
                       get_default_dtype, int64)
-from ..tensor import Tensor
+from ..autograd import record
+from ..tensor import _LEAF_INSIDE, Tensor
 from ._operands import checked_number, shape_arg
 from .from_data import _positive_strides, _to_array
 from .inplace_checks import _type_name
@@ -24,6 +25,7 @@ def _leaf(arr: np.ndarray, requires_grad: bool) -> Tensor:
     if requires_grad:
         if arr.dtype.kind != "f":  # factories word it with a capital O, unlike requires_grad_()
             raise RuntimeError("Only Tensors of floating point and complex dtype can require gradients")
+        record.untraceable(_LEAF_INSIDE)
         t._requires_grad = True
     return t
 

@@ -44,6 +44,7 @@ import numpy as np
 
 from ..autograd import record
 from ..autograd.engine import any_stale
+from ..autograd.node import saved_output
 from ..autograd.grad_mode import _state
 from ..autograd.record import NoValues, TraceBusy, TraceError
 from ..ops.elementwise import stop_gradient
@@ -159,6 +160,15 @@ class _Tracer:
         atom = Literal(self.constant(t._data))
         self.bind(t, atom)
         return atom
+
+    def on_saved_output(self, t: Tensor, data: np.ndarray) -> None:
+        """``t``: a backward inside fn rewrapped the output it saved (``data``, the array of a
+        traced tensor): the same value (differentiable under ``create_graph=True``)."""
+        if record.tracing():
+            for other, atom, _ in self.known.values():
+                if other._data is data:
+                    self.bind(t, atom)
+                    return
 
     def is_input(self, t: Tensor) -> bool:
         return any(x is t for x in self.input_tensors)
@@ -281,6 +291,7 @@ def _hooks(tr: _Tracer) -> Iterator[None]:
     record.stop_tracing[0] = tr.stop
     record.abstract[0] = tr.abstract
     record.data_made[0] = lambda src, out: on_data(tr, src, out)
+    saved_output[0] = tr.on_saved_output
     Tensor._init = staticmethod(_init)
     try:
         yield
@@ -289,6 +300,7 @@ def _hooks(tr: _Tracer) -> Iterator[None]:
         Tensor._init = orig_init
         record.abstract[0] = None
         record.data_made[0] = None
+        saved_output[0] = None
         record.stop_tracing[0] = None
         record.tracer[0] = None
         record.foreign[0] = None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
+import types
 from typing import Any, Callable
 
 
@@ -186,6 +187,11 @@ class CompiledFunction:
     def _key(self, sig: tuple, extra: Any = None) -> tuple:
         """(argument signature, keyword signature or argnums, thread count for the C backend)."""
         return (sig, extra, get_num_threads() if self._lower is not None else None)
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        """``@gradgen.compile`` on a method: bound to an instance, a call passes it as the first
+        argument (one set of specializations per instance; its tensors are read by reference)."""
+        return self if obj is None else types.MethodType(self, obj)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self.backend == "eager" or (record.tracer[0] is not None and record.tracing()) or \

@@ -275,3 +275,29 @@ def test_autograd_inside_fn_as_eager(backend: str, f) -> None:
             if wv is not None:
                 np.testing.assert_allclose(gv, wv, rtol=1e-10)
         np.testing.assert_allclose(g[2], w[2], rtol=1e-10)
+
+
+# ---------------------------------------------------------------- how fn is called
+
+class _Model:
+    def __init__(self, scale: float) -> None:
+        self.w = gg.tensor([1.0, -2.0], dtype=gg.float64).mul(scale).requires_grad_()
+
+    @gg.compile
+    def loss(self, x):
+        return (x * self.w).tanh().sum()
+
+
+def test_compile_decorates_a_method() -> None:
+    """``@compile`` on a method binds like a function (one specialization per instance)."""
+    models = [_Model(1.0), _Model(-3.0)]
+    for _ in range(3):
+        for m in models:
+            m.w.grad = None
+            x = gg.tensor([0.5, 0.25], dtype=gg.float64)
+            m.loss(x).backward()
+            w = m.w.detach().requires_grad_()
+            (x * w).tanh().sum().backward()
+            np.testing.assert_allclose(m.w.grad.numpy(), w.grad.numpy(), rtol=1e-12)
+    assert isinstance(_Model.loss, gg.api.CompiledFunction)
+    assert all(e["fallback_reason"] is None for e in _Model.loss.inspect())

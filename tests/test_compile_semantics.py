@@ -301,3 +301,37 @@ def test_compile_decorates_a_method() -> None:
             np.testing.assert_allclose(m.w.grad.numpy(), w.grad.numpy(), rtol=1e-12)
     assert isinstance(_Model.loss, gg.api.CompiledFunction)
     assert all(e["fallback_reason"] is None for e in _Model.loss.inspect())
+
+
+STEP = 0
+
+
+def _counts_calls(x):
+    global STEP
+    STEP += 1
+    return x * STEP
+
+
+def _counts_calls_then_stops(x):
+    global STEP
+    STEP += 1
+    if x.sum().item() > 0:  # a value read: the trace stops after the assignment
+        return x * STEP
+    return x
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("f", [_counts_calls, _counts_calls_then_stops],
+                         ids=["assigns", "assigns-then-stops"])
+def test_a_variable_fn_assigns_is_assigned_once_per_call(backend: str, f) -> None:
+    """fn assigning a global it reads cannot be compiled (the program would not assign it): the
+    trace sets it back and the call runs fn eagerly, so each call assigns it once."""
+    global STEP
+    STEP = 0
+    want = [f(gg.tensor([1.0, 2.0])).tolist() for _ in range(3)]
+    STEP = 0
+    cf = gg.compile(f, backend=backend)
+    assert [_quiet(cf, gg.tensor([1.0, 2.0])).tolist() for _ in range(3)] == want
+    assert STEP == 3
+    if f is _counts_calls:
+        assert "assigns to the variable 'STEP'" in str(cf.fallback_reason)

@@ -58,21 +58,51 @@ def read_values(fns: list) -> list[tuple]:
     the compiled program's guard checks them at each call (see ad.cache.make_guard). Python
     scalars (bool, int, float, complex, str, None) are compared by value, other objects by
     identity (a list or array changed in place is not seen). Tensors have their own guard."""
+    return [(kind, where, name, v, type(v) not in _SCALARS) for kind, where, name, v in _read(fns)
+            if not isinstance(v, Tensor)]
+
+
+def _read(fns: list) -> list[tuple]:
+    """``(kind, namespace or cell, name, value)`` for each variable ``fns`` read from their
+    globals or closure cells (tensors too)."""
     out = []
     for f in fns:
         code, g = getattr(f, "__code__", None), getattr(f, "__globals__", None)
         if code is None:
             continue
-        found = [("global", g, name, g[name]) for name in sorted(_code_names(code))
-                 if g is not None and name in g]
+        out += [("global", g, name, g[name]) for name in sorted(_code_names(code))
+                if g is not None and name in g]
         for name, cell in zip(code.co_freevars, getattr(f, "__closure__", None) or ()):
             try:
-                found.append(("cell", cell, name, cell.cell_contents))
+                out.append(("cell", cell, name, cell.cell_contents))
             except ValueError:  # an empty cell
                 pass
-        out += [(kind, where, name, v, type(v) not in _SCALARS) for kind, where, name, v in found
-                if not isinstance(v, Tensor)]
     return out
+
+
+def snapshot(fns: list) -> list[tuple]:
+    """What the variables ``fns`` read hold now (compare with :func:`rebound` after fn ran)."""
+    return _read(fns)
+
+
+def rebound(before: list[tuple], fns: list) -> str | None:
+    """The name of a variable ``fns`` read whose value fn changed since ``before`` (a
+    :func:`snapshot`): ``STEP += 1`` in fn. A compiled call would not run the assignment, so
+    such a function cannot be traced: the variables are set back to what they held (the call
+    then runs fn eagerly, which assigns them once). None when none changed."""
+    old = {(kind, id(where), name): v for kind, where, name, v in before}
+    changed = []
+    for kind, where, name, v in _read(fns):
+        was = old.get((kind, id(where), name), v)
+        if was is v or (type(was) in _SCALARS and type(was) is type(v)
+                        and (was == v or was != was and v != v)):
+            continue
+        changed.append(name)
+        if kind == "global":
+            where[name] = was
+        else:
+            where.cell_contents = was
+    return changed[0] if changed else None
 
 
 def global_source(obj: object, frame=None) -> tuple[str, dict, str] | None:
@@ -86,4 +116,4 @@ def global_source(obj: object, frame=None) -> tuple[str, dict, str] | None:
     return None
 
 
-__all__ = ["functions", "closure_cells", "read_values", "global_source"]
+__all__ = ["functions", "closure_cells", "read_values", "global_source", "snapshot", "rebound"]

@@ -54,7 +54,7 @@ from .abstract import AbstractOutputs, Escapes
 from .builder import Builder
 from .core import Atom, Eqn, Literal, Program, Var
 from .location import user_location
-from .reads import closure_cells, functions, global_source, read_values
+from .reads import closure_cells, functions, global_source, read_values, rebound, snapshot
 from .trace_writes import _active, on_data
 from .tree import flatten, same_tree
 
@@ -378,27 +378,34 @@ def _trace(tr: _Tracer, fn: Callable[..., Any], example_args: tuple) -> Program:
     fns = functions(fn)
     tr.cells = closure_cells(fns)
     argnums, in_tree = _declare_inputs(tr, fn, example_args)
+    before = snapshot(fns)
     try:
         with _hooks(tr):
             result = fn(*example_args)
             leaves, out_tree = flatten(result)
             outputs = [tr.atom(t) for t in leaves]
+            name = rebound(before, fns)
+            if name is not None:
+                tr.stop(f"fn assigns to the variable {name!r} it reads (a compiled call would "
+                        "not run the assignment)")
+        if tr.error is not None:  # fn caught the TraceError and carried on: still invalid
+            raise tr.error
+        for t, ver in zip(tr.input_tensors, tr.input_versions):
+            if t._version.value != ver:
+                tr.stop_input_mutation(t, where=None)
+        if any_stale([t._grad_fn for t in leaves if isinstance(t, Tensor)]):
+            tr.stop("a tensor saved for the gradient was then written in place (eager's "
+                    "backward raises on it; so does this function, run eagerly)")
     except Exception as err:
+        # A stopped trace leaves the variables fn assigned as they were: the call runs fn
+        # eagerly next, which assigns them once (a list fn appends to is not undone).
+        rebound(before, fns)
         if tr.error is not None:  # report the stop, even if fn caught it and failed differently
             raise tr.error from None
         raise err
-    if tr.error is not None:  # fn caught the TraceError and carried on: the trace is still invalid
-        raise tr.error
-    for t, ver in zip(tr.input_tensors, tr.input_versions):
-        if t._version.value != ver:
-            tr.stop_input_mutation(t, where=None)
-    if any_stale([t._grad_fn for t in leaves if isinstance(t, Tensor)]):
-        tr.stop("a tensor saved for the gradient was then written in place (eager's backward "
-                "raises on it; so does this function, run eagerly)")
     meta = {"argnums": argnums, "in_tree": in_tree, "n_explicit": len(argnums),
             "captured": list(tr.captured), "captured_sources": list(tr.sources),
-            # read after fn ran: a global fn itself updates (a call counter) then holds
-            "value_guards": read_values(fns),
+            "value_guards": read_values(fns),  # (fn assigned none of them: see rebound)
             "requires_grad": tuple(tr.input_requires_grad),
             "out_tree": out_tree, "trace": "real",
             "out_nodes": [type(t._grad_fn).__name__ if t._grad_fn is not None else None

@@ -225,6 +225,10 @@ def _eager_value_and_grad(fn: Callable, args: tuple, nums: tuple[int, ...], has_
     try:
         with enable_grad():
             out, aux = _split_result(fn(*args), has_aux)
+            # A tensor fn captured that requires grad (a model's weight) makes the result
+            # differentiable too, as the traced program's (whose inputs include it).
+            differentiable = differentiable or _state.enabled and _reaches_other_leaf(
+                out, targets)
             grads = _autograd_grad(out, targets, create_graph=differentiable, allow_unused=True,
                                    materialize_grads=True)
     finally:
@@ -242,6 +246,23 @@ def _eager_value_and_grad(fn: Callable, args: tuple, nums: tuple[int, ...], has_
         k += len(leaves)
     value = (out, aux) if has_aux else out
     return value, per
+
+
+def _reaches_other_leaf(out: Any, targets: list) -> bool:
+    """Whether ``out``'s graph reaches a leaf requiring grad other than ``targets``."""
+    mine = {id(t) for t in targets}
+    seen: set = set()
+    stack = [getattr(out, "_grad_fn", None)]
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        variable = getattr(node, "variable", None)
+        if variable is not None and id(variable) not in mine:
+            return True
+        stack.extend(node._next)
+    return False
 
 
 def grad(fn: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:

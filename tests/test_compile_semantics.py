@@ -335,3 +335,32 @@ def test_a_variable_fn_assigns_is_assigned_once_per_call(backend: str, f) -> Non
     assert STEP == 3
     if f is _counts_calls:
         assert "assigns to the variable 'STEP'" in str(cf.fallback_reason)
+
+
+def _loss_with_weight(b, x):
+    return ((x @ _WEIGHT + b) ** 2).mean()
+
+
+_WEIGHT = gg.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], dtype=gg.float64, requires_grad=True)
+
+
+@pytest.mark.parametrize("how", ["value_and_grad", "compiled", "backend=eager"])
+def test_value_and_grad_of_a_captured_weight_is_differentiable_on_every_path(how: str) -> None:
+    """A captured tensor requiring grad makes value and gradients differentiable, whether the
+    program was traced or the eager path ran (it used to return them detached)."""
+    vg = {"value_and_grad": gg.value_and_grad(_loss_with_weight),
+          "compiled": gg.compile(gg.value_and_grad(_loss_with_weight)),
+          "backend=eager": gg.compile(gg.value_and_grad(_loss_with_weight), backend="eager")}[how]
+    b = gg.tensor([0.5, -0.5], dtype=gg.float64)
+    x = gg.tensor([[1.0, 0.0, -1.0], [2.0, 1.0, 0.0]], dtype=gg.float64)
+    for _ in range(2):
+        _WEIGHT.grad = None
+        value, g = vg(b, x)
+        assert value.requires_grad and g.requires_grad
+        (value + g.sum()).backward()
+        w = _WEIGHT.detach().requires_grad_()
+        bb = b.clone().requires_grad_()
+        v2 = ((x @ w + bb) ** 2).mean()
+        g2, = gg.autograd.grad(v2, bb, create_graph=True)
+        (v2 + g2.sum()).backward()
+        np.testing.assert_allclose(_WEIGHT.grad.numpy(), w.grad.numpy(), rtol=1e-12)

@@ -9,7 +9,8 @@ import gradgen as gg
 import gradgen.nn.functional as F
 from gradgen.codegen import build_schedule, gemm
 from gradgen.codegen.steps import View
-from gradgen.ir.trace import input_values, trace
+from gradgen.ir.trace import trace
+from gradgen.ir.trace_inputs import input_values
 from gradgen.passes.pipeline import optimize
 from gradgen.runtime import blas
 from gradgen.runtime.executor import build_programs

@@ -585,7 +585,7 @@ def test_a_row_buffer_that_cannot_be_allocated_raises_memory_error(threads):
     both call paths (the generated straight-line call, the general one) raise MemoryError
     naming the kernel, before any output is returned. Simulated: the kernel replaced by one
     reporting the failure."""
-    from gradgen.ir.trace import input_values  # noqa: PLC0415
+    from gradgen.ir.trace_inputs import input_values  # noqa: PLC0415
     from gradgen.runtime.callgen import generated_call  # noqa: PLC0415
     from gradgen.runtime.executor import build_programs  # noqa: PLC0415
     from gradgen.runtime.slots import allocating_step  # noqa: PLC0415

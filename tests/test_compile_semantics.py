@@ -364,3 +364,31 @@ def test_value_and_grad_of_a_captured_weight_is_differentiable_on_every_path(how
         g2, = gg.autograd.grad(v2, bb, create_graph=True)
         (v2 + g2.sum()).backward()
         np.testing.assert_allclose(_WEIGHT.grad.numpy(), w.grad.numpy(), rtol=1e-12)
+
+
+MULTI_VIEWS = {"x.split(1)[0]": lambda x: x.split(1)[0],
+               "x.unbind(0)[1]": lambda x: x.unbind(0)[1],
+               "x.chunk(3, 1)[2]": lambda x: x.chunk(3, 1)[2]}
+
+
+def _written_then_used(f):
+    x = gg.tensor([[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]], requires_grad=True)
+    out = f(x)
+    with gg.no_grad():
+        out.add_(100)
+    try:
+        out.sum().backward()
+        return "no error"
+    except RuntimeError as e:
+        return str(e).split(" is a view")[0]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", list(MULTI_VIEWS))
+def test_an_output_of_split_keeps_its_multi_view_restriction(backend: str, name: str) -> None:
+    f = MULTI_VIEWS[name]
+    want = _written_then_used(f)
+    assert want.startswith("Output ")
+    cf = gg.compile(f, backend=backend)
+    for _ in range(3):
+        assert _written_then_used(cf) == want

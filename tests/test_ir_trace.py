@@ -12,7 +12,8 @@ import pytest
 import gradgen as gg
 from gradgen.autograd import record
 from gradgen.ir import check, parse, run, unflatten
-from gradgen.ir.trace import TraceError, input_values, trace
+from gradgen.ir.trace import TraceError, trace
+from gradgen.ir.trace_inputs import input_values
 from gradgen.ops.registry import Aval, Primitive
 from gradgen.tensor import Tensor
 

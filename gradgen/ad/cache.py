@@ -23,7 +23,8 @@ from typing import Any, Callable
 from ..autograd.grad_mode import _state, enable_grad
 from ..dtypes import _default
 from ..ir.core import Program
-from ..ir.trace import AliasedArguments, trace
+from ..ir.trace import trace
+from ..ir.trace_inputs import AliasedArguments
 from ..ir.tree import flatten
 from ..tensor import Tensor
 

@@ -179,6 +179,7 @@ class CompiledEntry:
                 outs.setdefault(a, k)
         self.view_of = [view_chain(self.program, a, pos, outs) for a in self.program.outputs]
         self._view_names = self.program.meta.get("out_nodes") or [None] * len(self.view_of)
+        self._view_multi = self.program.meta.get("out_multi") or [None] * len(self.view_of)
         fwd_in = set(self.forward.inputs)
         seen: set = set()
         self.copy: list[bool] = []  # literal, input or shared (after the passes): copy it out
@@ -349,7 +350,8 @@ class CompiledEntry:
             elif how == _COPY:
                 outs.append(make(np.array(arr)))
             elif how == _VIEW:  # the view primitives again, on the input: eager's view and node
-                outs.append(replay(inputs, self.view_of[i], self._view_names[i]))
+                outs.append(replay(inputs, self.view_of[i], self._view_names[i],
+                                   self._view_multi[i]))
             elif how == _OUT_VIEW:  # made below, from an output
                 outs.append(None)
             else:  # (the interpreter's results may be views of inputs or of each other)
@@ -361,7 +363,7 @@ class CompiledEntry:
         if self.backward is not None:
             self._attach(inputs, outs, results[self.n_outputs:])
         for k in self._out_views:  # on the outputs (with their grad_fn): eager's views and nodes
-            outs[k] = replay(outs, self.view_of[k], self._view_names[k])
+            outs[k] = replay(outs, self.view_of[k], self._view_names[k], self._view_multi[k])
         return outs
 
     def _attach(self, inputs: Sequence[Tensor], outs: list[Tensor], residuals: Sequence,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..autograd.grad_mode import _state
 from ..autograd.node import rename
 from ..ir.core import Program, Var
 from ..tensor import Tensor
@@ -33,15 +34,19 @@ def view_chain(program: Program, a: Any, pos: dict, outs: dict) -> tuple[int, li
     return (pos[a], chain[::-1], False) if a in pos else (outs[a], chain[::-1], True)
 
 
-def replay(tensors: list, view: tuple[int, list, bool], name: str | None = None) -> Tensor:
+def replay(tensors: list, view: tuple[int, list, bool], name: str | None = None,
+           multi: int | None = None) -> Tensor:
     """The view ``view`` (see :func:`view_chain`) made again on ``tensors[view[0]]``; its
     grad_fn displayed as ``name``, the traced output's (``x[0]``'s SelectBackward0 over the
-    reshape primitive's node)."""
+    reshape primitive's node), and marked as output ``multi`` of a call returning several
+    views (split's: an in-place write into it is refused as in eager) when the traced one was."""
     t = tensors[view[0]]
     for prim, params in view[1]:
         t = prim(t, **params)
     if name is not None and t._grad_fn is not None:
         rename(t._grad_fn, name)
+    if multi is not None and _state.enabled and t._view_op is not None:
+        t._view_op[4] = multi
     return t
 
 

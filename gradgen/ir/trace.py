@@ -34,7 +34,6 @@ the result; ``tree.unflatten(meta["out_tree"], outputs)`` rebuilds it), ``trace`
 from __future__ import annotations
 
 import gc
-import inspect
 import threading
 import weakref
 from contextlib import contextmanager
@@ -55,8 +54,9 @@ from .builder import Builder
 from .core import Atom, Eqn, Literal, Program, Var
 from .location import user_location
 from .reads import closure_cells, functions, global_source, read_values, rebound, snapshot
+from .trace_inputs import declare_inputs
 from .trace_writes import _active, on_data
-from .tree import flatten, same_tree
+from .tree import flatten
 
 # One trace at a time in the process: the hooks below (Tensor._init, record's slots) are
 # process-wide; each records only the tracing thread's operations (record.trace_owner).
@@ -65,10 +65,6 @@ _one_trace = threading.Lock()
 
 class AbstractStop(TraceError):
     """An abstract trace stopped for want of values; a real trace decides."""
-
-
-class AliasedArguments(TraceError):
-    """One tensor passed as two arguments: a fact of this call, not of its signature."""
 
 
 class _Tracer:
@@ -220,47 +216,6 @@ class _Tracer:
         self.bind(out, v)
 
 
-def input_values(program: Program, *args: Any) -> list[np.ndarray]:
-    """The arrays to run a traced ``program`` on for arguments ``args`` (same structure as traced).
-
-    Explicit inputs come from ``args``; captured inputs are read from their
-    tensors now (by reference), so in-place updates since the trace are seen.
-    """
-    leaves, tree = flatten(args)
-    if not same_tree(tree, program.meta["in_tree"]):
-        raise TypeError("arguments do not have the structure the program was traced with")
-    return [t._data for t in leaves] + [t._data for t in program.meta["captured"]]
-
-
-def _arg_names(fn: Callable, n: int) -> list[str | None]:
-    try:
-        params = list(inspect.signature(fn).parameters.values())
-    except (TypeError, ValueError):
-        return [None] * n
-    names: list[str | None] = []
-    for p in params:
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
-            names.append(p.name)
-        elif p.kind is p.VAR_POSITIONAL:
-            names.extend(f"{p.name}{i}" for i in range(n - len(names)))
-    return (names + [None] * n)[:n]
-
-
-def _declare_inputs(tr: _Tracer, fn: Callable, args: tuple) -> tuple[tuple[int, ...], Any]:
-    names = _arg_names(fn, len(args))
-    argnums: list[int] = []
-    for i, arg in enumerate(args):
-        arg_leaves, _ = flatten(arg)
-        for j, t in enumerate(arg_leaves):
-            name = names[i] if type(arg) is Tensor else (f"{names[i]}_{j}" if names[i] else None)
-            if id(t) in tr.known:
-                tr.stop(f"the same tensor is passed as two arguments (argument {i})",
-                        cls=AliasedArguments)
-            tr.add_input(t, name)
-            argnums.append(i)
-    return tuple(argnums), flatten(args)[1]
-
-
 @contextmanager
 def _hooks(tr: _Tracer) -> Iterator[None]:
     """Install the tracer's callbacks (restored on any exit). ``fn`` runs in the caller's grad
@@ -377,7 +332,7 @@ def _abstract_then_real(fn: Callable[..., Any], example_args: tuple) -> Program:
 def _trace(tr: _Tracer, fn: Callable[..., Any], example_args: tuple) -> Program:
     fns = functions(fn)
     tr.cells = closure_cells(fns)
-    argnums, in_tree = _declare_inputs(tr, fn, example_args)
+    argnums, in_tree = declare_inputs(tr, fn, example_args)
     before = snapshot(fns)
     try:
         with _hooks(tr):
@@ -409,5 +364,8 @@ def _trace(tr: _Tracer, fn: Callable[..., Any], example_args: tuple) -> Program:
             "requires_grad": tuple(tr.input_requires_grad),
             "out_tree": out_tree, "trace": "real",
             "out_nodes": [type(t._grad_fn).__name__ if t._grad_fn is not None else None
-                          for t in leaves]}  # (a view output made again is named so)
+                          for t in leaves],  # (a view output made again is named so)
+            # (and is one of several views one call returned -- split's -- if so)
+            "out_multi": [t._view_op[4] if getattr(t, "_view_op", None) else None
+                          for t in leaves]}
     return tr.b.build(outputs, meta)

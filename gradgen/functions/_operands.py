@@ -8,9 +8,12 @@ are left for numpy to broadcast: that costs nothing and records nothing.
 """
 from __future__ import annotations
 
+import functools
+import inspect
 import math
+import sys
 from numbers import Number
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -143,3 +146,113 @@ def shape_arg(args: tuple) -> Size:
             raise TypeError(f"size must be a sequence of ints, got an element of type {type(s).__name__}")
         out.append(int(s))
     return Size(out)
+
+
+# ---------------------------------------------------------------- argument checks
+
+_HEAPTYPE = 1 << 9  # (Py_TPFLAGS_HEAPTYPE: a class defined in Python)
+
+
+def type_name(x: Any) -> str:
+    """The name PyTorch's argument errors give ``x``'s type: ``list``, ``numpy.ndarray``, ``Tensor``
+    (CPython's ``tp_name``, which carries the module of a type defined in C outside builtins)."""
+    if isinstance(x, Tensor):
+        return "Tensor"
+    t = type(x)
+    if t.__module__ == "builtins" or t.__flags__ & _HEAPTYPE:
+        return t.__name__
+    return f"{t.__module__}.{t.__name__}"
+
+
+def not_tensor(fn: str, x: Any, arg: str = "input", pos: int = 1) -> TypeError:
+    """PyTorch's error for a non-Tensor ``x`` given as tensor argument ``arg`` of ``fn``."""
+    return TypeError(f"{fn}(): argument '{arg}' (position {pos}) must be Tensor, not {type_name(x)}")
+
+
+def require_tensor(fn: str, x: Any, arg: str = "input", pos: int = 1) -> None:
+    """Raise PyTorch's TypeError unless ``x`` is a Tensor (the one check every front-end function
+    that takes tensors makes, before anything reads ``x``)."""
+    if not isinstance(x, Tensor):
+        raise not_tensor(fn, x, arg, pos)
+
+
+def argument_type_error(method_message: str, function_message: str) -> TypeError:
+    """A bad argument, worded as PyTorch words it for the method (``x.sum(True)``): its message
+    leaves out ``self``. The torch-level function (``tensor_function``) re-raises it worded for
+    the function call, which counts the tensor (``torch.sum(x, True)``)."""
+    e = TypeError(method_message)
+    e.function_message = function_message  # type: ignore[attr-defined]
+    return e
+
+
+def overload_error(name: str, args: tuple, signatures: list[str], keywords: dict | None = None,
+                   first: str = "Tensor") -> TypeError:
+    """PyTorch's "invalid combination of arguments" error for a method call with ``args`` (after
+    ``self``); the function's message also names ``first``, the type of its first argument.
+    ``signatures`` are the function's."""
+    kw = [f"{k}={type_name(v)}" for k, v in (keywords or {}).items()]
+
+    def text(kinds: list[str], sigs: list[str]) -> str:
+        got = ", ".join(kinds + kw) if kinds else "".join(k + ", " for k in kw)
+        lines = "".join(f" * ({s})\n" for s in sigs)
+        return (f"{name}() received an invalid combination of arguments - got ({got}), "
+                f"but expected one of:\n{lines}")
+    kinds = [type_name(a) for a in args]
+    method_sigs = [s.removeprefix("Tensor input").removeprefix(", ") for s in signatures]
+    return argument_type_error(text(kinds, method_sigs), text([first] + kinds, signatures))
+
+
+def argument_error(name: str, arg: str, pos: int, expected: str, value: Any) -> TypeError:
+    """PyTorch's "argument 'dim' (position 1) must be int, not bool" for the method's ``pos``
+    (one more for the function)."""
+    def text(p: int) -> str:
+        return f"{name}(): argument '{arg}' (position {p}) must be {expected}, not {type_name(value)}"
+    return argument_type_error(text(pos), text(pos + 1))
+
+
+def tensor_function(method: Callable, name: str | None = None,
+                    overloads: list[str] | None = None) -> Callable:
+    """The torch-level function (``gradgen.sum``) of a Tensor method (``Tensor.sum``): the method,
+    after PyTorch's TypeError when its first argument is not a Tensor (the overload error when
+    PyTorch has several ``overloads``), with argument errors worded for the function. Methods
+    skip the check: ``self`` is a Tensor already."""
+    fn = name or method.__name__
+    first = next(iter(inspect.signature(method).parameters))
+
+    @functools.wraps(method)
+    def function(*args: Any, **kwargs: Any) -> Any:
+        x = args[0] if args else kwargs.get(first)
+        if not isinstance(x, Tensor):
+            if overloads is None:
+                raise not_tensor(fn, x)
+            raise TypeError(overload_error(fn, args[1:], overloads, kwargs, type_name(x)).function_message)
+        try:
+            return method(*args, **kwargs)
+        except TypeError as e:
+            if not hasattr(e, "function_message"):
+                raise
+            raise TypeError(e.function_message) from None
+    function.__name__ = fn
+    return function
+
+
+def is_index(x: Any) -> bool:
+    """Whether PyTorch takes ``x`` as an int argument (a dim): an ``int``, a numpy integer or a
+    0-d integer tensor (anything with ``__index__`` but bools); ``operator.index`` converts it."""
+    t = type(x)
+    if t is int:  # (the common case first: this is on the path of every x.sum(1))
+        return True
+    if t is bool or t is np.bool_:
+        return False
+    if isinstance(x, (int, np.integer)):
+        return True
+    return isinstance(x, Tensor) and x._data.ndim == 0 and x._data.dtype.kind in "iu"
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` of a warning that points at the first caller outside gradgen (whichever
+    of a function or its method the user called)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] == "gradgen":
+        frame, level = frame.f_back, level + 1
+    return level

@@ -11,7 +11,7 @@ from ..dtypes import result_type
 from ..ops import shape as P
 from ..ops.indexing import concatenate as _concatenate
 from ..tensor import Tensor, _wrap_dim
-from ._operands import cast, differentiating
+from ._operands import cast, differentiating, type_name
 from .math import _named
 from .shape import _fmt
 
@@ -19,10 +19,13 @@ from .shape import _fmt
 def _tensor_list(tensors: Any, fn: str) -> list[Tensor]:
     if isinstance(tensors, Tensor):
         raise TypeError(f"{fn}(): argument 'tensors' (position 1) must be tuple of Tensors, not Tensor")
+    if not isinstance(tensors, (tuple, list)):
+        raise TypeError(f"{fn}(): argument 'tensors' (position 1) must be tuple of Tensors, not "
+                        f"{type_name(tensors)}")
     tensors = list(tensors)
     for i, x in enumerate(tensors):
         if not isinstance(x, Tensor):
-            raise TypeError(f"expected Tensor as element {i} in argument 0, but got {type(x).__name__}")
+            raise TypeError(f"expected Tensor as element {i} in argument 0, but got {type_name(x)}")
     return tensors
 
 
@@ -39,8 +42,11 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     for i, x in enumerate(tensors):
         if x._data.ndim == 0:
             raise RuntimeError(f"zero-dimensional tensor (at position {i}) cannot be concatenated")
-    # PyTorch's legacy rule: 1-d empty tensors are skipped whatever the others' rank.
-    kept = [(i, x) for i, x in enumerate(tensors) if x._data.shape != (0,)] or [(0, tensors[0])]
+    # PyTorch's legacy rule: 1-d empty tensors are skipped whatever the others' rank (and
+    # when all are, so is dim: the result is the first one, in the common dtype).
+    kept = [(i, x) for i, x in enumerate(tensors) if x._data.shape != (0,)]
+    if not kept:
+        return _concatenate(*(cast(x, result_type(*tensors)) for x in tensors), axis=0)
     ref = kept[0][1]._data.shape
     ax = _wrap_dim(dim, len(ref))
     for i, x in kept:
@@ -80,11 +86,11 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     if not tensors:
         raise RuntimeError("stack expects a non-empty TensorList")
     shape = tensors[0]._data.shape
+    d = _wrap_dim(dim, len(shape) + 1)  # (before the sizes, as PyTorch)
     for i, x in enumerate(tensors):
         if x._data.shape != shape:
             raise RuntimeError(f"stack expects each tensor to be equal size, but got {_fmt(shape)} "
                                f"at entry 0 and {_fmt(x._data.shape)} at entry {i}")
-    d = _wrap_dim(dim, len(shape) + 1)
     dt = result_type(*tensors)
     parts = [cast(x, dt) for x in tensors]
     if d < len(shape):

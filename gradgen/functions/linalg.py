@@ -19,7 +19,7 @@ from ..ops.reduce import reduce_sum
 from ..ops.linalg import _mT, matmul as _matmul_prim
 from ..ops.shape import reshape as _reshape_prim
 from ..tensor import Tensor
-from ._operands import as_tensor_operand, broadcast_shapes, expand_to
+from ._operands import as_tensor_operand, broadcast_shapes, expand_to, not_tensor, require_tensor
 from .math import _named
 from .math import mul as _mul
 
@@ -30,16 +30,21 @@ _BOOL_KERNEL = {"mm": "addmm_impl_cpu_", "mv": "addmv_impl_cpu", "dot": "dot", "
 
 # ---------------------------------------------------------------- argument checks
 
-def _require_tensors(fn: str, names: tuple[str, str], a: Any, b: Any, first: int = 1) -> None:
-    for pos, (name, v) in enumerate(zip(names, (a, b)), start=first):
-        if not isinstance(v, Tensor):
-            raise TypeError(f"{fn}(): argument '{name}' (position {pos}) must be Tensor, "
-                            f"not {type(v).__name__}")
+def _require_tensors(fn: str, other: str, a: Any, b: Any) -> None:
+    """PyTorch's TypeError unless both operands of ``fn`` are Tensors."""
+    require_tensor(fn, a)
+    require_tensor(fn, b, other, 2)
 
 
 def _check_kernel_dtypes(kernel: str, a: Tensor, b: Tensor) -> None:
-    """PyTorch's dtype errors of the kernel ``matmul`` dispatched to (shapes already checked)."""
+    """PyTorch's dtype errors of the kernel ``matmul`` dispatched to (shapes already checked).
+
+    With an empty operand PyTorch's kernels compute nothing: bmm then checks no dtype, mm and
+    mv no bool (the result is empty or zeros, see ``_product``)."""
     da, db = a.dtype, b.dtype
+    empty = a._data.size == 0 or b._data.size == 0
+    if empty and kernel == "bmm":
+        return
     if kernel == "bmm" and da is bool_:
         raise NotImplementedError("\"bmm\" not implemented for 'Bool'")
     if da is not db:
@@ -54,7 +59,7 @@ def _check_kernel_dtypes(kernel: str, a: Tensor, b: Tensor) -> None:
                                f"{da.scalar_name} and {db.scalar_name}")
         raise RuntimeError(f"expected scalar type {da.scalar_name} but found "
                            f"{db.scalar_name}")
-    if da is bool_:
+    if da is bool_ and not (empty and kernel != "dot"):
         raise NotImplementedError(f"\"{_BOOL_KERNEL[kernel]}\" not implemented for 'Bool'")
 
 
@@ -94,7 +99,13 @@ def _reshape(t: Tensor, shape: tuple) -> Tensor:
 
 
 def _product(x: Tensor, y: Tensor) -> Tensor:
-    """The matmul primitive on checked, equal-dtype operands (int32 computes as int64)."""
+    """The matmul primitive on checked, equal-dtype operands (int32 computes as int64); bool
+    or mixed operands (passed only when empty) multiply to zeros of ``y``'s dtype, as PyTorch's
+    kernels give them."""
+    if x._data.dtype != y._data.dtype or x._data.dtype == np.bool_:
+        sx, sy = x._data.shape, y._data.shape
+        shape = np.broadcast_shapes(sx[:-2], sy[:-2]) + (sx[-2], sy[-1])
+        return Tensor._make(np.zeros(shape, y._data.dtype))
     if x._data.dtype == np.int32:
         return convert(_matmul_prim(convert(x, dtype=int64), convert(y, dtype=int64)), dtype=int32)
     return _matmul_prim(x, y)
@@ -242,13 +253,13 @@ def matmul(input: Tensor, other: Tensor) -> Tensor:
     >>> torch.matmul(torch.ones(2, 3), torch.ones(3)).shape
     torch.Size([2])
     """
-    _require_tensors("matmul", ("input", "other"), input, other)
+    _require_tensors("matmul", "other", input, other)
     return _matmul(input, other)
 
 
 def mm(input: Tensor, mat2: Tensor) -> Tensor:
     """Product of two matrices."""
-    _require_tensors("mm", ("input", "mat2"), input, mat2)
+    _require_tensors("mm", "mat2", input, mat2)
     if input._data.ndim != 2:
         raise RuntimeError("self must be a matrix")
     if mat2._data.ndim != 2:
@@ -260,7 +271,7 @@ def mm(input: Tensor, mat2: Tensor) -> Tensor:
 
 def bmm(input: Tensor, mat2: Tensor) -> Tensor:
     """Batched product of two 3-D tensors with equal batch sizes (no broadcasting)."""
-    _require_tensors("bmm", ("input", "mat2"), input, mat2)
+    _require_tensors("bmm", "mat2", input, mat2)
     if input._data.ndim != 3:
         raise RuntimeError("batch1 must be a 3D tensor")
     if mat2._data.ndim != 3:
@@ -275,7 +286,7 @@ def bmm(input: Tensor, mat2: Tensor) -> Tensor:
 
 def dot(input: Tensor, tensor: Tensor) -> Tensor:
     """Inner product of two 1-D tensors (a 0-d tensor)."""
-    _require_tensors("dot", ("input", "tensor"), input, tensor)
+    _require_tensors("dot", "tensor", input, tensor)
     if input._data.ndim != 1 or tensor._data.ndim != 1:
         raise RuntimeError(f"1D tensors expected, but got {input._data.ndim}D and "
                            f"{tensor._data.ndim}D tensors")
@@ -285,7 +296,7 @@ def dot(input: Tensor, tensor: Tensor) -> Tensor:
 
 def mv(input: Tensor, vec: Tensor) -> Tensor:
     """Product of a matrix and a vector."""
-    _require_tensors("mv", ("input", "vec"), input, vec)
+    _require_tensors("mv", "vec", input, vec)
     if input._data.ndim != 2 or vec._data.ndim != 1:
         raise RuntimeError(f"vector + matrix @ vector expected, got 1, {input._data.ndim}, "
                            f"{vec._data.ndim}")
@@ -296,7 +307,7 @@ def mv(input: Tensor, vec: Tensor) -> Tensor:
 
 def outer(input: Tensor, vec2: Tensor) -> Tensor:
     """Outer product of two vectors (types promote, as PyTorch's elementwise product)."""
-    _require_tensors("outer", ("input", "vec2"), input, vec2)
+    _require_tensors("outer", "vec2", input, vec2)
     for name, v in (("self", input), ("vec2", vec2)):
         if v._data.ndim != 1:
             raise RuntimeError(f"outer: Expected 1-D argument {name}, but got {v._data.ndim}-D")
@@ -309,14 +320,12 @@ ger = outer
 def matrix_trace(input: Tensor) -> Tensor:
     """``torch.trace``: the sum of a matrix's main diagonal (integers sum as int64); its
     gradient is the cotangent on the diagonal. (``gradgen.trace`` of a function traces it.)"""
-    if not isinstance(input, Tensor):
-        raise TypeError(f"trace(): argument 'input' (position 1) must be Tensor, not "
-                        f"{type(input).__name__}")
+    require_tensor("trace", input)
+    if input.dtype is bool_:  # (checked before the rank, as PyTorch)
+        raise NotImplementedError("\"trace\" not implemented for 'Bool'")
     if input._data.ndim != 2:
         raise RuntimeError(f"trace: expected a matrix, but got tensor with dim "
                            f"{input._data.ndim}")
-    if input.dtype is bool_:
-        raise NotImplementedError("\"trace\" not implemented for 'Bool'")
     x = input if input.dtype.is_floating_point else convert(input, dtype=int64)
     n, m = x._data.shape
     k = min(n, m)  # the diagonal: every (m + 1)-th element of the row-major flattening
@@ -331,8 +340,7 @@ def matrix_trace(input: Tensor) -> Tensor:
 def _method(fn_name: str, arg: str, fn: Any):
     def method(self: Tensor, other: Tensor) -> Tensor:
         if not isinstance(other, Tensor):
-            raise TypeError(f"{fn_name}(): argument '{arg}' (position 1) must be Tensor, not "
-                            f"{type(other).__name__}")
+            raise not_tensor(fn_name, other, arg, 1)
         return fn(self, other)
     method.__name__ = fn_name
     method.__doc__ = fn.__doc__

@@ -9,10 +9,10 @@ their VJP rules never branch on data.
 from __future__ import annotations
 
 import math as _math
+import operator
 from typing import Any
 
-import numpy as np
-
+from ..autograd.grad_mode import _state
 from ..dtypes import as_dtype, bool_, int64
 from ..ops import elementwise as P
 from ..ops.reduce import argmax as _argmax_p, argmin as _argmin_p
@@ -20,7 +20,8 @@ from ..ops.reduce import reduce_max, reduce_min, reduce_prod, reduce_sum
 from ..ops.indexing import take_along
 from ..ops.shape import broadcast_in_dim, reshape
 from ..tensor import Tensor, _wrap_dim
-from ._operands import cast, differentiating
+from ._operands import (argument_error, cast, differentiating, is_index, overload_error,
+                        tensor_function, type_name)
 from .math import _named, maximum, minimum
 
 _INF = _math.inf
@@ -38,24 +39,46 @@ _UNSET: Any = _Unset()
 
 # ---------------------------------------------------------------- dims and shapes
 
-def normalize_dims(dim: Any, ndim: int, empty_is_all: bool = True) -> tuple[int, ...]:
-    """``dim`` (None, int, or sequence) as sorted distinct non-negative axes, PyTorch's errors.
+def normalize_dims(dim: Any, ndim: int, empty_is_all: bool = True, name: str = "",
+                   overloads: list[str] | None = None) -> tuple[int, ...]:
+    """``dim`` (None, an integer, or a sequence of them) as sorted distinct non-negative axes,
+    PyTorch's errors (a bool or float is no dim: ``name``'s TypeError, its overload error when
+    it has ``overloads``).
 
     An empty sequence means every dimension (as for sum, mean, amax), unless
     ``empty_is_all`` is False (all/any reduce nothing then).
     """
     if dim is None:
         return tuple(range(ndim))
-    dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+    if type(dim) is int:  # (the common cases first: this is on every reduction's path)
+        dims: tuple = (dim,)
+    elif isinstance(dim, (tuple, list)):
+        dims = tuple(dim)
+    elif is_index(dim):
+        dims = (operator.index(dim),)
+    elif isinstance(dim, Tensor) and dim._data.ndim == 1:
+        dims = tuple(dim)
+    else:
+        raise _bad_dim(name, dim, overloads)
     if not dims and empty_is_all:
         return tuple(range(ndim))
     seen: set[int] = set()
     for d in dims:
-        w = _wrap_dim(int(d), ndim)
+        if type(d) is not int:
+            if not is_index(d):
+                raise _bad_dim(name, dim, overloads)
+            d = operator.index(d)
+        w = _wrap_dim(d, ndim)
         if w in seen:
             raise RuntimeError(f"dim {w} appears multiple times in the list of dims")
         seen.add(w)
     return tuple(sorted(seen)) if ndim else ()
+
+
+def _bad_dim(name: str, dim: Any, overloads: list[str] | None) -> TypeError:
+    if overloads is not None:
+        return overload_error(name, (dim,), overloads)
+    return argument_error(name, "dim", 1, "tuple of ints", dim)
 
 
 def keep(out: Tensor, in_shape: tuple, axes: tuple[int, ...], keepdim: bool) -> Tensor:
@@ -79,36 +102,48 @@ def _count(shape: tuple, axes: tuple[int, ...]) -> int:
     return n
 
 
-def _is_int(d: Any) -> bool:
-    return isinstance(d, (int, np.integer)) and not isinstance(d, bool)
+_is_int = is_index
 
 
 def _user_dims(dim: Any) -> tuple:
-    return (dim,) if _is_int(dim) else tuple(dim)
+    return (operator.index(dim),) if is_index(dim) else tuple(operator.index(d) for d in dim)
 
 
 def _overload_error(name: str, got: tuple, signatures: list[str],
                     keywords: dict | None = None) -> TypeError:
-    """PyTorch's "invalid combination of arguments" error for a call with these arguments."""
-    kinds = ", ".join(["Tensor" if isinstance(a, Tensor) else type(a).__name__ for a in got]
-                      + [f"{k}={type(v).__name__}" for k, v in (keywords or {}).items()])
-    sigs = "".join(f" * ({s})\n" for s in signatures)
-    return TypeError(f"{name}() received an invalid combination of arguments - got ({kinds}), "
-                     f"but expected one of:\n{sigs}")
+    """PyTorch's "invalid combination of arguments" error of a function that is no method
+    (``got``: all its arguments)."""
+    if not got:
+        return overload_error(name, (), signatures, keywords)
+    return TypeError(overload_error(name, got[1:], signatures, keywords,
+                                    type_name(got[0])).function_message)
 
 
 # ---------------------------------------------------------------- sum, mean, prod
 
 def _integral_to_long(x: Tensor, dtype: Any) -> Tensor:
     if dtype is not None:
-        return cast(x, as_dtype(dtype))
+        d = as_dtype(dtype)
+        if not d.is_floating_point and x._requires_grad and _state.enabled:
+            raise RuntimeError(f"Autograd not support dtype: {d.scalar_name}")
+        return cast(x, d)
     return x if x.dtype.is_floating_point else cast(x, int64)
+
+
+def _signatures(dim_forms: list[str], keywords: str = ", *, torch.dtype dtype = None") -> list[str]:
+    """PyTorch's overloads of a reduction: none, or one of ``dim_forms`` with keepdim."""
+    return [f"Tensor input{keywords}"] + [f"Tensor input, {d}, bool keepdim = False{keywords}"
+                                          for d in dim_forms]
+
+
+_SUM_SIGNATURES = _signatures(["tuple of ints dim", "tuple of names dim"])
 
 
 def sum(input: Tensor, dim: Any = _UNSET, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
     """Sum over ``dim`` (all dimensions by default); integer and bool inputs sum as int64."""
     x = _integral_to_long(input, dtype)
-    axes = normalize_dims(None if dim is _UNSET else dim, x._data.ndim)
+    axes = normalize_dims(None if dim is _UNSET else dim, x._data.ndim, name="sum",
+                          overloads=_SUM_SIGNATURES)
     out = keep(reduce_sum(x, axes=axes), x._data.shape, axes, keepdim)
     return _named(out, "SumBackward0" if dim is _UNSET else "SumBackward1")
 
@@ -118,9 +153,10 @@ def mean(input: Tensor, dim: Any = _UNSET, keepdim: bool = False, *, dtype: Any 
     x = input if dtype is None else cast(input, as_dtype(dtype))
     if not x.dtype.is_floating_point:
         raise RuntimeError(
-            "mean(): could not infer output dtype. Input dtype must be either a floating point or "
-            f"complex dtype. Got: {x.dtype.scalar_name}")
-    axes = normalize_dims(None if dim is _UNSET else dim, x._data.ndim)
+            f"mean(): could not infer output dtype. {'Input' if dtype is None else 'Optional'} dtype "
+            f"must be either a floating point or complex dtype. Got: {x.dtype.scalar_name}")
+    axes = normalize_dims(None if dim is _UNSET else dim, x._data.ndim, name="mean",
+                          overloads=_SUM_SIGNATURES)
     n = _count(x._data.shape, axes)
     s = keep(reduce_sum(x, axes=axes), x._data.shape, axes, keepdim)
     # The mean over nothing is nan; adding it (not dividing by 0) keeps numpy quiet and
@@ -134,14 +170,14 @@ _PROD_SIGNATURES = [
     "Tensor input, int dim, bool keepdim = False, *, torch.dtype dtype = None, Tensor out = None"]
 
 
-def prod(input: Tensor, dim: int | None = None, keepdim: bool = False, *,
+def prod(input: Tensor, dim: Any = None, keepdim: bool = False, *,
          dtype: Any = None) -> Tensor:
     """Product over one ``dim`` (or all elements); integer and bool inputs multiply as int64.
 
     The gradient is the product of the other elements, also where the input has zeros.
     """
-    if dim is not None and not _is_int(dim):
-        raise _overload_error("prod", (input, dim), _PROD_SIGNATURES)
+    if dim is not None and not is_index(dim):
+        raise overload_error("prod", (dim,), _PROD_SIGNATURES)
     x = _integral_to_long(input, dtype)
     axes = normalize_dims(dim, x._data.ndim)
     out = keep(reduce_prod(x, axes=axes), x._data.shape, axes, keepdim)
@@ -191,7 +227,7 @@ def _check_nonempty(name: str, x: Tensor, dim: Any, wrapped: bool = True) -> Non
     """PyTorch's errors for reducing an empty dimension with max/min/amax/amin/argmax."""
     shape = x._data.shape
     for d in _user_dims(dim):
-        w = _wrap_dim(int(d), len(shape))
+        w = _wrap_dim(d, len(shape))
         if shape and shape[w] == 0:
             raise IndexError(f"{name}(): Expected reduction dim {w if wrapped else d} to have "
                              "non-zero size.")
@@ -203,14 +239,18 @@ def _extremum(x: Tensor, dim: Any, keepdim: bool, other: Any, is_max: bool) -> A
         other, dim = dim, None
     if other is not None:
         return (maximum if is_max else minimum)(x, other)
-    if dim is None:
+    if dim is None or (dim is _UNSET and keepdim is not _UNSET):
+        # (an explicit None, or keepdim without dim: no overload of PyTorch's takes them)
+        raise overload_error(name, () if dim is _UNSET else (dim,), _max_signatures(),
+                             {} if keepdim is _UNSET else {"keepdim": keepdim})
+    if dim is _UNSET:
         if x._data.size == 0:
             raise _no_reduction_dim(name)
         out = extremum_sharing_nan(x, tuple(range(x._data.ndim)), is_max)
         return _named(out, "MaxBackward1" if is_max else "MinBackward1")
     if not _is_int(dim):
-        raise _overload_error(name, (x, dim), _max_signatures())
-    values, indices = _along(x, int(dim), keepdim, is_max)
+        raise overload_error(name, (dim,), _max_signatures())
+    values, indices = _along(x, operator.index(dim), False if keepdim is _UNSET else keepdim, is_max)
     rt = max_return if is_max else min_return
     return rt(_named(values, "MaxBackward0" if is_max else "MinBackward0"), indices)
 
@@ -233,26 +273,26 @@ def _along(x: Tensor, dim: int, keepdim: bool, is_max: bool) -> tuple[Tensor, Te
     return keep(values, shape, (a,), keepdim), keep(idx, shape, (a,), keepdim)
 
 
-def max(input: Tensor, dim: Any = None, keepdim: bool = False, *, other: Any = None) -> Any:
+def max(input: Tensor, dim: Any = _UNSET, keepdim: Any = _UNSET, *, other: Any = None) -> Any:
     """``max(input)``: the largest element (ties share the gradient evenly);
     ``max(input, dim, keepdim=False)``: (values, indices) of the first maximum along ``dim``;
     ``max(input, other)``: the elementwise maximum."""
     return _extremum(input, dim, keepdim, other, True)
 
 
-def min(input: Tensor, dim: Any = None, keepdim: bool = False, *, other: Any = None) -> Any:
+def min(input: Tensor, dim: Any = _UNSET, keepdim: Any = _UNSET, *, other: Any = None) -> Any:
     """``min(input)``, ``min(input, dim, keepdim=False)`` or ``min(input, other)``; see ``max``."""
     return _extremum(input, dim, keepdim, other, False)
 
 
 def _amax(x: Tensor, dim: Any, keepdim: bool, is_max: bool) -> Tensor:
     name = "amax" if is_max else "amin"
-    axes = normalize_dims(dim, x._data.ndim)
-    if dim is None or not _user_dims(dim):
+    if dim is None or (isinstance(dim, (tuple, list)) and not dim):
         if x._data.size == 0:
             raise _no_reduction_dim(name)
-    else:
-        _check_nonempty(name, x, dim, wrapped=False)
+    elif isinstance(dim, (tuple, list, Tensor)) or is_index(dim):
+        _check_nonempty(name, x, dim, wrapped=False)  # (before duplicate dims, as PyTorch)
+    axes = normalize_dims(dim, x._data.ndim, name=name)
     out = keep((reduce_max if is_max else reduce_min)(x, axes=axes), x._data.shape, axes, keepdim)
     return _named(out, "AmaxBackward0" if is_max else "AminBackward0")
 
@@ -298,10 +338,9 @@ def _arg(x: Tensor, dim: Any, keepdim: bool, is_max: bool) -> Tensor:
                              "input.numel() == 0.")
         out = prim(reshape(x, shape=(x._data.size,)), axis=0)
         return reshape(out, shape=(1,) * nd) if keepdim and nd else out
-    if not _is_int(dim):
-        raise TypeError(f"{name}(): argument 'dim' (position 2) must be int, "
-                        f"not {type(dim).__name__}")
-    a = _wrap_dim(int(dim), nd)
+    if not is_index(dim):
+        raise argument_error(name, "dim", 1, "int", dim)
+    a = _wrap_dim(operator.index(dim), nd)
     if nd == 0:
         return prim(reshape(x, shape=(1,)), axis=0)
     _check_nonempty(name, x, dim)
@@ -322,9 +361,13 @@ def argmin(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tens
 
 # ---------------------------------------------------------------- all, any, count_nonzero
 
+_ALL_SIGNATURES = _signatures(["tuple of ints dim = None", "int dim"], ", *, Tensor out = None")
+
+
 def _logical(x: Tensor, dim: Any, keepdim: bool, is_all: bool) -> Tensor:
     shape = x._data.shape
-    axes = normalize_dims(dim, len(shape), empty_is_all=False)
+    axes = normalize_dims(dim, len(shape), empty_is_all=False, name="all" if is_all else "any",
+                          overloads=_ALL_SIGNATURES)
     if _count(shape, axes) == 0 and axes:
         # Nothing to look at: all() is True, any() is False.
         n = reduce_sum(P.convert(x, dtype=int64), axes=axes)
@@ -346,7 +389,8 @@ def any(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
 
 def count_nonzero(input: Tensor, dim: Any = None) -> Tensor:
     """The number (int64) of nonzero elements over ``dim`` (all dims by default)."""
-    axes = normalize_dims(dim, input._data.ndim)
+    axes = normalize_dims(dim, input._data.ndim, name="count_nonzero",
+                          overloads=["Tensor input, tuple of ints dim", "Tensor input, int? dim = None"])
     return reduce_sum(P.convert(P.ne(input, 0), dtype=int64), axes=axes)
 
 
@@ -354,3 +398,8 @@ _NAMES = ["sum", "mean", "prod", "max", "min", "amax", "amin", "argmax", "argmin
           "count_nonzero"]
 METHODS = {name: globals()[name] for name in _NAMES}
 FUNCTIONS = list(_NAMES)
+# The torch-level functions check that their input is a Tensor (the methods need not).
+sum, mean, prod, max, min, amax, amin, argmax, argmin, count_nonzero = (
+    tensor_function(METHODS[n]) for n in ["sum", "mean", "prod", "max", "min", "amax", "amin",
+                                          "argmax", "argmin", "count_nonzero"])
+all, any = (tensor_function(METHODS[n], overloads=_ALL_SIGNATURES) for n in ["all", "any"])

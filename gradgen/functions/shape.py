@@ -8,7 +8,9 @@ version counter with their base (``bind`` sees to that for primitives flagged
 """
 from __future__ import annotations
 
+import builtins
 import math
+import operator
 import warnings
 from typing import Any, Sequence
 
@@ -19,7 +21,8 @@ from ..ops import shape as P
 from ..ops.elementwise import convert
 from ..ops.indexing import rev
 from ..tensor import Tensor, _VersionCounter, _wrap_dim
-from ._operands import broadcast_shapes, shape_arg
+from ._operands import (broadcast_shapes, is_index, overload_error, shape_arg, tensor_function,
+                        type_name)
 from .math import _named
 
 VIEW_ERROR = ("view size is not compatible with input tensor's size and stride (at least one "
@@ -37,10 +40,10 @@ def _dims_arg(args: tuple, kw: Any, name: str) -> tuple[int, ...]:
     if len(args) == 1 and isinstance(args[0], (tuple, list)):
         args = tuple(args[0])
     for a in args:
-        if not isinstance(a, (int, np.integer)) or isinstance(a, bool):
+        if not is_index(a):
             raise TypeError(f"{name}(): argument 'dims' must be tuple of ints, but found element "
-                            f"of type {type(a).__name__}")
-    return tuple(int(a) for a in args)
+                            f"of type {type_name(a)}")
+    return tuple(operator.index(a) for a in args)
 
 
 def _distinct(dims: Sequence[int], ndim: int) -> tuple[int, ...]:
@@ -144,13 +147,18 @@ def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
 def unflatten(input: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
     """Split dim ``dim`` into ``sizes`` (one entry may be -1)."""
     shape = input._data.shape
-    d = _wrap_dim(dim, len(shape))
+    d = _wrap_dim(operator.index(dim), len(shape))
     sizes = list(shape_arg((sizes,)))
     if not sizes:
         raise RuntimeError("unflatten: sizes must be non-empty")
+    unexpected = "unflatten got an unexpected error:\n"
+    if not shape:
+        raise RuntimeError(f"{unexpected}Dimension specified as {d} but tensor has no dimensions")
     try:
         filled = infer_shape(sizes, shape[d])
-    except RuntimeError:
+    except RuntimeError as e:
+        if str(e) == "only one dimension can be inferred":
+            raise RuntimeError(unexpected + str(e)) from None
         raise RuntimeError(f"unflatten: Provided sizes {_fmt(sizes)} don't multiply up to the size "
                            f"of dim {dim} ({shape[d]}) in the input tensor") from None
     return _named(P.reshape(input, shape=shape[:d] + filled + shape[d + 1:]), "ViewBackward0")
@@ -163,12 +171,15 @@ def transpose(input: Tensor, dim0: int, dim1: int) -> Tensor:
     nd = input._data.ndim
     a, b = _wrap_dim(dim0, nd), _wrap_dim(dim1, nd)
     perm = list(range(nd))
-    perm[a], perm[b] = perm[b], perm[a]
+    if nd:  # (a 0-d tensor takes dims 0 and -1, and comes back as a view)
+        perm[a], perm[b] = perm[b], perm[a]
     return _named(P.transpose(input, perm=tuple(perm)), "TransposeBackward0")
 
 
 def permute(input: Tensor, *dims: Any, **kw: Any) -> Tensor:
     """Reorder the dims as ``dims`` (a view)."""
+    if not dims and not kw:
+        raise TypeError('permute() missing 1 required positional arguments: "dims"')
     dims = _dims_arg(dims, kw.pop("dims", None), "permute")
     nd = input._data.ndim
     if len(dims) != nd:
@@ -209,26 +220,27 @@ def _mT(self: Tensor) -> Tensor:
     if nd < 2:
         raise RuntimeError("tensor.mT is only supported on matrices or batches of matrices. "
                            f"Got {nd}-D tensor.")
-    return transpose(self, -2, -1)
+    return _transpose(self, -2, -1)
 
 
 def movedim(input: Tensor, source: Any, destination: Any) -> Tensor:
     """Move dims ``source`` to positions ``destination`` (ints or sequences), keeping the others' order."""
     nd = input._data.ndim
-    src = [source] if isinstance(source, int) else list(source)
-    dst = [destination] if isinstance(destination, int) else list(destination)
+    src, dst = ([operator.index(d)] if is_index(d) else list(_dims_arg((d,), None, "movedim"))
+                for d in (source, destination))
     if len(src) != len(dst):
         raise RuntimeError(f"movedim: Invalid source or destination dims: source ({_fmt(src)} dims) "
                            f"should contain the same number of dims as destination ({_fmt(dst)} dims)")
-    src = [_wrap_dim(d, nd) for d in src]
-    dst = [_wrap_dim(d, nd) for d in dst]
-    for name, ds in (("source", src), ("destination", dst)):
+    wsrc = [_wrap_dim(d, nd) for d in src]
+    wdst = [_wrap_dim(d, nd) for d in dst]
+    for name, ds, given in (("source", wsrc, src), ("destination", wdst, dst)):
         if len(set(ds)) != len(ds):
-            raise RuntimeError(f"movedim: repeated dim in `{name}` ({_fmt(ds)})")
-    rest = iter(d for d in range(nd) if d not in src)
-    placed = dict(zip(dst, src))
+            raise RuntimeError(f"movedim: repeated dim in `{name}` ({_fmt(given)})")
+    rest = iter(d for d in range(nd) if d not in wsrc)
+    placed = dict(zip(wdst, wsrc))
     perm = tuple(placed[i] if i in placed else next(rest) for i in range(nd))
-    return P.transpose(input, perm=perm)
+    out = P.transpose(input, perm=perm)
+    return _named(out, "AliasBackward0") if not nd else out
 
 
 # ---------------------------------------------------------------- size-1 dims and broadcasting
@@ -236,7 +248,7 @@ def movedim(input: Tensor, source: Any, destination: Any) -> Tensor:
 def unsqueeze(input: Tensor, dim: int) -> Tensor:
     """Insert a size-1 dim at ``dim`` (a view)."""
     shape = input._data.shape
-    d = _wrap_dim(dim, len(shape) + 1)
+    d = _wrap_dim(operator.index(dim), len(shape) + 1)
     return _named(P.reshape(input, shape=shape[:d] + (1,) + shape[d:]), "UnsqueezeBackward0")
 
 
@@ -244,7 +256,11 @@ def _squeeze_method(self: Tensor, *dims: Any, **kw: Any) -> Tensor:
     """``Tensor.squeeze``, which also takes several dims as separate arguments."""
     if len(dims) > 1:
         dims = (dims,)
-    return squeeze(self, *dims, **kw)
+    return _squeeze(self, *dims, **kw)
+
+
+_SQUEEZE_SIGNATURES = ["Tensor input", "Tensor input, int dim", "Tensor input, tuple of ints dim",
+                       "Tensor input, name dim"]
 
 
 def squeeze(input: Tensor, dim: Any = None) -> Tensor:
@@ -252,10 +268,12 @@ def squeeze(input: Tensor, dim: Any = None) -> Tensor:
     shape = input._data.shape
     if dim is None:
         dims, name = tuple(range(len(shape))), "SqueezeBackward0"
-    elif isinstance(dim, (int, np.integer)):
-        dims, name = (_wrap_dim(int(dim), len(shape)),), "SqueezeBackward1"
+    elif is_index(dim):
+        dims, name = (_wrap_dim(operator.index(dim), len(shape)),), "SqueezeBackward1"
+    elif isinstance(dim, (tuple, list)):
+        dims, name = _distinct(_dims_arg((dim,), None, "squeeze"), len(shape)), "SqueezeBackward2"
     else:
-        dims, name = _distinct(dim, len(shape)), "SqueezeBackward2"
+        raise overload_error("squeeze", (dim,), _SQUEEZE_SIGNATURES)
     new = tuple(s for i, s in enumerate(shape) if not (s == 1 and i in dims))
     return _named(P.reshape(input, shape=new), name)
 
@@ -264,7 +282,8 @@ def expanded_shape(shape: tuple[int, ...], want: tuple[int, ...], dtype_name: st
     """``shape`` broadcast to ``want`` (-1 keeps a dim), with PyTorch's expand errors."""
     lead = len(want) - len(shape)
     if lead < 0:
-        legacy = f"torch.{_LEGACY_TYPE[dtype_name]}{{{_fmt(shape)}}}"
+        legacy = (f"CPUBoolType{{{_fmt(shape)}}}" if dtype_name == "bool"  # (PyTorch's wording)
+                  else f"torch.{_LEGACY_TYPE[dtype_name]}{{{_fmt(shape)}}}")
         raise RuntimeError(f"expand({legacy}, size={_fmt(want)}): the number of sizes provided "
                            f"({len(want)}) must be greater or equal to the number of dimensions in "
                            f"the tensor ({len(shape)})")
@@ -288,6 +307,8 @@ def expanded_shape(shape: tuple[int, ...], want: tuple[int, ...], dtype_name: st
 
 def expand(input: Tensor, *sizes: Any, **kw: Any) -> Tensor:
     """Broadcast to ``sizes`` without copying (-1 keeps a dim); new dims go in front."""
+    if not sizes and not kw:
+        raise TypeError('expand() missing 1 required positional arguments: "size"')
     want = tuple(shape_arg(_sizes(sizes, kw, "expand", "size")))
     shape = input._data.shape
     out = expanded_shape(shape, want, input.dtype.name)
@@ -311,6 +332,9 @@ def broadcast_tensors(*tensors: Tensor) -> tuple[Tensor, ...]:
     """Expand every tensor to their common broadcast shape (tensors already of it come back as they are)."""
     if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
         tensors = tuple(tensors[0])
+    for i, x in enumerate(tensors):
+        if not isinstance(x, Tensor):
+            raise TypeError(f"expected Tensor as element {i} in argument 0, but got {type_name(x)}")
     shape: tuple = ()
     for x in tensors:
         shape = broadcast_shapes(shape, x._data.shape)
@@ -334,6 +358,8 @@ def flip(input: Tensor, *args: Any, dims: Any = None) -> Tensor:
 
 def repeat(input: Tensor, *sizes: Any, **kw: Any) -> Tensor:
     """Tile the tensor ``sizes[i]`` times along dim i (new leading dims when sizes is longer)."""
+    if not sizes and not kw:
+        raise TypeError('repeat() missing 1 required positional arguments: "repeats"')
     reps = tuple(shape_arg(_sizes(sizes, kw, "repeat", "repeats")))
     shape = input._data.shape
     lead = len(reps) - len(shape)
@@ -341,6 +367,13 @@ def repeat(input: Tensor, *sizes: Any, **kw: Any) -> Tensor:
         raise RuntimeError("Number of dimensions of repeat dims can not be smaller than number of "
                            "dimensions of tensor")
     full = (1,) * lead + shape
+    target = tuple(r * s for r, s in zip(reps, full))
+    negative = [t for t in target if t < 0]
+    if negative:
+        raise RuntimeError(f"Trying to create tensor with negative dimension {negative[0]}: "
+                           f"{_fmt(target)}")
+    # A negative count is allowed along an empty dim (PyTorch checks the product): 0 is the same.
+    reps = tuple(builtins.max(r, 0) for r in reps)
     # Interleave (r0, s0, r1, s1, ...): broadcasting over the r axes, then merging pairs, tiles.
     pairs = tuple(v for r, s in zip(reps, full) for v in (r, s))
     spread = P.broadcast_in_dim(input, shape=pairs, dims=tuple(2 * (lead + i) + 1 for i in range(len(shape))))
@@ -363,7 +396,7 @@ def _tile_method(self: Tensor, *dims: Any, **kw: Any) -> Tensor:
     dims = _sizes(dims, kw, "tile", "dims")
     if not dims:
         raise TypeError('tile() missing 1 required positional arguments: "dims"')
-    return tile(self, dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims)
+    return _tile(self, dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims)
 
 
 METHODS = {
@@ -381,5 +414,14 @@ FUNCTIONS = [
     "tile",
 ]
 
-swapaxes = swapdims = transpose
-moveaxis = movedim
+# The torch-level functions check that their input is a Tensor (the methods need not).
+_MOVEDIM_SIGNATURES = ["Tensor input, int source, int destination",
+                       "Tensor input, tuple of ints source, tuple of ints destination"]
+_squeeze, _tile, _transpose = squeeze, tile, transpose  # (the methods', unchecked)
+swapaxes, swapdims = tensor_function(transpose, "swapaxes"), tensor_function(transpose, "swapdims")
+movedim = tensor_function(movedim, overloads=_MOVEDIM_SIGNATURES)
+moveaxis = tensor_function(METHODS["moveaxis"], "moveaxis", overloads=_MOVEDIM_SIGNATURES)
+reshape, flatten, unflatten, transpose, permute, t, unsqueeze, squeeze, flip, tile = (
+    tensor_function(f) for f in (reshape, flatten, unflatten, transpose, permute, t, unsqueeze,
+                                 squeeze, flip, tile))
+broadcast_to = tensor_function(broadcast_to)

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from ..autograd.grad_mode import _state
 from ..ops.indexing import slice_
 from ..ops.shape import reshape
 from ..tensor import Tensor, _wrap_dim
+from ._operands import is_index, tensor_function
 from .math import _named
 from .shape import _fmt
 
@@ -83,8 +82,8 @@ def split(tensor: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple[Te
         raise RuntimeError("split expects at least a 1-dimensional tensor")
     d = _wrap_dim(dim, len(shape))
     n, s = shape[d], split_size_or_sections
-    if isinstance(s, (int, np.integer)) and not isinstance(s, bool):
-        s = int(s)
+    if is_index(s):
+        s = s.__index__()
         if s < 0:
             raise RuntimeError(f"split expects split_size be non-negative, but got split_size={s}")
         if s == 0 and n != 0:
@@ -101,7 +100,7 @@ def split(tensor: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple[Te
                            f"but got split_sizes={_fmt(sizes)}")
     if sum(sizes) != n:
         raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} (input "
-                           f"tensor's size at dimension {d}), but got split_sizes={_fmt(sizes)}")
+                           f"tensor's size at dimension {dim}), but got split_sizes={_fmt(sizes)}")
     return _pieces(tensor, d, sizes, "SplitWithSizesBackward0")
 
 
@@ -115,7 +114,7 @@ def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
     n = input._data.shape[d]
     if n == 0:
         return _pieces(input, d, [0] * chunks, "SplitWithSizesBackward0")
-    return split(input, -(-n // chunks), d)
+    return _split(input, -(-n // chunks), d)
 
 
 def unbind(input: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
@@ -132,3 +131,8 @@ def unbind(input: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
 METHODS = {"select": select, "narrow": narrow, "split": split, "chunk": chunk, "unbind": unbind}
 
 FUNCTIONS = ["select", "narrow", "split", "chunk", "unbind"]
+# The torch-level functions check that their input is a Tensor (the methods need not).
+_split = split
+select, split, chunk, unbind = (tensor_function(f) for f in (select, split, chunk, unbind))
+narrow = tensor_function(narrow, overloads=["Tensor input, int dim, Tensor start, int length",
+                                            "Tensor input, int dim, int start, int length"])

@@ -15,9 +15,10 @@ from ..dtypes import as_dtype, get_default_dtype
 from ..ops import elementwise as P
 from ..ops.reduce import reduce_max, reduce_sum
 from ..tensor import Tensor, _wrap_dim
-from ._operands import cast, differentiating
+from ._operands import (cast, differentiating, is_index, overload_error,
+                        tensor_function, type_name, user_stacklevel)
 from .math import _named
-from .reductions import (_UNSET, _INF, _count, _is_int, _overload_error, _restore,
+from .reductions import (_UNSET, _INF, _count, _is_int, _restore,
                          _user_dims, extremum_sharing_nan, keep, normalize_dims)
 
 # ---------------------------------------------------------------- var, std
@@ -37,25 +38,29 @@ def _correction(name: str, x: Tensor, dim: Any, unbiased: Any, correction: Any) 
     bad_dim = dim is not None and not _is_int(dim) and not isinstance(dim, (tuple, list))
     if bad_dim or (unbiased is not None and (correction is not None
                                              or not isinstance(unbiased, bool))):
-        got = tuple(a for a in (x, dim, unbiased) if a is not None)
-        raise _overload_error(name, got, _VAR_SIGNATURES,
-                              {} if correction is None else {"correction": correction})
+        got = tuple(a for a in (dim, unbiased) if a is not None)
+        raise overload_error(name, got, _VAR_SIGNATURES,
+                             {} if correction is None else {"correction": correction})
+    if not x.dtype.is_floating_point:  # (checked before the dims, as PyTorch)
+        raise RuntimeError("std and var only support floating point and complex dtypes")
     if correction is None:
         correction = 0 if unbiased is False else 1
     return dim, float(correction)
 
 
 def _variance(name: str, x: Tensor, axes: tuple[int, ...], correction: float) -> Tensor:
-    if not x.dtype.is_floating_point:
-        raise RuntimeError("std and var only support floating point and complex dtypes")
     shape = x._data.shape
     n = _count(shape, axes)
     dof = n - correction
     if dof <= 0:
         warnings.warn(f"{name}(): degrees of freedom is <= 0. Correction should be strictly less "
                       "than the reduction factor (input numel divided by output numel).",
-                      UserWarning, stacklevel=3)
-    if n == 0 or dof <= 0:
+                      UserWarning, stacklevel=user_stacklevel())
+    if n == 0:
+        # The mean of nothing is nan, so is the variance (whatever the correction; adding
+        # nan to the empty sum keeps numpy quiet).
+        return P.add(reduce_sum(x, axes=axes), np.nan)
+    if dof <= 0:
         with np.errstate(divide="ignore", invalid="ignore"):
             return _squared_deviations(x, axes, n, builtins.max(0.0, dof))
     return _squared_deviations(x, axes, n, dof)
@@ -70,7 +75,7 @@ def var(input: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: b
         correction: Any = None) -> Tensor:
     """Variance over ``dim``: sum((x - mean)**2) / max(0, N - correction); correction=1 default."""
     dim, c = _correction("var", input, dim, unbiased, correction)
-    axes = normalize_dims(dim, input._data.ndim)
+    axes = normalize_dims(dim, input._data.ndim, name="var", overloads=_VAR_SIGNATURES)
     out = _variance("var", input, axes, c)
     return _named(keep(out, input._data.shape, axes, keepdim), "VarBackward0")
 
@@ -79,7 +84,7 @@ def std(input: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: b
         correction: Any = None) -> Tensor:
     """Standard deviation over ``dim`` (sqrt of ``var``); its gradient is 0 where it is 0."""
     dim, c = _correction("std", input, dim, unbiased, correction)
-    axes = normalize_dims(dim, input._data.ndim)
+    axes = normalize_dims(dim, input._data.ndim, name="std", overloads=_VAR_SIGNATURES)
     out = _root(_variance("std", input, axes, c), 0.5, differentiating(input))
     return _named(keep(out, input._data.shape, axes, keepdim), "StdBackward0")
 
@@ -101,7 +106,7 @@ def logsumexp(input: Tensor, dim: Any = _UNSET, keepdim: bool = False) -> Tensor
         raise TypeError('logsumexp() missing 1 required positional arguments: "dim"')
     x = input if input.dtype.is_floating_point else cast(input, get_default_dtype())
     shape = x._data.shape
-    axes = normalize_dims(dim, len(shape))
+    axes = normalize_dims(dim, len(shape), name="logsumexp")
     if _count(shape, axes) == 0:
         out = P.add(reduce_sum(x, axes=axes), -_INF)  # log(0), written so numpy does not warn
     else:
@@ -137,11 +142,12 @@ def norm(input: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False, 
 def vector_norm(x: Tensor, ord: Any = 2, dim: Any = None, keepdim: bool = False, *,
                 dtype: Any = None) -> Tensor:
     """``linalg.vector_norm``: (sum |x|**ord) ** (1/ord) over ``dim``; max/min |x| for +-inf."""
-    if dtype is not None:
-        x = cast(x, as_dtype(dtype))
-    if not x.dtype.is_floating_point:
+    if not x.dtype.is_floating_point:  # (checked before the cast to dtype, as PyTorch)
         raise RuntimeError("linalg.vector_norm: Expected a floating point or complex tensor as "
                            f"input. Got {x.dtype.scalar_name}")
+    if dtype is not None:
+        x = cast(x, as_dtype(dtype))
+    _check_norm_args(ord, dim)
     p = float(ord)
     shape = x._data.shape
     axes = normalize_dims(dim, len(shape))
@@ -163,6 +169,18 @@ def vector_norm(x: Tensor, ord: Any = 2, dim: Any = None, keepdim: bool = False,
     else:
         out = _root(reduce_sum(_abs_pow(x, p, diff), axes=axes), 1.0 / p, diff)
     return _named(keep(out, shape, axes, keepdim), "LinalgVectorNormBackward0")
+
+
+def _check_norm_args(ord: Any, dim: Any) -> None:
+    """PyTorch's TypeErrors for an ``ord`` that is no number and a ``dim`` that is no dims."""
+    if not isinstance(ord, (int, float, np.number, Tensor)):
+        raise TypeError("linalg_vector_norm(): argument 'ord' (position 2) must be Number, not "
+                        f"{type_name(ord)}")
+    if dim is None or is_index(dim) or isinstance(dim, (tuple, list)):
+        return
+    what = ("but found element of type bool at pos 0" if isinstance(dim, bool)
+            else f"not {type_name(dim)}")
+    raise TypeError(f"linalg_vector_norm(): argument 'dim' (position 3) must be tuple of ints, {what}")
 
 
 def _abs_pow(x: Tensor, p: float, guarded: bool) -> Tensor:
@@ -188,3 +206,6 @@ def _empty_norm_check(p: float, dim: Any, shape: tuple) -> None:
 _NAMES = ["var", "std", "logsumexp", "norm"]
 METHODS = {name: globals()[name] for name in _NAMES}
 FUNCTIONS = list(_NAMES)
+# The torch-level functions check that their input is a Tensor (the methods need not).
+var, std = (tensor_function(METHODS[n], overloads=_VAR_SIGNATURES) for n in ["var", "std"])
+logsumexp, norm = tensor_function(logsumexp), tensor_function(norm)

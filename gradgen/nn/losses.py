@@ -12,15 +12,15 @@ from typing import Any
 import numpy as np
 
 from ..autograd.grad_mode import is_grad_enabled
+from ..dtypes import bool_
 from ..functions import gather as _ix
 from ..functions import math as M
-from ..functions import reductions as R
-from ..functions import shape as S
 from ..functions.indexing import _tracing
 from ..functions.math import _named
 from ..ops.indexing import check_index, check_index_values, take_along
 from ..tensor import Tensor
-from .functional import _fmt, _require_float, _require_tensor, _scalar_name, log_softmax
+from ..functions._operands import is_index, require_tensor, type_name
+from .functional import _fmt, _require_float, _scalar_name, log_softmax
 
 
 # ---------------------------------------------------------------- losses
@@ -44,8 +44,8 @@ def _reduction(size_average: Any, reduce: Any, reduction: str) -> str:
 
 def _reduce(loss: Tensor, reduction: str) -> Tensor:
     if reduction == "mean":
-        return R.mean(loss)
-    return R.sum(loss) if reduction == "sum" else loss
+        return loss.mean()
+    return loss.sum() if reduction == "sum" else loss
 
 
 def mse_loss(input: Tensor, target: Tensor, size_average: Any = None, reduce: Any = None,
@@ -57,6 +57,9 @@ def mse_loss(input: Tensor, target: Tensor, size_average: Any = None, reduce: An
                       "broadcasting. Please ensure they have the same size.", UserWarning, stacklevel=2)
     if size_average is not None or reduce is not None:
         reduction = _reduction(size_average, reduce, reduction)
+    if weight is None and input.dtype is bool_ and target.dtype is bool_:
+        _reduction(None, None, reduction)
+        _require_float(input, "mse_cpu")  # (before bool - bool, which PyTorch refuses too)
     diff = input - target
     if weight is not None:
         # PyTorch's weighted form: plain ops, and 'mean' divides by the total weight.
@@ -67,11 +70,24 @@ def mse_loss(input: Tensor, target: Tensor, size_average: Any = None, reduce: An
             raise ValueError(f"Invalid reduction mode: {reduction}. Expected one of 'none', 'mean', "
                              "'sum'.")
         return loss if reduction == "none" else (
-            R.sum(loss) if reduction == "sum" else R.sum(loss) / R.sum(weight))
+            loss.sum() if reduction == "sum" else loss.sum() / weight.sum())
     reduction = _reduction(None, None, reduction)
     if not diff.dtype.is_floating_point:
         _require_float(diff, "mse_cpu")
     return _named(_reduce(diff * diff, reduction), "MseLossBackward0")
+
+
+def _require_operands(fn: str, input: Any, target: Any, weight: Any, ignore_index: Any) -> None:
+    """PyTorch's TypeErrors for a loss's input, target or weight that is no Tensor, and for an
+    ignore_index that is no integer."""
+    require_tensor(fn, input, "input", 1)
+    require_tensor(fn, target, "target", 2)
+    if weight is not None:
+        require_tensor(fn, weight, "weight", 3)
+    if not is_index(ignore_index):
+        pos = 5 if fn == "cross_entropy_loss" else 4
+        raise TypeError(f"{fn}(): argument 'ignore_index' (position {pos}) must be int, not "
+                        f"{type_name(ignore_index)}")
 
 
 def _check_nll(input: Tensor, target: Tensor, weight: Tensor | None) -> int:
@@ -140,24 +156,24 @@ def _nll(input: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int
     classes = _check_nll(input, target, weight)
     valid, safe, w = _target_weights(input, target, weight, ignore_index, classes)
     cd = 0 if input.ndim == 1 else 1
-    index = S.unsqueeze(safe, cd) if cd else S.reshape(safe, (1,))
-    picked = S.squeeze(take_along(input, index, axis=cd), cd)
+    index = safe.unsqueeze(cd) if cd else safe.reshape((1,))
+    picked = take_along(input, index, axis=cd).squeeze(cd)
     if picked.shape != target.shape:
-        picked = S.reshape(picked, tuple(target.shape))
+        picked = picked.reshape(tuple(target.shape))
     # select, not multiply: an ignored entry's -inf/nan input must not leak into
     # the loss, and its gradient is exactly 0.
     terms = M.where(valid, -(picked if weight is None else picked * w), 0.0)
     name = "NllLossBackward0" if input.ndim <= 2 else "NllLoss2DBackward0"
     if reduction == "none":
         if input.ndim == 1:
-            terms = S.reshape(terms, ())
+            terms = terms.reshape(())
         return _named(terms, name if input.ndim in (1, 2, 4) else "ViewBackward0")
-    total = R.sum(terms)
+    total = terms.sum()
     if reduction == "mean":
         # Multiplying by 1/sum(w) keeps the all-ignored case quiet: the loss is
         # nan (0 * inf) and no gradient reaches the ignored entries.
         with np.errstate(divide="ignore", invalid="ignore"):
-            total = total * M.reciprocal(R.sum(w))
+            total = total * M.reciprocal(w.sum())
     return _named(total, name)
 
 
@@ -169,14 +185,13 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_a
     nothing, and 'mean' divides by the total weight of the other targets.
     """
     reduction = _reduction(size_average, reduce, reduction)
-    _require_tensor("nll_loss_nd", "input", 1, input)
-    _require_tensor("nll_loss_nd", "target", 2, target)
+    _require_operands("nll_loss_nd", input, target, weight, ignore_index)
     return _nll(input, target, weight, ignore_index, reduction)
 
 
 def _class_weight(weight: Tensor, input: Tensor, cd: int) -> Tensor:
     """``weight`` shaped to broadcast along the class dim of ``input``."""
-    return S.reshape(weight, (-1,) + (1,) * (input.ndim - cd - 1))
+    return weight.reshape((-1,) + (1,) * (input.ndim - cd - 1))
 
 
 def _probability_targets(input: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int,
@@ -197,12 +212,12 @@ def _probability_targets(input: Tensor, target: Tensor, weight: Tensor | None, i
     if weight is not None:
         terms = terms * _class_weight(weight, input, cd)
     if reduction == "none":
-        return -R.sum(terms, cd)
+        return -terms.sum(cd)
     if reduction == "sum":
-        return -R.sum(terms)
+        return -terms.sum()
     if input.numel() == 0:
-        return -(R.sum(terms) + math.nan)  # PyTorch: the mean of nothing is nan
-    return _named(-R.sum(terms) / (input.numel() // classes), "DivBackward1")
+        return -(terms.sum() + math.nan)  # PyTorch: the mean of nothing is nan
+    return _named(-terms.sum() / (input.numel() // classes), "DivBackward1")
 
 
 def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
@@ -220,8 +235,10 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
     tensor(0.2713)
     """
     reduction = _reduction(size_average, reduce, reduction)
-    _require_tensor("cross_entropy_loss", "input", 1, input)
-    _require_tensor("cross_entropy_loss", "target", 2, target)
+    _require_operands("cross_entropy_loss", input, target, weight, ignore_index)
+    # PyTorch takes label_smoothing as a Python float (a 0-d tensor too): the smoothing is
+    # computed in the logits' precision, not the tensor's.
+    label_smoothing = float(label_smoothing)
     if label_smoothing > 1.0:
         raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
     if tuple(input.shape) == tuple(target.shape):
@@ -242,11 +259,11 @@ def _smoothing_term(logp: Tensor, target: Tensor, weight: Tensor | None, ignore_
     cd = 0 if logp.ndim == 1 else 1
     terms = logp if weight is None else logp * _class_weight(weight, logp, cd)
     valid, _, w = _target_weights(logp, target, weight, ignore_index)
-    smooth = M.where(valid, -R.sum(terms, cd), 0.0)
+    smooth = M.where(valid, -terms.sum(cd), 0.0)
     if reduction == "none":
         return smooth
-    total = R.sum(smooth)
+    total = smooth.sum()
     if reduction == "sum":
         return total
     with np.errstate(divide="ignore", invalid="ignore"):
-        return total * M.reciprocal(R.sum(w))
+        return total * M.reciprocal(w.sum())

@@ -238,6 +238,12 @@ CASES = [
      (RuntimeError, 'shape mismatch: value tensor of shape [2, 4] cannot be broadcast to indexing '
                     'result of shape [2]')),
     # C4: take / index_select / gather argument errors, in PyTorch's order (dim first)
+    ('torch.take([1, 2], torch.tensor([0]))',
+     (TypeError, "take(): argument 'input' (position 1) must be Tensor, not list")),
+    ('torch.gather([1.0], 0, torch.tensor([0]))',
+     (TypeError, "gather(): argument 'input' (position 1) must be Tensor, not list")),
+    ('torch.index_select(None, 0, torch.tensor([0]))',
+     (TypeError, "index_select(): argument 'input' (position 1) must be Tensor, not NoneType")),
     ('torch.take(torch.arange(4.), torch.tensor([1], dtype=torch.int32))',
      (RuntimeError, 'take(): Expected a long tensor for index, but got Int')),
     ('torch.arange(4.).take(torch.tensor([0.0]))',

@@ -14,6 +14,7 @@ from ..ops.indexing import check_index, check_index_values, take_along, take as 
 from ..ops.shape import reshape
 from ..tensor import Tensor, _wrap_dim
 from .indexing import _tracing
+from ._operands import tensor_function
 from .inplace_checks import _type_name
 from .math import _named
 from .shape import _fmt
@@ -124,5 +125,8 @@ def gather(input: Tensor, dim: int, index: Tensor) -> Tensor:
 
 
 METHODS = {"index_select": index_select, "take": take, "gather": gather}
+# The torch-level functions check that their input is a Tensor (the methods need not).
+index_select, take, gather = (tensor_function(METHODS[n]) for n in ["index_select", "take",
+                                                                      "gather"])
 
 FUNCTIONS = ["index_select", "take", "gather"]

@@ -15,11 +15,10 @@ from typing import Any, Callable
 import numpy as np
 
 from .dtypes import _BY_NP, dtype as _dtype, float32, float64, int32, int64, bool_
-from .autograd.grad_mode import _state
-from .autograd.node import AccumulateGrad, Node, _RemovableHandle
+from .autograd.node import AccumulateGrad, Node, RemovableHandle, _typename
 from .autograd import record as _record
 from .autograd.record import untraceable
-from .autograd import functional_api as _functional_api
+from .autograd import accumulate as _accumulate, functional_api as _functional_api
 from .autograd.engine import run_unit as _run_unit
 from .shape_types import _CPU, Size, device
 
@@ -146,7 +145,8 @@ class Tensor:
 
     @requires_grad.setter
     def requires_grad(self, flag: bool) -> None:
-        flag = bool(flag)
+        if flag is not True and flag is not False:
+            raise RuntimeError("requires_grad must be a bool")
         if self._grad_fn is not None:
             if flag:
                 return
@@ -161,6 +161,10 @@ class Tensor:
         self._requires_grad = flag
 
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        """Set ``requires_grad`` in place (a leaf's, or a non-leaf's to True); returns self."""
+        if requires_grad is not True and requires_grad is not False:
+            raise TypeError("requires_grad_(): argument 'requires_grad' (position 1) must be bool, "
+                            f"not {_typename(requires_grad)}")
         if requires_grad and self._grad_fn is None and self._data.dtype.kind != "f":
             raise RuntimeError("only Tensors of floating point dtype can require gradients")
         self.requires_grad = requires_grad
@@ -190,14 +194,12 @@ class Tensor:
     @grad.setter
     def grad(self, value: "Tensor | None") -> None:
         if value is not None:
-            if not isinstance(value, Tensor):
-                raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of type "
-                                f"{type(value).__name__}")
-            if value.dtype is not self.dtype:
-                raise RuntimeError("assigned grad has data of a different type")
-            if value._data.shape != self._data.shape:
-                raise RuntimeError("assigned grad has data of a different size")
+            _accumulate.check_grad(self, value)
         self._grad = value
+
+    @grad.deleter
+    def grad(self) -> None:
+        self._grad = None
 
     @property
     def retains_grad(self) -> bool:
@@ -215,7 +217,7 @@ class Tensor:
         self._retains_grad = True
         self._grad_fn._retains = weakref.ref(self)
 
-    def register_hook(self, hook: Callable[["Tensor"], "Tensor | None"]) -> _RemovableHandle:
+    def register_hook(self, hook: Callable[["Tensor"], "Tensor | None"]) -> RemovableHandle:
         """Call ``hook(grad)`` when this tensor's gradient is computed; a result replaces it."""
         _record.untraceable("register_hook() inside fn (a compiled program runs no hook)")
         if self._view_op is not None:
@@ -223,12 +225,12 @@ class Tensor:
         if not self._requires_grad:
             raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
         if self._grad_fn is not None:
-            return self._grad_fn.register_prehook(hook)
+            return self._grad_fn._add_pre_hook(hook)
         acc = self._get_accumulator()
         # The leaf normally holds its AccumulateGrad weakly; once it carries hooks it must live
         # as long as the leaf, or the next graph would get a fresh accumulator without them.
         self._accumulator = lambda: acc
-        return acc.register_prehook(hook)
+        return acc._add_pre_hook(hook)
 
     def _get_accumulator(self) -> AccumulateGrad:
         acc = self._accumulator() if self._accumulator is not None else None
@@ -237,28 +239,9 @@ class Tensor:
             self._accumulator = weakref.ref(acc)
         return acc
 
-    def _accumulate_grad(self, g: "Tensor", steal: bool = False) -> None:
-        """Add ``g`` into ``.grad``; ``steal``: ``g`` is referred to by nothing else, so a first
-        gradient can be kept as it is rather than copied."""
-        _record.values(g._data, "backward() into a leaf's .grad")
-        if _state.enabled:  # create_graph: keep the gradient's own graph
-            self._grad = g if self._grad is None else self._grad + g
-        elif self._grad is None:
-            self._grad = g if steal else Tensor._make(np.array(g._data, order="C"))
-        else:
-            old = self._grad
-            if old._requires_grad:
-                self._grad = Tensor._make(old._data + g._data)
-            else:
-                np.add(old._data, g._data, out=old._data)
-                old._version.value += 1
-
-    def _store_retained_grad(self, g: "Tensor", create_graph: bool) -> None:
-        _record.values(g._data, "backward() into a retained .grad")
-        if self._grad is None:
-            self._grad = g if create_graph else Tensor._make(np.array(g._data, order="C"))
-        else:
-            self._grad = self._grad + g if create_graph else Tensor._make(self._grad._data + g._data)
+    # What AccumulateGrad and the retain_grad hook do to .grad (autograd/accumulate.py).
+    _accumulate_grad = _accumulate.accumulate_grad
+    _store_retained_grad = _accumulate.store_retained_grad
 
     def backward(self, gradient: "Tensor | None" = None, retain_graph: bool | None = None,
                  create_graph: bool = False, inputs: Any = None) -> None:
@@ -301,7 +284,10 @@ class Tensor:
     @data.setter
     def data(self, value: "Tensor") -> None:
         if not isinstance(value, Tensor):
-            raise TypeError(f"data must be a Tensor, got {type(value).__name__}")
+            raise TypeError(f"Variable data has to be a tensor, but got {_typename(value)}")
+        if self._requires_grad and value._data.dtype.kind != "f":
+            raise RuntimeError("data set to a tensor that requires gradients must be floating "
+                               "point or complex dtype")
         self._data = _record.values(value._data, "assigning .data")
 
     # ------------------------------------------------------------ Python protocol
@@ -367,4 +353,4 @@ def _wrap_dim(dim: int, ndim: int) -> int:
 __all__ = ["Tensor", "Size", "device", "float32", "float64", "int32", "int64", "bool_"]
 
 
-_functional_api.Tensor = Tensor  # (see gradgen.autograd.functional_api)
+_functional_api.Tensor = _accumulate.Tensor = Tensor  # (see gradgen.autograd.functional_api)

@@ -136,11 +136,11 @@ def test_implicit_backward_checks_what_the_engine_checks(backend: str) -> None:
         got = [x.grad.numpy().copy(), w.grad.numpy().copy()]
         want = got if f is cf.fn else want
     _close(got, want, "float64")
-    for f in (cf.fn, cf):  # added out of place, the sum not differentiable (as in PyTorch)
-        x.grad = gg.ones(4, 5, dtype=gg.float64).requires_grad_()
+    for f in (cf.fn, cf):  # added in place: the same object, still requiring grad (as in PyTorch)
+        g = x.grad = gg.ones(4, 5, dtype=gg.float64).requires_grad_()
         f(x, w).backward()
-        assert not x.grad.requires_grad
-        _close([x.grad.numpy()], [want[0] / 3 + 1], "float64")
+        assert x.grad is g and x.grad.requires_grad
+        _close([x.grad.detach().numpy()], [want[0] / 3 + 1], "float64")
 
 
 def _fused_loss(backend: str) -> tuple[Callable, gg.Tensor, gg.Tensor]:

@@ -10,25 +10,39 @@ import heapq
 from typing import Any, Sequence
 
 from .grad_mode import _state
-from .node import _LEGACY_TYPE, AccumulateGrad, Node
+from .node import AccumulateGrad, Node, _NodePreHook, check_hook_result
 
 
 def execute(roots: Sequence[Node], grads: Sequence[Any], keep_graph: bool, create_graph: bool,
             capture: Sequence[Node] | None = None, accumulate: bool = True) -> dict[Node, Any]:
     """Backpropagate ``grads`` from ``roots``; returns the gradients reaching ``capture`` nodes.
 
-    With ``capture`` only the nodes that lead to a captured node run, and
-    AccumulateGrad nodes do not accumulate (``autograd.grad`` semantics).
+    With ``capture`` only the nodes that lead to a captured node run (of several roots, one
+    that leads to none runs no hook; a single root runs its tensor hooks all the same). Without ``accumulate`` (``autograd.grad``) the captured nodes' gradients are
+    returned and AccumulateGrad nodes do not accumulate; with it (``backward(inputs=...)``) the
+    captured nodes themselves run as well, and nothing is returned.
     """
     if capture is None and len(roots) == 1 and not create_graph and _one_node(roots[0]):
         return _run_one_node(roots[0], grads[0], keep_graph, accumulate)
     deps = _count_dependencies(roots)
-    wanted = set(capture) if capture is not None else None
-    if wanted is not None:
-        needed = _needed(roots, deps, wanted)
+    wanted = early = None
+    if capture is not None:
+        needed = _needed(roots, deps, set(capture))
+        if len(roots) == 1 and roots[0] not in needed:
+            return _hooks_only(roots[0], grads[0], create_graph)
         deps = _count_dependencies(roots, needed)
-        # A captured node whose inputs lead nowhere wanted need not run.
-        runs = {n for n in needed if any(c in needed for c in n._next if c is not None)}
+        # Of several roots, one that leads to no captured node does not run, nor its hooks.
+        pairs = [(n, g) for n, g in zip(roots, grads) if n in needed]
+        roots, grads = [n for n, _ in pairs], [g for _, g in pairs]
+        if accumulate:
+            runs = None
+        else:
+            wanted = set(capture)
+            # A captured node whose inputs lead nowhere wanted need not run. One that runs
+            # hands out its gradient before its hooks, one that does not after them (as in
+            # PyTorch's engine: NOTE [Hooks ordering]).
+            runs = {n for n in needed if any(c in needed for c in n._next if c is not None)}
+            early = wanted & runs
     else:
         needed = runs = None
     buffers: dict[Node, Any] = {}
@@ -43,9 +57,11 @@ def execute(roots: Sequence[Node], grads: Sequence[Any], keep_graph: bool, creat
         while heap:
             _, node = heapq.heappop(heap)
             g = buffers.pop(node, None)
+            if wanted is not None and node in early:
+                captured[node] = g
             if g is not None and (node._pre_hooks or node._retains is not None):
-                g = _run_pre_hooks(node, g, create_graph)
-            if wanted is not None and node in wanted:
+                g = _run_pre_hooks(node, g, create_graph, runs is None or node in runs)
+            if wanted is not None and node in wanted and node not in early:
                 captured[node] = g
             if type(node) is AccumulateGrad:
                 if accumulate and g is not None:
@@ -71,6 +87,19 @@ def execute(roots: Sequence[Node], grads: Sequence[Any], keep_graph: bool, creat
     finally:
         _state.enabled = prev_mode
     return captured
+
+
+def _hooks_only(root: Node, g: Any, create_graph: bool) -> dict:
+    """A single root that leads to no captured node: PyTorch still evaluates it (it has no
+    dummy root node above it), which runs its tensor hooks and retain_grad, and nothing more."""
+    if g is not None and (root._pre_hooks or root._retains is not None):
+        prev_mode = _state.enabled
+        _state.enabled = create_graph
+        try:
+            _run_pre_hooks(root, g, create_graph, False)
+        finally:
+            _state.enabled = prev_mode
+    return {}
 
 
 def _one_node(root: Node) -> bool:
@@ -159,32 +188,29 @@ def add(a: Any, b: Any) -> Any:
     return _add(a, b)
 
 
-def _run_pre_hooks(node: Node, g: Any, create_graph: bool) -> Any:
+def _run_pre_hooks(node: Node, g: Any, create_graph: bool, node_hooks: bool = True) -> Any:
+    """The tensor hooks, then the retain_grad store, then (``node_hooks``: the node will run)
+    the node's own pre-hooks, in PyTorch's order; returns the gradient the node then receives
+    (None: a node hook dropped it)."""
+    late = None
     hooks = node._pre_hooks
     if hooks:
         for hook in list(hooks):
+            if type(hook) is _NodePreHook:
+                late = [hook] if late is None else late + [hook]
+                continue
             r = hook(g)
             if r is not None:
-                _check_hook_result(hook, g, r)
+                check_hook_result(hook, g, r)
                 g = r
     if node._retains is not None:
         t = node._retains()
         if t is not None:
             t._store_retained_grad(g, create_graph)
+    if late is not None and node_hooks:
+        for hook in late:
+            g = hook(g)
     return g
-
-
-def _check_hook_result(hook: Any, g: Any, r: Any) -> None:
-    """PyTorch's errors for a hook's replacement gradient of another type, size or dtype."""
-    if not hasattr(r, "_data") or not hasattr(r, "_grad_fn"):
-        raise TypeError(f"expected Variable, but hook returned '{type(r).__name__}'")
-    name = getattr(hook, "__name__", type(hook).__name__)
-    if r._data.shape != g._data.shape:
-        raise RuntimeError(f"hook '{name}' has changed the size of value")
-    if r._data.dtype != g._data.dtype:
-        raise RuntimeError(f"hook '{name}' has changed the type of value (was "
-                           f"torch.{_LEGACY_TYPE[g.dtype.name]} got "
-                           f"torch.{_LEGACY_TYPE[r.dtype.name]})")
 
 
 def _count_dependencies(roots: Sequence[Node], only: set | None = None) -> dict[Node, int]:

@@ -63,8 +63,8 @@ class FunctionCtx:
         if self._freed:
             raise RuntimeError(FREED_MESSAGE)
         packed = self._saved
-        if packed is None:  # still inside forward, or nothing was recorded
-            return tuple(self._to_save)
+        if packed is None:  # still inside forward (PyTorch's is empty there), or nothing recorded
+            return ()
         return tuple(_unpack(self, p) for p in packed)
 
     def mark_non_differentiable(self, *args: Any) -> None:
@@ -146,6 +146,12 @@ class BackwardCFunction(Node, FunctionCtx):
                                    "not a Variable")
             grads.append(None if nxt is None else _conform(g, meta, name, i))
         return tuple(grads)
+
+    @property
+    def next_functions(self) -> tuple[tuple[Node | None, int], ...]:
+        # One edge per tensor argument, as in PyTorch (``_next`` has a slot per argument).
+        return tuple(e for e, m in zip(Node.next_functions.fget(self), self._in_meta)
+                     if m is not None)
 
     def __repr__(self) -> str:
         return f"<torch.autograd.function.{type(self).__name__} object at {hex(id(self))}>"
@@ -311,6 +317,10 @@ def _wrap_outputs(Tensor: type, node: BackwardCFunction, args: tuple, out: Any, 
                 alias._view_fn = alias._base._grad_fn
                 o = alias
         outs.append(o)
+    if dirty and not all(any(d is r for r in raw) for d in dirty):
+        raise RuntimeError("Some elements marked as dirty during the forward method were not "
+                           "returned as output. The inputs that are modified inplace must all be "
+                           "outputs of the Function.")
     node._in_meta = tuple((a._data.shape, a._data.dtype) if isinstance(a, Tensor) else None
                           for a in args)
     node._out_meta = tuple((o._data.shape, o._data.dtype) if isinstance(o, Tensor) else None

@@ -6,6 +6,8 @@ import inspect
 import threading
 from typing import Any, Callable, TypeVar
 
+from .node import _typename
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -113,7 +115,10 @@ class set_grad_enabled(_GradModeContext):
     """Set grad mode to ``mode``; takes effect immediately, and as a context manager restores it."""
 
     def __init__(self, mode: bool) -> None:
-        self._target = bool(mode)
+        if mode is not True and mode is not False:
+            raise TypeError("set_grad_enabled(): argument 'enabled' (position 1) must be bool, "
+                            f"not {_typename(mode)}")
+        self._target = mode
         self._prev = _state.enabled
         _state.enabled = self._target
 

@@ -59,12 +59,18 @@ class Node:
         # A hidden selector (multi-output custom Function) shows as (its Function's node, index).
         return tuple(getattr(n, "_edge", None) or (n, 0) for n in self._next)
 
-    def register_prehook(self, hook: Callable[[Any], Any]) -> "_RemovableHandle":
-        """Run ``hook(grad)`` on the incoming gradient; a non-None result replaces it."""
+    def register_prehook(self, hook: Callable[[tuple], Any]) -> "RemovableHandle":
+        """Run ``hook(grad_outputs)`` (a 1-tuple) before this node runs, after its tensor hooks;
+        a returned tuple replaces the gradients (PyTorch's ``Node.register_prehook``)."""
+        return self._add_pre_hook(_NodePreHook(hook))
+
+    def _add_pre_hook(self, hook: Callable[[Any], Any]) -> "RemovableHandle":
+        """Run ``hook(grad)`` on the incoming gradient; a non-None result replaces it (the
+        mechanism of ``Tensor.register_hook``: the hook sees the bare tensor)."""
         if self._pre_hooks is None:
             self._pre_hooks = []
         self._pre_hooks.append(hook)
-        return _RemovableHandle(self._pre_hooks, hook)
+        return RemovableHandle(self._pre_hooks, hook)
 
     def apply(self, grad: Any) -> tuple[Any, ...]:
         raise NotImplementedError
@@ -89,15 +95,76 @@ class Node:
         return f"<{type(self).__name__} object at {hex(id(self))}>"
 
 
-class _RemovableHandle:
-    __slots__ = ("_hooks", "_hook")
+class RemovableHandle:
+    """What registering a hook returns: ``remove()`` it, or use it as a context manager that
+    removes the hook on exit; ``id`` numbers handles as PyTorch's ``RemovableHandle`` does."""
+
+    __slots__ = ("_hooks", "_hook", "id")
+    next_id = 0
 
     def __init__(self, hooks: list, hook: Any) -> None:
         self._hooks, self._hook = hooks, hook
+        self.id = RemovableHandle.next_id
+        RemovableHandle.next_id += 1
 
     def remove(self) -> None:
+        """Unregister the hook (again: nothing happens)."""
         if self._hook in self._hooks:
             self._hooks.remove(self._hook)
+
+    def __enter__(self) -> "RemovableHandle":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.remove()
+
+
+class _NodePreHook:
+    """A ``Node.register_prehook`` hook in the node's list of pre-hooks: it sees the gradients as
+    a tuple and may return a tuple. The engine runs these after the tensor hooks and the
+    retain_grad store, as PyTorch runs node pre-hooks after tensor pre-hooks."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[[tuple], Any]) -> None:
+        self.fn = fn
+
+    def __call__(self, grad: Any) -> Any:
+        r = self.fn((grad,))
+        if r is None:
+            return grad
+        if not isinstance(r, tuple):
+            raise TypeError(f"expected tuple, but hook returned '{_typename(r)}'")
+        if len(r) != 1:
+            name = getattr(self.fn, "__name__", type(self.fn).__name__)
+            raise RuntimeError(f"hook '{name}' has returned an incorrect number of values (got "
+                               f"{len(r)}, but expected 1)")
+        new = r[0]
+        if new is None or new is grad:
+            return new
+        if grad is None:
+            raise RuntimeError("can't replace a None gradient with a non-None value")
+        check_hook_result(self.fn, grad, new)
+        return new
+
+
+def check_hook_result(hook: Any, g: Any, r: Any) -> None:
+    """PyTorch's errors for a hook's replacement gradient of another type, size or dtype."""
+    if not hasattr(r, "_data") or not hasattr(r, "_grad_fn"):
+        raise TypeError(f"expected Variable, but hook returned '{_typename(r)}'")
+    name = getattr(hook, "__name__", type(hook).__name__)
+    if r._data.shape != g._data.shape:
+        raise RuntimeError(f"hook '{name}' has changed the size of value")
+    if r._data.dtype != g._data.dtype:
+        raise RuntimeError(f"hook '{name}' has changed the type of value (was "
+                           f"torch.{_LEGACY_TYPE[g.dtype.name]} got "
+                           f"torch.{_LEGACY_TYPE[r.dtype.name]})")
+
+
+def _typename(x: Any) -> str:
+    """A value's type as PyTorch's messages name it (for errors only: imported when needed)."""
+    from ..functions._operands import type_name  # noqa: PLC0415
+    return type_name(x)
 
 
 class PrimNode(Node):
@@ -239,6 +306,10 @@ class AccumulateGrad(Node):
     def apply(self, grad: Any) -> tuple[Any, ...]:
         self.variable._accumulate_grad(grad)
         return ()
+
+    def name(self) -> str:
+        """PyTorch's qualified C++ name (the class still prints as ``AccumulateGrad``)."""
+        return "torch::autograd::AccumulateGrad"
 
 
 _classes: dict[str, type] = {}

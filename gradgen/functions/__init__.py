@@ -9,10 +9,12 @@ from types import ModuleType
 
 from ..tensor import Tensor
 from . import (conversion, creation, gather, index_write, indexing, inplace, joining, linalg, math,
-               operators, python_values, random, reductions, shape, splitting, statistics)
+               operators, python_values, random, reductions, repeating, shape, splitting,
+               statistics)
 
-MODULES: list[ModuleType] = [creation, random, math, operators, python_values, conversion, reductions, shape, joining,
-                             indexing, index_write, splitting, gather, linalg, inplace, statistics]
+MODULES: list[ModuleType] = [creation, random, math, operators, python_values, conversion, reductions, shape,
+                             repeating, joining, indexing, index_write, splitting, gather, linalg,
+                             inplace, statistics]
 
 
 def install_methods() -> None:

@@ -1,4 +1,5 @@
-"""Shape operations: reshape and view, transposes, (un)squeeze, expand, flip, repeat.
+"""Shape operations: reshape and view, transposes, (un)squeeze, expand (flip, repeat and tile:
+:mod:`.repeating`).
 
 Everything here is a composite of the layout primitives ``reshape``,
 ``transpose``, ``broadcast_in_dim`` (``gradgen.ops.shape``) and ``slice_``,
@@ -8,7 +9,6 @@ version counter with their base (``bind`` sees to that for primitives flagged
 """
 from __future__ import annotations
 
-import builtins
 import math
 import operator
 import warnings
@@ -18,9 +18,7 @@ import numpy as np
 
 from ..autograd.node import _LEGACY_TYPE
 from ..ops import shape as P
-from ..ops.elementwise import convert
-from ..ops.indexing import rev
-from ..tensor import Tensor, _VersionCounter, _wrap_dim
+from ..tensor import Tensor, _wrap_dim
 from ._operands import (broadcast_shapes, is_index, overload_error, shape_arg, tensor_function,
                         type_name)
 from .math import _named
@@ -341,87 +339,27 @@ def broadcast_tensors(*tensors: Tensor) -> tuple[Tensor, ...]:
     return tuple(x if x._data.shape == shape else expand(x, shape) for x in tensors)
 
 
-def flip(input: Tensor, *args: Any, dims: Any = None) -> Tensor:
-    """Reverse the order of elements along ``dims``; returns a copy, as PyTorch does."""
-    axes = _distinct(_dims_arg(args, dims, "flip"), input._data.ndim)
-    out = rev(input, axes=axes if input._data.ndim else ())  # (dim 0 or -1 of a 0-d tensor)
-    # rev is a view primitive (a numpy flip), but flip owns its memory, as in PyTorch: a copy
-    # with a counter of its own, starting where the view's was (a trace bound the view at that
-    # version; only a bump means a write).
-    out._data = out._data.copy()
-    counter = _VersionCounter()
-    counter.value = out._version.value
-    out._version = counter
-    out._base = None
-    return out
-
-
-def repeat(input: Tensor, *sizes: Any, **kw: Any) -> Tensor:
-    """Tile the tensor ``sizes[i]`` times along dim i (new leading dims when sizes is longer)."""
-    if not sizes and not kw:
-        raise TypeError('repeat() missing 1 required positional arguments: "repeats"')
-    reps = tuple(shape_arg(_sizes(sizes, kw, "repeat", "repeats")))
-    shape = input._data.shape
-    lead = len(reps) - len(shape)
-    if lead < 0:
-        raise RuntimeError("Number of dimensions of repeat dims can not be smaller than number of "
-                           "dimensions of tensor")
-    full = (1,) * lead + shape
-    target = tuple(r * s for r, s in zip(reps, full))
-    negative = [t for t in target if t < 0]
-    if negative:
-        raise RuntimeError(f"Trying to create tensor with negative dimension {negative[0]}: "
-                           f"{_fmt(target)}")
-    # A negative count is allowed along an empty dim (PyTorch checks the product): 0 is the same.
-    reps = tuple(builtins.max(r, 0) for r in reps)
-    # Interleave (r0, s0, r1, s1, ...): broadcasting over the r axes, then merging pairs, tiles.
-    pairs = tuple(v for r, s in zip(reps, full) for v in (r, s))
-    spread = P.broadcast_in_dim(input, shape=pairs, dims=tuple(2 * (lead + i) + 1 for i in range(len(shape))))
-    out = P.reshape(spread, shape=tuple(r * s for r, s in zip(reps, full)))
-    if not any(r > 1 and s > 1 for r, s in zip(reps, full)):
-        # The reshape merged only axes of extent 1 into others: a view of the input (stride 0
-        # where repeated). repeat's result owns its memory, as PyTorch's does.
-        out = convert(out, dtype=out.dtype)
-    return _named(out, "RepeatBackward0")
-
-
-def tile(input: Tensor, dims: Sequence[int]) -> Tensor:
-    """``repeat`` that pads ``dims`` with leading ones when it is shorter than the rank."""
-    dims = tuple(shape_arg((dims,)))
-    return repeat(input, (1,) * (input._data.ndim - len(dims)) + dims)
-
-
-def _tile_method(self: Tensor, *dims: Any, **kw: Any) -> Tensor:
-    """``Tensor.tile``, which also takes the dims as separate arguments (``x.tile(2, 1)``)."""
-    dims = _sizes(dims, kw, "tile", "dims")
-    if not dims:
-        raise TypeError('tile() missing 1 required positional arguments: "dims"')
-    return _tile(self, dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims)
-
-
 METHODS = {
     "reshape": reshape, "view": view, "view_as": view_as, "reshape_as": reshape_as,
     "flatten": flatten, "unflatten": unflatten, "transpose": transpose, "swapaxes": transpose,
     "swapdims": transpose, "permute": permute, "t": t, "T": property(_T), "mT": property(_mT),
     "movedim": movedim, "moveaxis": movedim, "unsqueeze": unsqueeze, "squeeze": _squeeze_method,
-    "expand": expand, "expand_as": expand_as, "broadcast_to": _broadcast_to_method, "flip": flip,
-    "repeat": repeat, "tile": _tile_method,
+    "expand": expand, "expand_as": expand_as, "broadcast_to": _broadcast_to_method,
 }
 
 FUNCTIONS = [
     "reshape", "flatten", "unflatten", "transpose", "swapaxes", "swapdims", "permute", "t",
-    "movedim", "moveaxis", "unsqueeze", "squeeze", "broadcast_to", "broadcast_tensors", "flip",
-    "tile",
+    "movedim", "moveaxis", "unsqueeze", "squeeze", "broadcast_to", "broadcast_tensors",
 ]
 
 # The torch-level functions check that their input is a Tensor (the methods need not).
 _MOVEDIM_SIGNATURES = ["Tensor input, int source, int destination",
                        "Tensor input, tuple of ints source, tuple of ints destination"]
-_squeeze, _tile, _transpose = squeeze, tile, transpose  # (the methods', unchecked)
+_squeeze, _transpose = squeeze, transpose  # (the methods', unchecked)
 swapaxes, swapdims = tensor_function(transpose, "swapaxes"), tensor_function(transpose, "swapdims")
 movedim = tensor_function(movedim, overloads=_MOVEDIM_SIGNATURES)
 moveaxis = tensor_function(METHODS["moveaxis"], "moveaxis", overloads=_MOVEDIM_SIGNATURES)
-reshape, flatten, unflatten, transpose, permute, t, unsqueeze, squeeze, flip, tile = (
+reshape, flatten, unflatten, transpose, permute, t, unsqueeze, squeeze = (
     tensor_function(f) for f in (reshape, flatten, unflatten, transpose, permute, t, unsqueeze,
-                                 squeeze, flip, tile))
+                                 squeeze))
 broadcast_to = tensor_function(broadcast_to)

@@ -86,6 +86,10 @@ class _Tracer:
         self.cells: dict[int, Any] = {}     # id(contents) -> closure cell of the traced fn
         self.nondiff: set[Var] = set()      # values no gradient flows through
         self.data_made: set[int] = set()    # ids of tensors made by ``.data`` during the trace
+        # A view primitive's output -> the variable whose memory it views (through any chain of
+        # views), and the input variables: which writes reach an input (trace_writes).
+        self.view_root: dict[Var, Var] = {}
+        self.input_vars: set[Var] = set()
         self.error: TraceError | None = None
         self.abstract = AbstractOutputs(self.stop_abstract) if abstract else None
         # Tensors made during the trace, numbered: weakly kept by an abstract trace (to find
@@ -117,6 +121,7 @@ class _Tracer:
         self.input_tensors.append(t)
         self.input_versions.append(t._version.value)
         self.input_requires_grad.append(bool(t._requires_grad))
+        self.input_vars.add(v)
         self.bind(t, v)
         return v
 
@@ -188,6 +193,8 @@ class _Tracer:
             self.stop(f"ill-typed application of {prim.name} (a front-end bug): {err}", loc)
         out = self.b.new_var(aval)
         self.b.eqns.append(Eqn(prim, ins, out, params, loc))
+        if prim.is_view and len(ins) == 1 and type(ins[0]) is Var:
+            self.view_root[out] = self.view_root.get(ins[0], ins[0])
         if prim.vjp is None or not aval.dtype.is_floating_point or \
                 all(isinstance(a, Literal) or a in self.nondiff for a in ins):
             self.nondiff.add(out)

@@ -44,13 +44,9 @@ def writes_input(tr: "_Tracer", t: Tensor) -> bool:
     if tr.is_input(t):
         return True
     entry = tr.known.get(id(t))
-    if entry is None:
+    if entry is None or type(entry[1]) is not Var:
         return False
-    made = {e.out: e for e in tr.b.eqns}
-    a = entry[1]
-    while type(a) is Var and a in made and made[a].prim.is_view:
-        a = made[a].inputs[0]
-    return type(a) is Var and any(tr.known[id(x)][1] is a for x in tr.input_tensors)
+    return tr.view_root.get(entry[1], entry[1]) in tr.input_vars
 
 
 def before_inplace(target: Tensor, supported: bool = False) -> None:

@@ -18,9 +18,10 @@ def execute(roots: Sequence[Node], grads: Sequence[Any], keep_graph: bool, creat
     """Backpropagate ``grads`` from ``roots``; returns the gradients reaching ``capture`` nodes.
 
     With ``capture`` only the nodes that lead to a captured node run (of several roots, one
-    that leads to none runs no hook; a single root runs its tensor hooks all the same). Without ``accumulate`` (``autograd.grad``) the captured nodes' gradients are
-    returned and AccumulateGrad nodes do not accumulate; with it (``backward(inputs=...)``) the
-    captured nodes themselves run as well, and nothing is returned.
+    that leads to none runs no hook; a single root runs its tensor hooks all the same).
+    Without ``accumulate`` (``autograd.grad``) the captured nodes' gradients are returned and
+    AccumulateGrad nodes do not accumulate; with it (``backward(inputs=...)``) the captured
+    nodes themselves run as well, and nothing is returned.
     """
     if capture is None and len(roots) == 1 and not create_graph and _one_node(roots[0]):
         return _run_one_node(roots[0], grads[0], keep_graph, accumulate)

@@ -357,8 +357,6 @@ def argmin(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tens
     return _arg(input, dim, keepdim, False)
 
 
-
-
 # ---------------------------------------------------------------- all, any, count_nonzero
 
 _ALL_SIGNATURES = _signatures(["tuple of ints dim = None", "int dim"], ", *, Tensor out = None")

@@ -202,6 +202,16 @@ def overload_error(name: str, args: tuple, signatures: list[str], keywords: dict
     return argument_type_error(text(kinds, method_sigs), text([first] + kinds, signatures))
 
 
+def function_overload_error(name: str, got: tuple, signatures: list[str],
+                            keywords: dict | None = None) -> TypeError:
+    """PyTorch's "invalid combination of arguments" error of a function that is no method
+    (``got``: all its arguments)."""
+    if not got:
+        return overload_error(name, (), signatures, keywords)
+    return TypeError(overload_error(name, got[1:], signatures, keywords,
+                                    type_name(got[0])).function_message)
+
+
 def argument_error(name: str, arg: str, pos: int, expected: str, value: Any) -> TypeError:
     """PyTorch's "argument 'dim' (position 1) must be int, not bool" for the method's ``pos``
     (one more for the function)."""

@@ -12,10 +12,8 @@ from ..dtypes import (as_dtype, bool_, dtype, from_numpy_dtype,
                       get_default_dtype, int64)
 from ..autograd import record
 from ..tensor import _LEAF_INSIDE, Tensor
-from ._operands import checked_number, shape_arg
+from ._operands import checked_number, function_overload_error, shape_arg, type_name
 from .from_data import _positive_strides, _to_array
-from .inplace_checks import _type_name
-from .reductions import _overload_error
 
 
 # ---------------------------------------------------------------- tensor(data): from_data.py
@@ -67,10 +65,6 @@ def from_numpy(ndarray: np.ndarray) -> Tensor:
 
 # ---------------------------------------------------------------- factories
 
-def _name(x: Any) -> str:
-    return "Tensor" if isinstance(x, Tensor) else _type_name(x)
-
-
 def _is_int(x: Any) -> bool:
     if isinstance(x, Tensor):
         return not x.dtype.is_floating_point and x.dtype.name != "bool"
@@ -95,16 +89,16 @@ def _size_error(fn: str, size: tuple) -> TypeError:
     all; a later one fails the unpacking of an int sequence (``f(2, x)`` as ``f((2, x))``)."""
     head = f"{fn}(): argument 'size'"
     if len(size) == 1 and not isinstance(size[0], (tuple, list)):
-        return TypeError(f"{head} (position 1) must be tuple of ints, not {_name(size[0])}")
+        return TypeError(f"{head} (position 1) must be tuple of ints, not {type_name(size[0])}")
     if len(size) > 1 and not _is_int(size[0]):
         return TypeError(f"{fn}() takes 1 positional argument but {len(size)} were given")
     pos, bad = next((i, s) for i, s in enumerate(size[0] if len(size) == 1 else size)
                     if not _is_int(s))
     if pos == 0:
         return TypeError(f"{head} (position 1) must be tuple of ints, but found element of type "
-                         f"{_name(bad)} at pos 0")
+                         f"{type_name(bad)} at pos 0")
     return TypeError(f"{head} failed to unpack the object at pos {pos + 1} with error "
-                     f'"type must be tuple of ints,but got {_name(bad)}"')
+                     f'"type must be tuple of ints,but got {type_name(bad)}"')
 
 
 def _number(x: Any, fn: str, arg: str, pos: int) -> float:
@@ -118,7 +112,7 @@ def _number(x: Any, fn: str, arg: str, pos: int) -> float:
         return int(x)
     if isinstance(x, (float, np.generic)):
         return float(x)
-    raise TypeError(f"{fn}(): argument '{arg}' (position {pos}) must be Number, not {_name(x)}")
+    raise TypeError(f"{fn}(): argument '{arg}' (position {pos}) must be Number, not {type_name(x)}")
 
 
 def _factory(fill: Any, name: str, doc: str):
@@ -144,7 +138,7 @@ def full(size: Any, fill_value: Any, *, dtype: Any = None, device: Any = None,
          requires_grad: bool = False) -> Tensor:
     """A tensor of ``size`` filled with ``fill_value`` (dtype inferred from the value)."""
     if not isinstance(size, (tuple, list)):
-        raise TypeError(f"full(): argument 'size' (position 1) must be tuple of ints, not {_name(size)}")
+        raise TypeError(f"full(): argument 'size' (position 1) must be tuple of ints, not {type_name(size)}")
     value = _number(fill_value, "full", "fill_value", 2)
     d = _scalar_dtype(value) if dtype is None else as_dtype(dtype)
     return _leaf(np.full(_size("full", (size,)), checked_number(value, d), d.np), requires_grad)
@@ -191,9 +185,9 @@ def eye(n: int, m: int | None = None, *, dtype: Any = None, device: Any = None,
         requires_grad: bool = False) -> Tensor:
     """The identity matrix (``n`` x ``m``)."""
     if m is None and not _is_index(n):
-        raise TypeError(f"eye(): argument 'n' (position 1) must be int, not {_name(n)}")
+        raise TypeError(f"eye(): argument 'n' (position 1) must be int, not {type_name(n)}")
     if m is not None and not (_is_index(n) and _is_index(m)):
-        raise _overload_error("eye", (n, m), _EYE_SIGNATURES)
+        raise function_overload_error("eye", (n, m), _EYE_SIGNATURES)
     n = operator.index(n)
     m = n if m is None else operator.index(m)
     for arg, v in (("n", n), ("m", m)):
@@ -214,7 +208,7 @@ def arange(start: Any = None, end: Any = None, step: Any = 1, *, dtype: Any = No
                         _number(end, "arange", "end", 2), _number(step, "arange", "step", 3))
         except TypeError:
             given = (start, end) if type(step) is int and step == 1 else (start, end, step)
-            raise _overload_error("arange", given, _ARANGE_SIGNATURES) from None
+            raise function_overload_error("arange", given, _ARANGE_SIGNATURES) from None
     if dtype is not None:
         d = as_dtype(dtype)
     else:
@@ -247,7 +241,7 @@ def linspace(start: float, end: float, steps: int, *, dtype: Any = None, device:
              requires_grad: bool = False) -> Tensor:
     """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
     if not _is_index(steps):
-        raise _overload_error("linspace", (start, end, steps), _LINSPACE_SIGNATURES)
+        raise function_overload_error("linspace", (start, end, steps), _LINSPACE_SIGNATURES)
     steps = operator.index(steps)
     if steps < 0:
         raise RuntimeError("number of steps must be non-negative")

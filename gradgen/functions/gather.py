@@ -14,8 +14,7 @@ from ..ops.indexing import check_index, check_index_values, take_along, take as 
 from ..ops.shape import reshape
 from ..tensor import Tensor, _wrap_dim
 from .indexing import _tracing
-from ._operands import tensor_function
-from .inplace_checks import _type_name
+from ._operands import tensor_function, type_name
 from .math import _named
 from .shape import _fmt
 
@@ -23,7 +22,7 @@ from .shape import _fmt
 def _tensor_arg(index: Any, fn: str, position: int) -> Tensor:
     if not isinstance(index, Tensor):
         raise TypeError(f"{fn}(): argument 'index' (position {position}) must be Tensor, not "
-                        f"{_type_name(index)}")
+                        f"{type_name(index)}")
     return index
 
 

@@ -27,10 +27,9 @@ from ..ops import elementwise as E
 from ..ops.indexing import slice_, take as _take
 from ..ops.shape import broadcast_in_dim, reshape, transpose
 from ..tensor import Tensor
-from ._operands import cast
+from ._operands import cast, type_name
 from .index_errors import (NOT_AN_INDEX, check_long, check_longs, raise_out_of_bounds, specified,
                            zero_dim_error)
-from .inplace_checks import _type_name
 from .math import _named
 from .shape import _fmt
 
@@ -72,7 +71,7 @@ def _classify(obj: Any) -> tuple[str, Any]:
         return _classify_array(arr, arr)
     if isinstance(obj, str):
         raise TypeError("new(): invalid data type 'str'")
-    raise IndexError(NOT_AN_INDEX.format(_type_name(obj)))
+    raise IndexError(NOT_AN_INDEX.format(type_name(obj)))
 
 
 def _classify_array(arr: np.ndarray, orig: Any) -> tuple[str, Any]:

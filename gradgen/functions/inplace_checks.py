@@ -17,6 +17,7 @@ from ..autograd.node import multi_output_message
 from ..autograd.record import refresh_view
 from ..dtypes import bool_, float32, float64, int32, int64
 from ..tensor import Tensor
+from ._operands import type_name
 
 LEAF_MESSAGE = "a leaf Variable that requires grad is being used in an in-place operation."
 OVERLAP_MESSAGE = ("unsupported operation: more than one element of the written-to tensor refers "
@@ -111,22 +112,17 @@ def _dims(shape: tuple) -> str:
     return f"[{', '.join(map(str, shape))}]"
 
 
-def _type_name(x: Any) -> str:
-    t = type(x)
-    return t.__name__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
-
-
 def _check_tensor_or_number(fn: str, x: Any, arg: str = "other") -> None:
     if not isinstance(x, (Tensor,) + _NUMBERS):
-        raise TypeError(f"{fn}(): argument '{arg}' (position 1) must be Tensor, not {_type_name(x)}")
+        raise TypeError(f"{fn}(): argument '{arg}' (position 1) must be Tensor, not {type_name(x)}")
 
 
 def _check_overload(fn: str, values: tuple, params: tuple[str, ...], optional: bool = False) -> None:
     """PyTorch's "invalid combination of arguments" error for ``fn(Tensor|Number ...)``."""
     if all((v is None and optional) or isinstance(v, (Tensor,) + _NUMBERS) for v in values):
         return
-    got = ", ".join(_type_name(v) for v in values)
-    marked = ", ".join(f"!{_type_name(v)}!" for v in values)
+    got = ", ".join(type_name(v) for v in values)
+    marked = ", ".join(f"!{type_name(v)}!" for v in values)
     default = " = None" if optional else ""
     lines = [f"{fn}() received an invalid combination of arguments - got ({got}), but expected one of:"]
     for kind in ("Tensor", "Number"):

@@ -21,7 +21,7 @@ from ..ops.indexing import take_along
 from ..ops.shape import broadcast_in_dim, reshape
 from ..tensor import Tensor, _wrap_dim
 from ._operands import (argument_error, cast, differentiating, is_index, overload_error,
-                        tensor_function, type_name)
+                        tensor_function)
 from .math import _named, maximum, minimum
 
 _INF = _math.inf
@@ -102,21 +102,8 @@ def _count(shape: tuple, axes: tuple[int, ...]) -> int:
     return n
 
 
-_is_int = is_index
-
-
 def _user_dims(dim: Any) -> tuple:
     return (operator.index(dim),) if is_index(dim) else tuple(operator.index(d) for d in dim)
-
-
-def _overload_error(name: str, got: tuple, signatures: list[str],
-                    keywords: dict | None = None) -> TypeError:
-    """PyTorch's "invalid combination of arguments" error of a function that is no method
-    (``got``: all its arguments)."""
-    if not got:
-        return overload_error(name, (), signatures, keywords)
-    return TypeError(overload_error(name, got[1:], signatures, keywords,
-                                    type_name(got[0])).function_message)
 
 
 # ---------------------------------------------------------------- sum, mean, prod
@@ -248,7 +235,7 @@ def _extremum(x: Tensor, dim: Any, keepdim: bool, other: Any, is_max: bool) -> A
             raise _no_reduction_dim(name)
         out = extremum_sharing_nan(x, tuple(range(x._data.ndim)), is_max)
         return _named(out, "MaxBackward1" if is_max else "MinBackward1")
-    if not _is_int(dim):
+    if not is_index(dim):
         raise overload_error(name, (dim,), _max_signatures())
     values, indices = _along(x, operator.index(dim), False if keepdim is _UNSET else keepdim, is_max)
     rt = max_return if is_max else min_return

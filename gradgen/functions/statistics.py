@@ -18,7 +18,7 @@ from ..tensor import Tensor, _wrap_dim
 from ._operands import (cast, differentiating, is_index, overload_error,
                         tensor_function, type_name, user_stacklevel)
 from .math import _named
-from .reductions import (_UNSET, _INF, _count, _is_int, _restore,
+from .reductions import (_UNSET, _INF, _count, _restore,
                          _user_dims, extremum_sharing_nan, keep, normalize_dims)
 
 # ---------------------------------------------------------------- var, std
@@ -35,7 +35,7 @@ def _correction(name: str, x: Tensor, dim: Any, unbiased: Any, correction: Any) 
     """Sort out PyTorch's overloads: returns (dim, correction)."""
     if isinstance(dim, bool) and unbiased is None:
         dim, unbiased = None, dim
-    bad_dim = dim is not None and not _is_int(dim) and not isinstance(dim, (tuple, list))
+    bad_dim = dim is not None and not is_index(dim) and not isinstance(dim, (tuple, list))
     if bad_dim or (unbiased is not None and (correction is not None
                                              or not isinstance(unbiased, bool))):
         got = tuple(a for a in (dim, unbiased) if a is not None)
@@ -127,7 +127,7 @@ def norm(input: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False, 
     if out is not None:
         raise NotImplementedError("gradgen does not support the out= argument")
     if isinstance(p, str):
-        if p == "fro" and (dim is None or _is_int(dim) or len(dim) <= 2):
+        if p == "fro" and (dim is None or is_index(dim) or len(dim) <= 2):
             p = 2.0
         elif p == "fro":
             raise RuntimeError("linalg.matrix_norm: dim must be a 2-tuple. Got "

@@ -18,6 +18,7 @@ from .ad.cache import Fallback, TraceCache, inputs_of, signature
 from .ad.evaluate import evaluate
 from .ad.reverse import vjp
 from .autograd import record
+from .autograd.engine import any_node
 from .autograd.functional_api import grad as _autograd_grad
 from .autograd.grad_mode import _state, enable_grad
 from .autograd.record import TraceBusy, TraceError
@@ -251,18 +252,9 @@ def _eager_value_and_grad(fn: Callable, args: tuple, nums: tuple[int, ...], has_
 def _reaches_other_leaf(out: Any, targets: list) -> bool:
     """Whether ``out``'s graph reaches a leaf requiring grad other than ``targets``."""
     mine = {id(t) for t in targets}
-    seen: set = set()
-    stack = [getattr(out, "_grad_fn", None)]
-    while stack:
-        node = stack.pop()
-        if node is None or id(node) in seen:
-            continue
-        seen.add(id(node))
-        variable = getattr(node, "variable", None)
-        if variable is not None and id(variable) not in mine:
-            return True
-        stack.extend(node._next)
-    return False
+    return any_node([getattr(out, "_grad_fn", None)],
+                    lambda n: getattr(n, "variable", None) is not None
+                    and id(n.variable) not in mine)
 
 
 def grad(fn: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:

@@ -7,7 +7,7 @@ primitive, so under ``create_graph=True`` the sum is itself recorded.
 from __future__ import annotations
 
 import heapq
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from .grad_mode import _state
 from .node import AccumulateGrad, Node, _NodePreHook, check_hook_result
@@ -164,9 +164,8 @@ def _into_leaves(root: Node, outs: tuple) -> None:
             n.variable._accumulate_grad(gi, mine is not None and mine[k])
 
 
-def any_stale(roots: Sequence[Node | None]) -> bool:
-    """Whether a backward from ``roots`` would meet a node whose saved tensor was written in
-    place since it was saved (:meth:`Node.stale`: that node's ``apply`` raises)."""
+def any_node(roots: Sequence[Node | None], test: Callable[[Node], bool]) -> bool:
+    """Whether some node of the graph below ``roots`` passes ``test``."""
     seen: set = set()
     stack = [n for n in roots if n is not None]
     while stack:
@@ -174,10 +173,16 @@ def any_stale(roots: Sequence[Node | None]) -> bool:
         if node in seen:
             continue
         seen.add(node)
-        if node.stale():
+        if test(node):
             return True
         stack.extend(n for n in node._next if n is not None)
     return False
+
+
+def any_stale(roots: Sequence[Node | None]) -> bool:
+    """Whether a backward from ``roots`` would meet a node whose saved tensor was written in
+    place since it was saved (:meth:`Node.stale`: that node's ``apply`` raises)."""
+    return any_node(roots, Node.stale)
 
 
 def add(a: Any, b: Any) -> Any:

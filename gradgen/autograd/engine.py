@@ -182,7 +182,7 @@ def any_node(roots: Sequence[Node | None], test: Callable[[Node], bool]) -> bool
 def any_stale(roots: Sequence[Node | None]) -> bool:
     """Whether a backward from ``roots`` would meet a node whose saved tensor was written in
     place since it was saved (:meth:`Node.stale`: that node's ``apply`` raises)."""
-    return any_node(roots, Node.stale)
+    return any_node(roots, lambda n: n.stale())
 
 
 def add(a: Any, b: Any) -> Any:

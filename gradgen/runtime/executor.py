@@ -16,8 +16,9 @@ Memory: temporaries that no output refers to live in a *workspace* allocated
 once and kept between calls (one block carved by the schedule's memory plan
 when it has one), so their pointers are converted once; constant buffers
 likewise. Arrays that leave the call (program outputs, including the residuals a
-forward program hands to its backward) are allocated fresh on every call, so
-nothing returned is ever overwritten by a later call. Input arrays are passed by
+forward program hands to its backward) are fresh on every call, so nothing the
+caller still holds is ever overwritten by a later call (the generated call
+reuses one that nobody holds any more: :mod:`.callgen`). Input arrays are passed by
 pointer (made C-contiguous first if needed). :meth:`Executable.bind` fixes
 inputs that never change (a cotangent of ones) as persistent buffers.
 

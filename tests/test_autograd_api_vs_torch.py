@@ -295,6 +295,54 @@ def dirty_not_returned(T):
     return F.apply(T.ones(2))
 
 
+def _add_one_dirty(T, outputs=1):
+    class AddOne_(T.autograd.Function):
+        @staticmethod
+        def forward(ctx, a):
+            a.add_(1)
+            ctx.mark_dirty(a)
+            return a if outputs == 1 else (a, a * 3)
+
+        @staticmethod
+        def backward(ctx, g, *more):
+            return g * 7 + (more[0] * 3 if more and more[0] is not None else 0)
+
+    return AddOne_
+
+
+def dirty_view_output(T):  # the base is rebased around the Function's node (CopySlices)
+    x = T.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    b = x * 1
+    y = _add_one_dirty(T).apply(b[1:])
+    (y * T.tensor([1.0, 2.0])).sum().backward()
+    return x.grad, b.grad_fn.name(), y.grad_fn.name(), b
+
+
+def dirty_view_through_base(T):
+    x = T.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    b = x * 1
+    _add_one_dirty(T).apply(b[1:])
+    (b * b).sum().backward()
+    return x.grad, b
+
+
+def dirty_view_other_view(T):  # another view of the base sees the new history
+    x = T.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    b = x * 2
+    col, row = b[:, 1], b[1]
+    _add_one_dirty(T).apply(row)
+    col.sum().backward()
+    return x.grad, col.grad_fn.name()
+
+
+def dirty_view_two_outputs(T):
+    x = T.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    b = x * 1
+    y, z = _add_one_dirty(T, 2).apply(b[:2])
+    (b.sum() + z.sum()).backward()
+    return x.grad, y.grad_fn.name()
+
+
 def function_next_functions(T):
     class Scale(T.autograd.Function):
         @staticmethod
@@ -463,6 +511,20 @@ SCENARIOS = [
     (dirty_not_returned, (RuntimeError, 'Some elements marked as dirty during the forward method were not '
                                         'returned as output. The inputs that are modified inplace must all be '
                                         'outputs of the Function.')),
+    (dirty_view_output, (('float32', (3,), [0.0, 7.0, 14.0]), 'torch::autograd::CopySlices',
+                         'AsStridedBackward0', ('float32', (3,), [1.0, 3.0, 4.0]))),
+    (dirty_view_through_base, (('float32', (3,), [2.0, 42.0, 56.0]), ('float32', (3,), [1.0, 3.0, 4.0]))),
+    (dirty_view_other_view, (('float32', (2, 2), [[0.0, 2.0], [0.0, 14.0]]), 'AsStridedBackward0')),
+    (dirty_view_two_outputs, (RuntimeError, 'If your Function modifies inplace an input that is a view of '
+                                             'another Tensor, your Function cannot return more than one Tensor. '
+                                             'This is not supported by the current autograd engine. You should '
+                                             'either make sure the input is not a view (using .clone() for '
+                                             'example) or make your Function only return one Tensor '
+                                             '(potentially splitting it into two Functions: one doing the '
+                                             'inplace that returns a single Tensor and a second one that does '
+                                             'the other operations). You can ask on the forum '
+                                             'https://discuss.pytorch.org/ if you need help to do this '
+                                             'change.')),
     (function_next_functions, [('torch::autograd::AccumulateGrad', 0), (None, 0)]),
     (unneeded_root_retains, (None, [])),
     (unneeded_single_root, ((None,), ('float32', (2,), [1.0, 1.0]), [1, 2], None, None)),

@@ -33,6 +33,16 @@ _LEGACY_MESSAGE = (
     "https://pytorch.org/docs/stable/autograd.html#torch.autograd.Function)")
 
 
+_DIRTY_VIEW_OUTPUTS = (
+    "If your Function modifies inplace an input that is a view of another Tensor, your Function "
+    "cannot return more than one Tensor. This is not supported by the current autograd engine. "
+    "You should either make sure the input is not a view (using .clone() for example) or make "
+    "your Function only return one Tensor (potentially splitting it into two Functions: one "
+    "doing the inplace that returns a single Tensor and a second one that does the other "
+    "operations). You can ask on the forum https://discuss.pytorch.org/ if you need help to do "
+    "this change.")
+
+
 def _shape_str(shape: tuple) -> str:
     return f"[{', '.join(map(str, shape))}]"
 
@@ -326,8 +336,26 @@ def _wrap_outputs(Tensor: type, node: BackwardCFunction, args: tuple, out: Any, 
     node._out_meta = tuple((o._data.shape, o._data.dtype) if isinstance(o, Tensor) else None
                            for o in outs)
     if record:
+        # A dirty view: its base's history is what it was before forward wrote through it.
+        views = [o for o in outs if dirty and isinstance(o, Tensor)
+                 and any(o is d for d in dirty) and _tracked_view(o)]
+        if views:
+            if len(raw) > 1:
+                raise RuntimeError(_DIRTY_VIEW_OUTPUTS)
+            from ..functions.view_writes import base_alias, write_through_view  # noqa: PLC0415
+            rebased = [(o, base_alias(o, False)) for o in views]
         _attach(Tensor, node, raw, outs)
+        for o, old_base in rebased if views else ():  # the base's CopySlices around node
+            if o._grad_fn is not None:  # (its value with node's history: not a stale view)
+                write_through_view(o, Tensor._make(o._data, o._grad_fn), old_base, False)
     return tuple(outs) if is_tuple else outs[0]
+
+
+def _tracked_view(t: Any) -> bool:
+    """Whether ``t`` is a view whose writes its base's history must record (made in grad
+    mode, of a base that requires grad)."""
+    vo = t._view_op
+    return vo is not None and t._base is not None and vo[2] and vo[0]._requires_grad
 
 
 def _mark_dirty_output(t: Any, record: bool) -> None:

@@ -137,3 +137,21 @@ def test_a_training_loop_keeps_every_result(variant: str) -> None:
     for got, want in zip(train(step), train(eager), strict=True):
         for g, e in zip(got, want, strict=True):
             np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_large_outputs_are_made_each_call() -> None:
+    """Only outputs up to RECYCLED_BYTES are kept between calls (a large one would hold memory
+    for an allocation its kernel's time dwarfs)."""
+    from gradgen.ir.trace import trace  # noqa: PLC0415
+    from gradgen.runtime.callgen import RECYCLED_BYTES  # noqa: PLC0415
+    from gradgen.runtime.executor import build_programs  # noqa: PLC0415
+    n = RECYCLED_BYTES // 4 + 1  # float32 elements: just over the limit
+    program = trace(lambda x: (gg.exp(x), x.sum()), gg.ones(n))
+    (ex,) = build_programs([program], 1).executables
+    fast = ex.callable()
+    kept = fast.source.splitlines()[1]  # the names the call keeps between calls
+    big, small = (f"o{s}" for s, _, _, _ in ex._fresh)  # (exp's output, then the sum's)
+    assert f"{small}," in kept and f"{big}," not in kept
+    x = np.random.default_rng(0).standard_normal(n).astype(np.float32)
+    for _ in range(3):
+        _assert_equal(fast(x), ex(x))

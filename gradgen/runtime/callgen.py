@@ -12,15 +12,17 @@ raises, :func:`.slots.check_step`) and an allocating kernel's result too
 (:func:`.slots.allocating_step`), the outputs returned. The text holds only names this
 module makes up (``a3``, ``q3``, ``K0``, ...), never a user string.
 
-Fresh outputs are recycled. Each slot keeps the arrays its last two calls returned,
-with their cffi pointers; when nothing but the slot refers to one any more (its
-reference count is back at what it was when the array was made: no tensor, view,
-memoryview or other buffer export holds it), the next call writes into it instead
-of allocating an array and converting its pointer -- about a microsecond less per
-output on small calls, and memory the caches still hold on large ones. Whatever
-the caller keeps is never written again; keeping two arrays per slot covers the
-loop that holds each result until the next call returns (``loss, g = step(x)``).
-The slots are read and written only under the lock.
+Small fresh outputs are recycled. Each slot of at most :data:`RECYCLED_BYTES` keeps
+the arrays its last two calls returned, with their cffi pointers; when nothing but
+the slot refers to one any more (its reference count is back at what it was when
+the array was made: no tensor, view, memoryview or other buffer export holds it),
+the next call writes into it instead of allocating an array and converting its
+pointer: about half a microsecond less per output, which counts on calls whose
+kernels take a few microseconds. Whatever the caller keeps is never written again;
+keeping two arrays per slot covers the loop that holds each result until the next
+call returns (``loss, g = step(x)``). The slots are read and written only under the
+lock. Larger outputs are allocated on every call: their kernels take long enough
+for the allocation not to count, and keeping them would hold memory nobody uses.
 
 An input numpy cannot pass as a flat buffer (not C-contiguous) makes the
 generated function hand the whole call to the general path, which copies it. The
@@ -35,6 +37,8 @@ from typing import Any, Callable
 import numpy as np
 
 from ..codegen.checks import STATUS_NONE
+
+RECYCLED_BYTES = 64 * 1024  # the largest output a slot recycles (see the module docstring)
 
 
 def generated_call(ex: Any) -> Callable[..., list] | None:
@@ -62,6 +66,10 @@ def generated_call(ex: Any) -> Callable[..., list] | None:
     recycle, kept = [], []  # (module docstring: recycled outputs)
     for s, (shape, dt, ct) in fresh.items():
         env[f"S{s}"], env[f"D{s}"], env[f"C{s}"] = shape, dt, ct
+        if int(np.prod(shape)) * np.dtype(dt).itemsize > RECYCLED_BYTES:
+            body.append(f"o{s} = empty(S{s}, D{s})")
+            body += [f"q{s} = convert(C{s}, o{s}, False)"] if ct is not None else []
+            continue
         lines, names = _recycled(s, ct is not None)
         recycle += lines
         kept += names

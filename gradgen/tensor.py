@@ -52,11 +52,11 @@ class Tensor:
     """A multi-dimensional array that records operations for automatic differentiation."""
 
     # _view_op: for a differentiable view, [base, view steps, made in grad mode, version,
-    # multi-output index] -- how to replay it from its base once a write made it stale (see
-    # record.refresh_view); the index is set on an output of split/chunk/unbind made in grad
-    # mode (and 0 on views of one): PyTorch refuses writes into those and cannot replay them.
-    # _view_fn: for an alias a custom Function returned, its base's grad_fn at the time.
-    __slots__ = ("_data", "_requires_grad", "_grad_fn", "_grad", "_version", "_base", "_view_fn",
+    # output index, made by a custom Function] -- how to replay it from its base once a write
+    # made it stale (see record.refresh_view); the index is set on an output of split/chunk/
+    # unbind made in grad mode, or a view or input a custom Function returned (and 0 on views
+    # of one): PyTorch refuses writes into those and cannot replay them.
+    __slots__ = ("_data", "_requires_grad", "_grad_fn", "_grad", "_version", "_base",
                  "_view_op", "_accumulator", "_retains_grad", "__weakref__")
     # numpy must defer to our reflected operators (ndarray + Tensor -> Tensor.__radd__).
     __array_ufunc__ = None

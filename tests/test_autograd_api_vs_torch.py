@@ -343,6 +343,50 @@ def dirty_view_two_outputs(T):
     return x.grad, y.grad_fn.name()
 
 
+def _ident(T, view=False):
+    class Ident(T.autograd.Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a[1:] if view else a
+
+        @staticmethod
+        def backward(ctx, g):
+            return T.cat([T.zeros(1), g]) if view else g * 4
+
+    return Ident
+
+
+def function_view_written(T):
+    x = T.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    _ident(T, view=True).apply(x * 1).add_(1)
+
+
+def function_input_written(T):
+    x = T.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    _ident(T).apply(x * 1).mul_(2)
+
+
+def function_input_base_written(T):  # its base written, then the output used
+    x = T.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    b = x * 1
+    y = _ident(T).apply(b)
+    b.mul_(2)
+    return y.sum()
+
+
+def function_input_unrecorded(T):  # nothing requires grad: writes are fine
+    y = _ident(T).apply(T.ones(3))
+    y.mul_(2)
+    return y, y.requires_grad
+
+
+def function_input_used(T):
+    x = T.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = _ident(T).apply(x * 1)
+    (y * y[:1]).sum().backward()
+    return x.grad, y.grad_fn.name()
+
+
 def function_next_functions(T):
     class Scale(T.autograd.Function):
         @staticmethod
@@ -489,6 +533,11 @@ def node_prehook_bad_count(T):
     y.sum().backward()
 
 
+_IN_FUNCTION = ('This view was created inside a custom Function (or because an input was returned as-is) '
+                'and the autograd logic to handle view+inplace would override the custom backward associa'
+                'ted with the custom Function, leading to incorrect gradients. This behavior is forbidden'
+                '. You can fix this by cloning the output of the custom Function.')
+
 SCENARIOS = [
     (cg_grad_is_gradient, (False, ('float32', (2,), [1.0, 1.0]))),
     (cg_retained_is_gradient, (False, ('float32', (2,), [1.0, 1.0]))),
@@ -525,6 +574,14 @@ SCENARIOS = [
                                              'the other operations). You can ask on the forum '
                                              'https://discuss.pytorch.org/ if you need help to do this '
                                              'change.')),
+    (function_view_written, (RuntimeError, 'Output 0 of Ident is a view and is being modified inplace. '
+                                           + _IN_FUNCTION)),
+    (function_input_written, (RuntimeError, 'Output 0 of Ident is a view and is being modified inplace. '
+                                            + _IN_FUNCTION)),
+    (function_input_base_written, (RuntimeError, 'Output 0 of Ident is a view and its base or another view of '
+                                                 'its base has been modified inplace. ' + _IN_FUNCTION)),
+    (function_input_unrecorded, (('float32', (3,), [2.0, 2.0, 2.0]), False)),
+    (function_input_used, (('float32', (3,), [28.0, 4.0, 4.0]), 'IdentBackward')),
     (function_next_functions, [('torch::autograd::AccumulateGrad', 0), (None, 0)]),
     (unneeded_root_retains, (None, [])),
     (unneeded_single_root, ((None,), ('float32', (2,), [1.0, 1.0]), [1, 2], None, None)),

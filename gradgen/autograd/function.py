@@ -317,15 +317,18 @@ def _wrap_outputs(Tensor: type, node: BackwardCFunction, args: tuple, out: Any, 
     raw = out if is_tuple else (out,)
     dirty = node._dirty
     outs = []
-    for o in raw:
+    for k, o in enumerate(raw):
         if isinstance(o, Tensor):
             if dirty and any(o is d for d in dirty):
                 _mark_dirty_output(o, record)
             elif o._requires_grad or any(o is a for a in args):
                 alias = Tensor._make(o._data, None, o._version)  # forward returned a graph tensor
                 alias._base = o._base if o._base is not None else o
-                alias._view_fn = alias._base._grad_fn
+                if record:
+                    _function_view(alias, o, k)
                 o = alias
+            elif record and o._view_op is not None and o._base is not None:
+                _function_view(o, o, k)  # a view forward made of an input
         outs.append(o)
     if dirty and not all(any(d is r for r in raw) for d in dirty):
         raise RuntimeError("Some elements marked as dirty during the forward method were not "
@@ -349,6 +352,14 @@ def _wrap_outputs(Tensor: type, node: BackwardCFunction, args: tuple, out: Any, 
             if o._grad_fn is not None:  # (its value with node's history: not a stale view)
                 write_through_view(o, Tensor._make(o._data, o._grad_fn), old_base, False)
     return tuple(outs) if is_tuple else outs[0]
+
+
+def _function_view(t: Any, source: Any, k: int) -> None:
+    """Make ``t``, output ``k``, a view of ``source``'s base that PyTorch refuses to write into
+    or to use after its base was written (a custom Function's backward would be overridden)."""
+    vo = source._view_op
+    root, steps = (vo[0], vo[1]) if vo is not None and source._base is not None else (source, ())
+    t._view_op = [root, steps, True, t._version.value, k, True]
 
 
 def _tracked_view(t: Any) -> bool:

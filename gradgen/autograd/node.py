@@ -247,11 +247,19 @@ MULTI_OUTPUT_SUFFIX = (
     "an out-of-place one.")
 
 
+FUNCTION_OUTPUT_SUFFIX = (
+    " This view was created inside a custom Function (or because an input was returned as-is) "
+    "and the autograd logic to handle view+inplace would override the custom backward "
+    "associated with the custom Function, leading to incorrect gradients. This behavior is "
+    "forbidden. You can fix this by cloning the output of the custom Function.")
+
+
 def multi_output_message(view: Any, index: int, through: str | None = None,
-                         indirect: bool = False) -> str:
-    """PyTorch's refusal of an output (``index``) of split/chunk/unbind, or a view of one, being
-    written in place (``indirect``: its base, or another view of it, was written and this view
-    is used). ``through``: the node name of the view an indexed write takes of it (output 0)."""
+                         indirect: bool = False, in_function: bool = False) -> str:
+    """PyTorch's refusal of an output (``index``) of split/chunk/unbind, or of a view or input a
+    custom Function returned (``in_function``), or a view of one, being written in place
+    (``indirect``: its base, or another view of it, was written and this view is used).
+    ``through``: the node name of the view an indexed write takes of it (output 0)."""
     name = through or (view._grad_fn.name() if view._grad_fn is not None else None)
     what = "its base or another view of its base has been" if indirect else "is being"
     if name is None:
@@ -259,7 +267,7 @@ def multi_output_message(view: Any, index: int, through: str | None = None,
     else:
         head = (f"Output {0 if through else index} of {display_name(name)} is a view and {what} "
                 "modified inplace.")
-    return head + MULTI_OUTPUT_SUFFIX
+    return head + (FUNCTION_OUTPUT_SUFFIX if in_function else MULTI_OUTPUT_SUFFIX)
 
 
 def modified_message(t: Any, expected: int, producer: "Node | None" = None) -> str:

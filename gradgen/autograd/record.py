@@ -150,10 +150,10 @@ def bind(prim: Primitive, args: tuple, params: dict) -> Any:
         vo = a0._view_op
         step = (prim, params, datas[0].shape)
         if vo is None or a0._base is None:  # a0 is the base (flip() copies: not a view)
-            t._view_op = [a0, (step,), _state.enabled, counter.value, None]
+            t._view_op = [a0, (step,), _state.enabled, counter.value, None, False]
         else:  # a view of split/chunk/unbind's output (made in grad mode) is refused as it is
             t._view_op = [vo[0], vo[1] + (step,), vo[2] and _state.enabled, counter.value,
-                          0 if vo[4] is not None and _state.enabled else None]
+                          0 if vo[4] is not None and _state.enabled else None, vo[5]]
     else:
         t._view_op = None
     t._accumulator = None
@@ -165,13 +165,15 @@ def bind(prim: Primitive, args: tuple, params: dict) -> Any:
     return t
 
 
-# A differentiable view's ``_view_op`` is [base, steps, made in grad mode, version, index]: the base
+# A differentiable view's ``_view_op`` is [base, steps, made in grad mode, version, index,
+# made by a custom Function]: the base
 # is the first tensor up the chain that is not a differentiable view (a detach() result is
 # one); each step is (prim, params, operand shape) -- enough to replay the view on the base's
 # current history (PyTorch's view replay) and to run the steps' VJP rules backwards (a write
 # through the view, PyTorch's CopySlices); the version is the shared version counter's value
-# when the view's grad_fn was made: a write since may have given the base a new history. A fifth
-# entry is the output index of a split/chunk/unbind piece (0 on views of one), else None.
+# when the view's grad_fn was made: a write since may have given the base a new history. The
+# index is the output index of a split/chunk/unbind piece, or of a view or input a custom
+# Function returned (the last entry says which; 0 on views of one), else None.
 _AS_STRIDED = node_class("AsStridedBackward0")  # PyTorch's name for a replayed view's node
 
 
@@ -182,19 +184,21 @@ def refresh_view(t: Any, writing: bool = False, flag_only: bool = False) -> None
     (into the base or through any view of it) gets a new grad_fn lazily, when next used,
     named AsStridedBackward0, if its base requires grad. Views made under no_grad keep what
     they have (PyTorch refuses to write through them). An output of split/chunk/unbind (or
-    a view of one) cannot be replayed: using it raises PyTorch's error, and so does writing
+    a view of one), or a view or input a custom Function returned, cannot be replayed: using
+    it raises PyTorch's error, and so does writing
     into it (``writing``); ``flag_only`` (``requires_grad``, ``detach``) only says it requires
     grad. It stays stale, so every later use raises again.
     """
     vo = t._view_op
     if vo is None or t._base is None or vo[3] == t._version.value:
         return
-    root, steps, tracked, _, index = vo
+    root, steps, tracked, _, index, in_function = vo
     if tracked and root._requires_grad and index is not None:
         if flag_only:
             t._requires_grad = True
             return
-        raise RuntimeError(multi_output_message(t, index, indirect=not writing))
+        raise RuntimeError(multi_output_message(t, index, indirect=not writing,
+                                                in_function=in_function))
     vo[3] = t._version.value
     if not tracked or not root._requires_grad:
         return

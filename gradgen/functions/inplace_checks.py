@@ -74,11 +74,11 @@ def _prepare(self: Tensor, inputs: tuple, overlap: bool = True) -> bool:
 def check_view_write(view: Tensor, recording: bool, through: str | None = None) -> None:
     """PyTorch's refusals of a write through a differentiable view (grad mode is on);
     ``through``: the node name of a view of it an indexed write goes through."""
-    base, _, made_in_grad_mode, _, index = view._view_op
+    base, _, made_in_grad_mode, _, index, in_function = view._view_op
     if not made_in_grad_mode and (recording or base._requires_grad):
         raise RuntimeError(NO_GRAD_VIEW_MESSAGE)
     if index is not None and recording:
-        raise RuntimeError(multi_output_message(view, index, through))
+        raise RuntimeError(multi_output_message(view, index, through, in_function=in_function))
     if recording and base._grad_fn is None and base._requires_grad:
         raise RuntimeError(VIEW_OF_LEAF_MESSAGE)
 

@@ -90,7 +90,7 @@ class AbstractOutputs:
 
 
 # What a tensor is, slot by slot: an escaped tensor takes on its real twin's whole state.
-_STATE = ("_data", "_requires_grad", "_grad_fn", "_grad", "_version", "_base", "_view_fn",
+_STATE = ("_data", "_requires_grad", "_grad_fn", "_grad", "_version", "_base",
           "_view_op", "_accumulator", "_retains_grad")
 
 

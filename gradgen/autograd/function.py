@@ -340,6 +340,7 @@ def _wrap_outputs(Tensor: type, node: BackwardCFunction, args: tuple, out: Any, 
                            for o in outs)
     if record:
         # A dirty view: its base's history is what it was before forward wrote through it.
+        rebased = []
         views = [o for o in outs if dirty and isinstance(o, Tensor)
                  and any(o is d for d in dirty) and _tracked_view(o)]
         if views:
@@ -348,7 +349,7 @@ def _wrap_outputs(Tensor: type, node: BackwardCFunction, args: tuple, out: Any, 
             from ..functions.view_writes import base_alias, write_through_view  # noqa: PLC0415
             rebased = [(o, base_alias(o, False)) for o in views]
         _attach(Tensor, node, raw, outs)
-        for o, old_base in rebased if views else ():  # the base's CopySlices around node
+        for o, old_base in rebased:  # the base's CopySlices around node
             if o._grad_fn is not None:  # (its value with node's history: not a stale view)
                 write_through_view(o, Tensor._make(o._data, o._grad_fn), old_base, False)
     return tuple(outs) if is_tuple else outs[0]

@@ -73,6 +73,7 @@ def generated_call(ex: Any) -> Callable[..., list] | None:
         lines, names = _recycled(s, ct is not None)
         recycle += lines
         kept += names
+
     def pointer(s: int) -> str:
         if s in fresh or (s in inputs and inputs[s] is not None):
             return f"q{s}"

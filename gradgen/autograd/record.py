@@ -151,7 +151,8 @@ def bind(prim: Primitive, args: tuple, params: dict) -> Any:
         step = (prim, params, datas[0].shape)
         if vo is None or a0._base is None:  # a0 is the base (flip() copies: not a view)
             t._view_op = [a0, (step,), _state.enabled, counter.value, None, False]
-        else:  # a view of split/chunk/unbind's output (made in grad mode) is refused as it is
+        else:  # a view of an output of split/chunk/unbind (in grad mode) or of a custom
+            # Function's returned view is refused as that output is
             t._view_op = [vo[0], vo[1] + (step,), vo[2] and _state.enabled, counter.value,
                           0 if vo[4] is not None and _state.enabled else None, vo[5]]
     else:
@@ -166,9 +167,8 @@ def bind(prim: Primitive, args: tuple, params: dict) -> Any:
 
 
 # A differentiable view's ``_view_op`` is [base, steps, made in grad mode, version, index,
-# made by a custom Function]: the base
-# is the first tensor up the chain that is not a differentiable view (a detach() result is
-# one); each step is (prim, params, operand shape) -- enough to replay the view on the base's
+# made by a custom Function]: the base is the first tensor up the chain that is not a
+# differentiable view (a detach() result is one); each step is (prim, params, operand shape) -- enough to replay the view on the base's
 # current history (PyTorch's view replay) and to run the steps' VJP rules backwards (a write
 # through the view, PyTorch's CopySlices); the version is the shared version counter's value
 # when the view's grad_fn was made: a write since may have given the base a new history. The
@@ -183,11 +183,11 @@ def refresh_view(t: Any, writing: bool = False, flag_only: bool = False) -> None
     Like PyTorch, a view whose storage was written in place since its grad_fn was made
     (into the base or through any view of it) gets a new grad_fn lazily, when next used,
     named AsStridedBackward0, if its base requires grad. Views made under no_grad keep what
-    they have (PyTorch refuses to write through them). An output of split/chunk/unbind (or
-    a view of one), or a view or input a custom Function returned, cannot be replayed: using
-    it raises PyTorch's error, and so does writing
-    into it (``writing``); ``flag_only`` (``requires_grad``, ``detach``) only says it requires
-    grad. It stays stale, so every later use raises again.
+    they have (PyTorch refuses to write through them). An output of split/chunk/unbind, a
+    view or input a custom Function returned, or a view of one, cannot be replayed: using it
+    raises PyTorch's error, and so does writing into it (``writing``); ``flag_only``
+    (``requires_grad``, ``detach``) only says it requires grad. It stays stale, so every later
+    use raises again.
     """
     vo = t._view_op
     if vo is None or t._base is None or vo[3] == t._version.value:

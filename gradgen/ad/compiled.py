@@ -39,7 +39,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..autograd.function import _OutputSelector
+from ..autograd.function_outputs import _OutputSelector
 from ..ir.core import Literal, Program, Var
 from ..ir.interpreter import run
 from ..ir.tree import unflatten

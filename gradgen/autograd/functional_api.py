@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from .engine import execute
-from .function import _OutputSelector
+from .function_outputs import _OutputSelector
 from .node import Node, _typename
 from .record import refresh_view
 

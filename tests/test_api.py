@@ -443,3 +443,15 @@ def test_grad_outputs_never_alias_inputs() -> None:
     aux[1].zero_() if hasattr(aux[1], "zero_") else gg.zero_(aux[1])
     close(x, t64(1.0, 2.0))
     close(g, t64(2.0, 4.0))
+
+
+def test_compile_unhashable_argument_runs_eagerly_and_says_why() -> None:
+    body = Counter(lambda x, a: x * 2.0 + (gg.from_numpy(a) if isinstance(a, np.ndarray) else a))
+    cf = compile(body)
+    with pytest.warns(UserWarning, match="falling back to eager: an argument of type "
+                                         "numpy.ndarray is neither a tensor nor a hashable"):
+        close(cf(t64(1.0, 2.0, 3.0), np.arange(3.0)), t64(2.0, 5.0, 8.0))
+    assert "gradgen.from_numpy" in str(cf.fallback_reason) and body.calls == 1
+    for _ in range(3):  # only that call ran eagerly: with a tensor it compiles (traced once)
+        close(cf(t64(1.0, 2.0, 3.0), t64(0.0, 1.0, 2.0)), t64(2.0, 5.0, 8.0))
+    assert body.calls == 2

@@ -36,7 +36,14 @@ def _key_tree(tree: tuple) -> tuple:
         return tree
     if kind == "const":
         v = tree[1]
-        hash(v)  # unhashable constants cannot key a cache: TypeError, handled by the caller
+        try:
+            hash(v)
+        except TypeError:  # cannot key a cache: the caller runs the call eagerly, saying why
+            kind = f"{type(v).__module__}.{type(v).__qualname__}".removeprefix("builtins.")
+            raise TypeError(
+                f"an argument of type {kind} is neither a tensor nor a hashable value, so no "
+                "compiled specialization can be chosen by it (pass a numpy array as a tensor: "
+                "gradgen.from_numpy(a))") from None
         return ("const", type(v), _exact(v))
     return tree[:-1] + (tuple(_key_tree(t) for t in tree[-1]),)
 

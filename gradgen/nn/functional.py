@@ -65,12 +65,9 @@ def gelu(input: Tensor, *, approximate: str = "none") -> Tensor:
     if approximate == "tanh":
         inner = (x + x * x * x * 0.044715) * math.sqrt(2.0 / math.pi)
         out = x * 0.5 * (M.tanh(inner) + 1.0)
-    elif x.dtype.name == "float32":
-        # PyTorch's float32 kernel: half * erf + half, so that where erf rounds to -1 (and at
-        # -0.0) the result is +0.0, not -0.0 (float64 keeps x/2 * (erf + 1), as PyTorch's).
-        half = x * 0.5
-        out = half * M.erf(x * math.sqrt(0.5)) + half
     else:
+        # x/2 * (erf + 1): where erf rounds to -1 (and at -0.0) the result is -0.0, the sign of
+        # x * Phi(x). (PyTorch's float32 kernel gives +0.0 there on some machines: AMD EPYC.)
         out = x * 0.5 * (M.erf(x * math.sqrt(0.5)) + 1.0)
     return _named(out, "GeluBackward0")
 

@@ -7,6 +7,7 @@ torch is installed, so a wrong table entry cannot hide a wrong gradgen result.
 from __future__ import annotations
 
 import math
+from math import inf, nan
 
 import numpy as np
 import pytest
@@ -325,6 +326,30 @@ CASES = [
      (RuntimeError, 'value cannot be converted to type int without overflow')),
     ('torch.linspace(0, 1e300, 3, dtype=torch.float64)', ("float64", (3,), [0.0, 5e+299, 1e+300])),
     ('torch.linspace(-1, 10, 4, dtype=torch.int32)', ("int32", (4,), [-1, 2, 6, 10])),
+    ('torch.zeros()', (TypeError, 'zeros() missing 1 required positional arguments: "size"')),
+    ('torch.empty(dtype=torch.float64)',
+     (TypeError, 'empty() missing 1 required positional arguments: "size"')),
+    ('torch.randn()',
+     (TypeError, 'randn() received an invalid combination of arguments - got (), but expected one '
+                 'of:')),
+    ('torch.ones(())', ("float32", (), 1.0)),
+    # the ends truncated first, then counted from both ends in double and truncated
+    ('torch.linspace(-3.7, 10, 4, dtype=torch.int64)', ("int64", (4,), [-3, 1, 5, 10])),
+    ('torch.linspace(5, -0.5, 5, dtype=torch.int64)', ("int64", (5,), [5, 3, 2, 1, 0])),
+    ('torch.linspace(-7.9, 7.9, 7, dtype=torch.int32)', ("int32", (7,), [-7, -4, -2, 0, 2, 4, 7])),
+    ('torch.linspace(0, 100, 50, dtype=torch.int64)[23:27]', ("int64", (4,), [46, 48, 51, 53])),
+    # non-finite ends, one step, the sign of a zero end
+    ("torch.linspace(float('inf'), 1., 5)", ("float32", (5,), [nan, nan, inf, inf, nan])),
+    ("torch.linspace(1, float('-inf'), 4)", ("float32", (4,), [nan, -inf, nan, nan])),
+    ("torch.linspace(2.5, float('nan'), 1)", ("float32", (1,), [2.5])),
+    ('torch.linspace(3., -0., 2)', ("float32", (2,), [3.0, 0.0])),
+    ('torch.linspace(torch.tensor(1.), torch.tensor(3), 3)', ("float32", (3,), [1.0, 2.0, 3.0])),
+    ('torch.linspace(torch.tensor([1.]), 2, 3)',
+     (RuntimeError, 'linspace only supports 0-dimensional start and end tensors, but got start '
+                    'with 1 dimension(s).')),
+    ('torch.linspace(0, torch.ones(1, 1), 3)',
+     (RuntimeError, 'linspace only supports 0-dimensional start and end tensors, but got end '
+                    'with 2 dimension(s).')),
     ('torch.zeros(1.5, 2)', (TypeError, 'zeros() takes 1 positional argument but 2 were given')),
     ('torch.zeros((2, torch.tensor(1.5)))',
      (TypeError, ("zeros(): argument 'size' failed to unpack the object at pos "

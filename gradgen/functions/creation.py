@@ -73,6 +73,10 @@ def _is_int(x: Any) -> bool:
 
 def _size(fn: str, size: tuple) -> tuple[int, ...]:
     """A factory's size, given as ``f(2, 3)`` or ``f((2, 3))``, refused as PyTorch refuses it."""
+    if not size:  # f(): no size at all (a 0-d tensor is f(()))
+        if fn in ("rand", "randn"):
+            raise function_overload_error(fn, (), _RANDOM_SIGNATURES)
+        raise TypeError(f'{fn}() missing 1 required positional arguments: "size"')
     try:
         shape = tuple(shape_arg(size))
     except TypeError:
@@ -169,6 +173,8 @@ def full_like(input: Tensor, fill_value: Any, *, dtype: Any = None, device: Any 
 _OPTIONS = ("torch.dtype dtype = None, torch.layout layout = None, torch.device device = None, "
             "bool pin_memory = False, bool requires_grad = False")
 _WITH_OUT = "*, Tensor out = None, " + _OPTIONS
+_RANDOM_SIGNATURES = [f"tuple of ints size, *, torch.Generator generator, {_WITH_OUT[3:]}",
+                      f"tuple of ints size, {_WITH_OUT}"]
 _EYE_SIGNATURES = [f"int n, {_WITH_OUT}", f"int n, int m, {_WITH_OUT}"]
 _ARANGE_SIGNATURES = [f"Number end, {_WITH_OUT}", f"Number start, Number end, *, {_OPTIONS}",
                       f"Number start, Number end, Number step = 1, {_WITH_OUT}"]
@@ -248,9 +254,41 @@ def linspace(start: float, end: float, steps: int, *, dtype: Any = None, device:
     d = get_default_dtype() if dtype is None else as_dtype(dtype)
     if d is bool_:
         raise NotImplementedError("\"linspace_cpu\" not implemented for 'Bool'")
+    start, end = (_endpoint(v, name) for v, name in ((start, "start"), (end, "end")))
     checked_number(float(start), d)
     checked_number(float(end), d)
-    return _leaf(np.linspace(start, end, steps, dtype=np.float64).astype(d.np), requires_grad)
+    return _leaf(_linspace_values(start, end, steps, d), requires_grad)
+
+
+def _endpoint(v: Any, name: str) -> Any:
+    """A start or end of ``linspace``: a number, or a 0-d tensor's number."""
+    if isinstance(v, Tensor):
+        if v.dim() != 0:
+            raise RuntimeError(f"linspace only supports 0-dimensional start and end tensors, but "
+                               f"got {name} with {v.dim()} dimension(s).")
+        return v.item()
+    return v
+
+
+def _linspace_values(start: Any, end: Any, steps: int, d: dtype) -> np.ndarray:
+    """PyTorch's CPU linspace: ``start`` alone for one step, else the first half counted up
+    from ``start`` and the second down from ``end`` (``start + step * i``, ``end - step *
+    (steps - 1 - i)``), in the dtype's arithmetic with both ends converted to it first; an
+    integer dtype truncates the ends, steps in double and truncates each value. (PyTorch's
+    vectorized loop may round a float value differently, by an ulp.)"""
+    if steps <= 1:
+        return np.full(steps, start).astype(d.np)
+    if d.is_floating_point:
+        ft = d.np.type
+        s, e = ft(start), ft(end)
+    else:
+        ft, s, e = np.float64, int(start), int(end)
+    with np.errstate(invalid="ignore", over="ignore"):  # an inf or NaN end gives NaN, as there
+        step = (ft(e) - ft(s)) / ft(steps - 1)
+        i = np.arange(steps).astype(ft)
+        half = steps // 2
+        out = np.concatenate([ft(s) + step * i[:half], ft(e) - step * (ft(steps - 1) - i[half:])])
+    return out.astype(d.np)
 
 
 FUNCTIONS = ["tensor", "as_tensor", "from_numpy", "ones", "zeros", "empty", "full", "ones_like",

@@ -36,6 +36,18 @@ CASES = [
     ('F.gelu(torch.tensor([-6., -10., -30., -0.0]))', ('float32', (4,), [-0.0, -0.0, -0.0, -0.0])),
     ('repr(F.gelu(torch.tensor([-6., 1.])))', 'tensor([-0.0000, 0.8413])'),
     ('F.gelu(torch.tensor([-40., -0.0], dtype=torch.float64))', ('float64', (2,), [-0.0, -0.0])),
+    # a product over no axis (0-d) passes the gradient as it is, also at inf and NaN
+    ("(lambda x: (x.prod().backward(), x.grad)[1])(torch.tensor(float('inf'), requires_grad=True))",
+     ('float32', (), 1.0)),
+    ("(lambda x: (x.prod(0).backward(), x.grad)[1])(torch.tensor(float('nan'), requires_grad=True))",
+     ('float32', (), 1.0)),
+    ("(lambda x: (x.prod().backward(), x.grad)[1])(torch.tensor([float('inf')], requires_grad=True))",
+     ('float32', (1,), [nan])),
+    # the mean of nll_loss divides by the total weight (1/30 * 900 rounds to 30.000002)
+    ('F.nll_loss(torch.tensor([0.1, -30.0]), torch.tensor(1), weight=torch.tensor([2.0, 30.0])).item()',
+     30.0),
+    ('F.cross_entropy(torch.tensor([[0., 3.], [1., 0.], [2., 2.]]), torch.tensor([1, 0, 0]), '
+     'weight=torch.tensor([3., 7.]), label_smoothing=0.3).item()', 0.48723316192626953),
     # A6 softplus beta=0
     ('(lambda x: (F.softplus(x, beta=0).sum().backward(), '
      'x.grad)[1])(torch.tensor([1., -2.], dtype=torch.float64, '

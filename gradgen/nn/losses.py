@@ -170,10 +170,11 @@ def _nll(input: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int
         return _named(terms, name if input.ndim in (1, 2, 4) else "ViewBackward0")
     total = terms.sum()
     if reduction == "mean":
-        # Multiplying by 1/sum(w) keeps the all-ignored case quiet: the loss is
-        # nan (0 * inf) and no gradient reaches the ignored entries.
+        # Divided by the total weight, as PyTorch (rounded as its result is). With every
+        # target ignored the loss is nan (0 / 0) and the ignored entries' gradient stays
+        # exactly 0 (the select above).
         with np.errstate(divide="ignore", invalid="ignore"):
-            total = total * M.reciprocal(w.sum())
+            total = total / w.sum()
     return _named(total, name)
 
 
@@ -266,4 +267,4 @@ def _smoothing_term(logp: Tensor, target: Tensor, weight: Tensor | None, ignore_
     if reduction == "sum":
         return total
     with np.errstate(divide="ignore", invalid="ignore"):
-        return total * M.reciprocal(w.sum())
+        return total / w.sum()

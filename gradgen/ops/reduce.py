@@ -87,6 +87,10 @@ def _prod_vjp(g, ins, out, needs, axes):
     # zeros other than x_i), where that last factor is 1 with no other zero, the
     # other zero itself (value 0, derivative 1: keeps double backward right)
     # with one, and 0 with more. No division by zero, no data-dependent branch.
+    # A product over no axis (of a 0-d tensor) is the identity: its gradient is g, also where
+    # x is inf or NaN (x / x would make it NaN).
+    if not axes:
+        return (g,)
     x = ins[0]
     is_zero = eq(x, 0.0)
     zf = convert(is_zero, dtype=x.dtype)

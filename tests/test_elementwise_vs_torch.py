@@ -28,6 +28,14 @@ CASES = [
      (RuntimeError, 'For integral input tensors, argument alpha must not be a floating point number.')),
     ('torch.add(torch.ones(2), torch.ones(2), alpha=True)',
      (RuntimeError, 'Boolean alpha only supported for Boolean results.')),
+    # in place too: alpha=True or 1.0 is no int 1
+    ('torch.tensor([2, 3]).add_(-1, alpha=True)',
+     (RuntimeError, 'Boolean alpha only supported for Boolean results.')),
+    ('torch.ones(2).sub_(1, alpha=True)',
+     (RuntimeError, 'Boolean alpha only supported for Boolean results.')),
+    ('torch.tensor([2, 3]).add_(1, alpha=1.0)',
+     (RuntimeError, 'For integral input tensors, argument alpha must not be a floating point number.')),
+    ('torch.tensor([True]).add_(True, alpha=True)', ("bool", (1,), [True])),
     ('torch.tensor([True, False]).add_(True, alpha=2)', ("bool", (2,), [True, True])),
     ('torch.ones(2).sub(torch.ones(2, dtype=torch.float64), alpha=0.5)', ("float64", (2,), [0.5, 0.5])),
     # the gradient of x / y is -g * ((x / y) / y): no y * y to overflow or underflow

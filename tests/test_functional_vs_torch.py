@@ -48,6 +48,10 @@ CASES = [
      30.0),
     ('F.cross_entropy(torch.tensor([[0., 3.], [1., 0.], [2., 2.]]), torch.tensor([1, 0, 0]), '
      'weight=torch.tensor([3., 7.]), label_smoothing=0.3).item()', 0.48723316192626953),
+    ('torch.logsumexp(torch.ones(2), None)',
+     (TypeError, "logsumexp(): argument 'dim' (position 2) must be tuple of ints, not NoneType")),
+    ('torch.ones(2).logsumexp(None)',
+     (TypeError, "logsumexp(): argument 'dim' (position 1) must be tuple of ints, not NoneType")),
     # A6 softplus beta=0
     ('(lambda x: (F.softplus(x, beta=0).sum().backward(), '
      'x.grad)[1])(torch.tensor([1., -2.], dtype=torch.float64, '

@@ -160,16 +160,21 @@ def _guard(self: Tensor, node: Any) -> None:
 # ---------------------------------------------------------------- arithmetic
 
 
+def _alpha(alpha: Any) -> dict | None:
+    """The keywords of an in-place add/sub: none for the int 1 (alpha=True or 1.0 is checked)."""
+    return None if type(alpha) is int and alpha == 1 else {"alpha": alpha}
+
+
 def add_(self: Tensor, other: Any, *, alpha: Any = 1) -> Tensor:
     """In-place ``self += alpha * other``; returns self."""
     _check_tensor_or_number("add_", other)
-    return _inplace(self, M.add, (other,), {"alpha": alpha} if alpha != 1 else None)
+    return _inplace(self, M.add, (other,), _alpha(alpha))
 
 
 def sub_(self: Tensor, other: Any, *, alpha: Any = 1) -> Tensor:
     """In-place ``self -= alpha * other``; returns self."""
     _check_tensor_or_number("sub_", other)
-    return _inplace(self, M.sub, (other,), {"alpha": alpha} if alpha != 1 else None)
+    return _inplace(self, M.sub, (other,), _alpha(alpha))
 
 
 def mul_(self: Tensor, other: Any) -> Tensor:

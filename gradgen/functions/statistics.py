@@ -15,7 +15,7 @@ from ..dtypes import as_dtype, get_default_dtype
 from ..ops import elementwise as P
 from ..ops.reduce import reduce_max, reduce_sum
 from ..tensor import Tensor, _wrap_dim
-from ._operands import (cast, differentiating, is_index, overload_error,
+from ._operands import (argument_error, cast, differentiating, is_index, overload_error,
                         tensor_function, type_name, user_stacklevel)
 from .math import _named
 from .reductions import (_UNSET, _INF, _count, _restore,
@@ -104,6 +104,8 @@ def logsumexp(input: Tensor, dim: Any = _UNSET, keepdim: bool = False) -> Tensor
     """log(sum(exp(x))) over ``dim``, computed stably by subtracting the (detached) maximum."""
     if dim is _UNSET:
         raise TypeError('logsumexp() missing 1 required positional arguments: "dim"')
+    if dim is None:  # (no "all dims" here: PyTorch's dim is a required tuple of ints)
+        raise argument_error("logsumexp", "dim", 1, "tuple of ints", dim)
     x = input if input.dtype.is_floating_point else cast(input, get_default_dtype())
     shape = x._data.shape
     axes = normalize_dims(dim, len(shape), name="logsumexp")

@@ -52,6 +52,10 @@ CASES = [
      (TypeError, "logsumexp(): argument 'dim' (position 2) must be tuple of ints, not NoneType")),
     ('torch.ones(2).logsumexp(None)',
      (TypeError, "logsumexp(): argument 'dim' (position 1) must be tuple of ints, not NoneType")),
+    ('torch.ones(2, 3).narrow(0, 3, -1)', (RuntimeError, 'narrow(): length must be non-negative.')),
+    ('torch.ones(2, 2).unflatten(-1, (3,))',
+     (RuntimeError, "unflatten: Provided sizes [3] don't multiply up to the size of dim 1 (2) in "
+                    "the input tensor")),
     # A6 softplus beta=0
     ('(lambda x: (F.softplus(x, beta=0).sum().backward(), '
      'x.grad)[1])(torch.tensor([1., -2.], dtype=torch.float64, '

@@ -345,6 +345,10 @@ CASES = [
      (RuntimeError, 'value cannot be converted to type int without overflow')),
     ("(x := torch.ones(2, dtype=torch.int64), x.__setitem__(torch.tensor([True, False]), float('nan')))",
      (RuntimeError, 'value cannot be converted to type int64_t without overflow')),
+    ("(x := torch.arange(4), x.__setitem__(5, float('nan')))",  # (before the index is checked)
+     (RuntimeError, 'value cannot be converted to type int64_t without overflow')),
+    ("(x := torch.ones(3, requires_grad=True), x.__setitem__(0, 1e39))",
+     (RuntimeError, 'value cannot be converted to type float without overflow')),
     ("(x := torch.ones(2), x.__setitem__(0, float('inf')), x)[2]", ('float32', (2,), [float('inf'), 1.0])),
     ('(x := torch.ones(2, dtype=torch.bool), x.__setitem__(0, 5), x)[2]', ('bool', (2,), [True, True])),
 ]

@@ -42,6 +42,8 @@ def _check_value_type(self: Tensor, value: Any) -> None:
         kind = type(value)
         name = ("numpy." if kind.__module__ == "numpy" else "") + kind.__name__
         raise TypeError(f"can't assign a {name} to a torch.{_LEGACY_TYPE[self.dtype.name]}")
+    if not isinstance(value, Tensor):  # a number that overflows the dtype: before the index too
+        checked_number(value, self.dtype)
 
 
 def _value_data(self: Tensor, value: Any, ix: _Index, target: tuple[int, ...], fill: bool) -> Any:

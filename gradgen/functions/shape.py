@@ -158,7 +158,7 @@ def unflatten(input: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
         if str(e) == "only one dimension can be inferred":
             raise RuntimeError(unexpected + str(e)) from None
         raise RuntimeError(f"unflatten: Provided sizes {_fmt(sizes)} don't multiply up to the size "
-                           f"of dim {dim} ({shape[d]}) in the input tensor") from None
+                           f"of dim {d} ({shape[d]}) in the input tensor") from None
     return _named(P.reshape(input, shape=shape[:d] + filled + shape[d + 1:]), "ViewBackward0")
 
 

@@ -56,6 +56,10 @@ CASES = [
     ('torch.ones(2, 2).unflatten(-1, (3,))',
      (RuntimeError, "unflatten: Provided sizes [3] don't multiply up to the size of dim 1 (2) in "
                     "the input tensor")),
+    ('F.linear(torch.ones(2, 3).double(), torch.ones(4, 3), torch.ones(4))',
+     (RuntimeError, 'mat1 and mat2 must have the same dtype, but got Double and Float')),
+    ('F.linear(torch.ones(3).double(), torch.ones(4, 2), torch.ones(4))',  # dtype before shapes
+     (RuntimeError, 'mat1 and mat2 must have the same dtype, but got Double and Float')),
     # A6 softplus beta=0
     ('(lambda x: (F.softplus(x, beta=0).sum().backward(), '
      'x.grad)[1])(torch.tensor([1., -2.], dtype=torch.float64, '

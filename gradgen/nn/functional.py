@@ -188,6 +188,9 @@ def _addmm(input: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
                            f"{_scalar_name(bias)} and {_scalar_name(weight)}")
     if weight.ndim == 1:
         raise RuntimeError("mat2 must be a matrix, got 1-D tensor")
+    if input.dtype is not weight.dtype:  # (before the shapes, as addmm)
+        raise RuntimeError(f"mat1 and mat2 must have the same dtype, but got "
+                           f"{_scalar_name(input)} and {_scalar_name(weight)}")
     shape = tuple(input.shape)
     rows = math.prod(shape[:-1])
     out = matmul(input if input.ndim == 2 else input.reshape(rows, shape[-1]), weight.t())

@@ -118,6 +118,17 @@ def promote_types(a: dtype, b: dtype) -> dtype:
     return a if a._rank >= b._rank else b
 
 
+# The Python ints PyTorch takes as a Scalar: int64 or uint64 values.
+_SCALAR_INT_MIN, _SCALAR_INT_END = -2**63, 2**64
+
+
+def scalar_overflow(x: Any) -> None:
+    """PyTorch's OverflowError for a Python int no Scalar holds (beyond int64 and uint64)."""
+    if type(x) is int and not _SCALAR_INT_MIN <= x < _SCALAR_INT_END:
+        raise OverflowError("int too big to convert" if x > 0 else
+                            "can't convert negative int to unsigned")
+
+
 def result_type(*operands: Any) -> dtype:
     """PyTorch's result type of an operation over tensors and Python scalars.
 

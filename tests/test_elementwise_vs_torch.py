@@ -28,6 +28,16 @@ CASES = [
      (RuntimeError, 'For integral input tensors, argument alpha must not be a floating point number.')),
     ('torch.add(torch.ones(2), torch.ones(2), alpha=True)',
      (RuntimeError, 'Boolean alpha only supported for Boolean results.')),
+    # a Python int no Scalar holds (beyond int64 and uint64) is refused wherever it goes
+    ('torch.ones(2) + 10**20', (OverflowError, 'int too big to convert')),
+    ('-2**64 * torch.ones(2)', (OverflowError, "can't convert negative int to unsigned")),
+    ('torch.ones(2).clamp(max=2**64)', (OverflowError, 'int too big to convert')),
+    ('torch.where(torch.ones(2) > 0, 1., 10**20)', (OverflowError, 'int too big to convert')),
+    ('torch.ones(2).fill_(10**20)', (OverflowError, 'int too big to convert')),
+    ('torch.add(torch.ones(2), 1, alpha=2**64)', (OverflowError, 'int too big to convert')),
+    ('torch.ones(2) ** 10**20', (OverflowError, 'int too big to convert')),
+    ('torch.ones(2) + (2**64 - 1)', ("float32", (2,), [1.8446744073709552e+19] * 2)),
+    ('torch.tensor([1, 2]) > -2**63', ("bool", (2,), [True, True])),
     # in place too: alpha=True or 1.0 is no int 1
     ('torch.tensor([2, 3]).add_(-1, alpha=True)',
      (RuntimeError, 'Boolean alpha only supported for Boolean results.')),

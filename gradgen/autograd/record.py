@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from ..dtypes import _BY_NP
+from ..dtypes import _BY_NP, scalar_overflow
 from ..ops import registry
 from ..ops.registry import Aval, Primitive
 from .grad_mode import _state
@@ -119,6 +119,7 @@ def bind(prim: Primitive, args: tuple, params: dict) -> Any:
         sd = _scalar_dtype(args)
         args = list(args)
         for i in scalars:
+            scalar_overflow(args[i])
             args[i] = datas[i] = np.asarray(args[i], sd)
         args = tuple(args)
     tr = tracer[0]

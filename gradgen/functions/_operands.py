@@ -19,7 +19,8 @@ import numpy as np
 
 from ..autograd import record
 from ..autograd.grad_mode import _state
-from ..dtypes import dtype, float32, from_numpy_dtype, int32, int64, result_type
+from ..dtypes import (dtype, float32, from_numpy_dtype, int32, int64, result_type,
+                      scalar_overflow)
 from ..ops.elementwise import convert
 from ..ops.shape import broadcast_in_dim
 from ..tensor import Size, Tensor
@@ -34,7 +35,10 @@ def is_operand(x: Any) -> bool:
 
 def as_tensor_operand(x: Any) -> Any:
     """Tensors and Python scalars pass; numpy values become constant tensors."""
-    if isinstance(x, (Tensor, bool, int, float)):
+    if isinstance(x, (Tensor, bool, float)):
+        return x
+    if isinstance(x, int):
+        scalar_overflow(x)
         return x
     if isinstance(x, np.generic):
         return x.item()
@@ -61,6 +65,7 @@ def checked_number(value: Any, d: dtype) -> Any:
     """``value``, refused with PyTorch's error when it overflows ``d`` (as PyTorch refuses a
     number it fills or compares with: ``full``, ``fill_``, ``x[i] = v``); NaN and inf overflow
     an integer type, a float64 beyond float32's range overflows float32."""
+    scalar_overflow(value)
     if d in INT_RANGE:
         lo, hi = INT_RANGE[d]
         ok = lo <= value <= hi  # False for NaN and inf
@@ -78,8 +83,7 @@ def cast(x: Any, d: dtype) -> Any:
     if type(x) is int and d in INT_RANGE:
         lo, hi = INT_RANGE[d]
         if not lo <= x <= hi:  # wrapped into d, as PyTorch's arithmetic converts it
-            if not -2**63 <= x < 2**64:
-                raise OverflowError("int too big to convert")
+            scalar_overflow(x)
             x = (x - lo) % (2 * (hi + 1)) + lo
     return np.asarray(x, d.np)
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..autograd import record
 from ..autograd.node import rename, saves_number
-from ..dtypes import bool_, get_default_dtype, result_type
+from ..dtypes import bool_, get_default_dtype, result_type, scalar_overflow
 from ..ops import elementwise as P
 from ..tensor import Tensor
 from ._nan import nan_mask, nan_matters, no_gradient_where
@@ -71,6 +71,7 @@ def _times_alpha(input: Any, other: Any, alpha: Any) -> Any:
     d = result_type(as_tensor_operand(input), as_tensor_operand(other))
     if not _is_number(alpha):
         raise TypeError(f"alpha must be a number, not {type(alpha).__name__}")
+    scalar_overflow(alpha)
     if isinstance(alpha, (bool, np.bool_)):
         if d is not bool_:
             raise RuntimeError("Boolean alpha only supported for Boolean results.")

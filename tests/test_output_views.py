@@ -28,6 +28,10 @@ CASES: dict[str, Callable[..., Any]] = {
     "view and a value": lambda x: (x[1], (x * 2).sum()),
     "same view twice": lambda x: (x[0], x[0]),
     "view of a captured global": lambda x: (G[1] * 1.0 + x[0], G[1]),
+    # copies in eager: never the input's memory
+    "flip": lambda x: x.flip(0),
+    "view of a flip": lambda x: x.flip(1)[0],
+    "flip of a view": lambda x: x[1].flip(0),
 }
 
 BACKENDS = ["interpret", pytest.param("c", marks=needs_cc)]
@@ -52,6 +56,8 @@ def test_view_outputs_share_memory_as_in_eager(name: str, backend: str) -> None:
                 w.add_(10.0)
                 g.add_(10.0)
                 np.testing.assert_array_equal(x_c.numpy(), x_e.numpy())
+            else:  # a copy in eager: a write into the input must not reach it
+                assert not np.shares_memory(g.numpy(), x_c.numpy()), (name, call)
     assert cf.inspect()[0]["fallback_reason"] is None
 
 

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 from ..ops import shape as P
 from ..ops.elementwise import convert
 from ..ops.indexing import rev
-from ..tensor import Tensor, _VersionCounter
+from ..tensor import Tensor
 from ._operands import shape_arg, tensor_function
 from .math import _named
 from .shape import _dims_arg, _distinct, _fmt, _sizes
@@ -17,16 +17,7 @@ from .shape import _dims_arg, _distinct, _fmt, _sizes
 def flip(input: Tensor, *args: Any, dims: Any = None) -> Tensor:
     """Reverse the order of elements along ``dims``; returns a copy, as PyTorch does."""
     axes = _distinct(_dims_arg(args, dims, "flip"), input._data.ndim)
-    out = rev(input, axes=axes if input._data.ndim else ())  # (dim 0 or -1 of a 0-d tensor)
-    # rev is a view primitive (a numpy flip), but flip owns its memory, as in PyTorch: a copy
-    # with a counter of its own, starting where the view's was (a trace bound the view at that
-    # version; only a bump means a write).
-    out._data = out._data.copy()
-    counter = _VersionCounter()
-    counter.value = out._version.value
-    out._version = counter
-    out._base = None
-    return out
+    return rev(input, axes=axes if input._data.ndim else ())  # (dim 0 or -1 of a 0-d tensor)
 
 
 def repeat(input: Tensor, *sizes: Any, **kw: Any) -> Tensor:

@@ -2,7 +2,7 @@
 
 They follow JAX's ``lax`` primitives of the same names, cut down to what the
 front end needs: every parameter is static (ints and tuples of ints), steps are
-positive (``rev`` reverses axes: ``flip`` copies its view), padding is with
+positive (``rev`` reverses axes, into a copy as ``flip``), padding is with
 zeros and never negative. The pairs are each other's transposes, so every VJP
 rule is one primitive: slice <-> pad, take <-> scatter_add, take_along <->
 scatter_add_along, rev <-> rev, and concatenate's is one slice per operand.
@@ -114,9 +114,11 @@ def _rev_rule(x: Aval, axes: Ints) -> Aval:
     return x
 
 
-rev = defprim("rev", lambda x, axes: np.flip(x, axes), _rev_rule,
-              lambda g, ins, out, needs, axes: (rev(g, axes=axes),), "FlipBackward0", is_view=True,
-              doc="Reverse the order of elements along `axes`; a view.")
+# Not a view primitive: PyTorch's flip copies, so a compiled call must not hand out its input's
+# memory reversed (the C backend reverses by index arithmetic all the same).
+rev = defprim("rev", lambda x, axes: np.flip(x, axes).copy(), _rev_rule,
+              lambda g, ins, out, needs, axes: (rev(g, axes=axes),), "FlipBackward0",
+              doc="Reverse the order of elements along `axes` (a copy).")
 
 
 def _concat_rule(*xs: Aval, axis: int) -> Aval:

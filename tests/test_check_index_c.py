@@ -44,6 +44,10 @@ def _gather_wide(z, t):  # three indices per row: the gather itself stays a host
     return gg.gather(z, 1, t.reshape(-1, 3)).sum()
 
 
+def _pair(z, t):  # x[arange(n), t]: each index tensor checked within its own dim
+    return z[gg.arange(z.shape[0]), t].sum()
+
+
 # (function, bad indices planted at fractions of the index array: (where, value)).
 CASES = {
     "cross_entropy target == classes": (_ce, [(0.2, -100), (0.45, C), (0.8, -1)]),
@@ -53,6 +57,7 @@ CASES = {
     "gather == size": (_gather, [(0.05, C), (0.5, -100)]),
     "take_along wrap": (_take_along, [(0.35, -C - 1), (0.4, C), (0.7, -C - 9)]),
     "check_index wrap": (_wrap, [(0.65, C + 1), (0.99, -C - 1)]),
+    "x[arange(n), t]": (_pair, [(0.25, C), (0.5, -C - 1), (0.75, C + 5)]),
 }
 
 

@@ -24,7 +24,7 @@ import numpy as np
 from ..autograd import record
 from ..dtypes import int64 as _INT64
 from ..ops import elementwise as E
-from ..ops.indexing import slice_, take as _take
+from ..ops.indexing import check_index, slice_, take as _take
 from ..ops.shape import broadcast_in_dim, reshape, transpose
 from ..tensor import Tensor
 from ._operands import cast, type_name
@@ -324,12 +324,15 @@ def _raise_mismatch(idxs: list) -> NoReturn:
 
 
 def _traced_flat_index(idxs: list, sizes: list[int], strides: list[int]) -> Tensor:
-    # While tracing, the arithmetic is recorded so a compiled call recomputes it from its indices.
+    # While tracing, the arithmetic is recorded so a compiled call recomputes it from its
+    # indices, and so are the bounds checks: each index within its own dim, negatives wrapped
+    # (numbered 0, 1, ... in the message, as eager's; with several bad indices the first
+    # index tensor's is reported, where eager names the first in their broadcast order).
     bshape = np.broadcast_shapes(*(_data(i).shape for i in idxs))
     flat = None
-    for idx, n, st in zip(idxs, sizes, strides):
+    for j, (idx, n, st) in enumerate(zip(idxs, sizes, strides)):
         t = cast(idx if isinstance(idx, Tensor) else Tensor._make(idx), _INT64)
-        t = E.select(E.lt(t, 0), E.add(t, n), t)
+        t = check_index(t, size=n, axis=j, mode="wrap")
         if t._data.shape != bshape:
             t = broadcast_in_dim(t, shape=bshape, dims=tuple(range(len(bshape) - t._data.ndim, len(bshape))))
         t = E.mul(t, st)

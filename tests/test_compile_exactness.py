@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import gradgen as gg
+import gradgen.nn.functional as F
 from conftest import needs_cc
 
 BACKENDS = ["interpret", pytest.param("c", marks=needs_cc)]
@@ -86,6 +87,8 @@ SIGNED_ZERO_PROGRAMS = {
     "0.0 - x": lambda x: (0.0 - x).reshape(-1),
     "x.mean(-1)": lambda x: x.mean(-1),
     "x.max(-1).values": lambda x: x.max(-1)[0],
+    "1 / x[0, 0].sum() (a sum over no axis)": lambda x: 1.0 / x[0, 0].sum(),
+    "nll_loss of a 1-D input, loss -0.0 + 0": lambda x: 1.0 / F.nll_loss(x[1:, 0], gg.tensor(0)),
 }
 
 

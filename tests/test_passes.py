@@ -242,23 +242,26 @@ CASES = [
           return %1
         """),
     ("simplify-sum-size1-axes", simplify, """
-        def (%x:f32[2,1,3], %y:f32[1,4]):
+        def (%x:f32[2,1,3], %y:f32[1,4], %i:i64[2]):
           %0:f32[2,3] = reduce_sum[axes=(1,)] %x
           %1:f32[3] = reduce_sum[axes=(0, 1)] %x
           %2:f32[1,4] = reduce_sum[axes=()] %y
           %3:f32[] = reduce_sum[axes=(0, 1)] %y
-          return %0, %1, %2, %3
+          %4:i64[2] = reduce_sum[axes=()] %i
+          return %0, %1, %2, %3, %4
         """, """
-        def (%x:f32[2,1,3], %y:f32[1,4]):
+        def (%x:f32[2,1,3], %y:f32[1,4], %i:i64[2]):
           %0:f32[2,3] = reshape[shape=(2, 3)] %x
           %1:f32[2,3] = add %0, 0.0:f32
           %2:f32[1,3] = reduce_sum[axes=(0,)] %x
           %3:f32[3] = reshape[shape=(3,)] %2
-          %4:f32[1] = reduce_sum[axes=(1,)] %y
-          %5:f32[] = reshape[shape=()] %4
-          return %1, %3, %y, %5
+          %4:f32[1,4] = add %y, 0.0:f32
+          %5:f32[1] = reduce_sum[axes=(1,)] %y
+          %6:f32[] = reshape[shape=()] %5
+          return %1, %3, %4, %6, %i
         """),
-    # (a float sum over size-1 axes only is its operand plus +0.0: a sum starts from +0.0)
+    # (a float sum over size-1 axes only, or over no axis, is its operand plus +0.0: a sum
+    # starts from +0.0, so a -0.0 sums to +0.0; an integer one is its operand)
     # A sum over axes only a broadcast made is the broadcast times their count; a sum that also
     # covers an axis of the operand (%4) stays a sum.
     ("simplify-sum-of-broadcast", simplify, """

@@ -160,8 +160,11 @@ def _sum_of_broadcast(e: Eqn, ctx: Context) -> Any:
 def _reduce_sum(e: Eqn, ctx: Context) -> Any:
     from ..ops.shape import reshape  # noqa: PLC0415
     x, axes = e.inputs[0], tuple(e.params["axes"])
-    if not axes:
-        return x
+    if not axes:  # a sum over nothing: x, but a float -0.0 sums to +0.0 (numpy, PyTorch)
+        if e.out.aval.dtype.np.kind != "f":
+            return x
+        from ..ops.elementwise import add  # noqa: PLC0415
+        return _with(e, add, (x, Literal(np.asarray(0.0, e.out.aval.dtype.np))))
     if tuple(e.out.aval.shape) == tuple(s for i, s in enumerate(x.shape) if i not in axes):
         spread = _sum_of_broadcast(e, ctx)
         if spread is not None:

@@ -119,8 +119,10 @@ def bind(prim: Primitive, args: tuple, params: dict) -> Any:
         sd = _scalar_dtype(args)
         args = list(args)
         for i in scalars:
-            scalar_overflow(args[i])
-            args[i] = datas[i] = np.asarray(args[i], sd)
+            a = args[i]
+            if type(a) is int:  # (an int no PyTorch Scalar holds raises its OverflowError)
+                scalar_overflow(a)
+            args[i] = datas[i] = np.asarray(a, sd)
         args = tuple(args)
     tr = tracer[0]
     if tr is not None and trace_owner[0] != get_ident():

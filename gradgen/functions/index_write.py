@@ -42,14 +42,14 @@ def _check_value_type(self: Tensor, value: Any) -> None:
         kind = type(value)
         name = ("numpy." if kind.__module__ == "numpy" else "") + kind.__name__
         raise TypeError(f"can't assign a {name} to a torch.{_LEGACY_TYPE[self.dtype.name]}")
-    if not isinstance(value, Tensor):  # a number that overflows the dtype: before the index too
-        checked_number(value, self.dtype)
+    if not isinstance(value, Tensor):  # (1e39 into float32, NaN into an int: refused, before
+        checked_number(value, self.dtype)  # the index is looked at)
 
 
 def _value_data(self: Tensor, value: Any, ix: _Index, target: tuple[int, ...], fill: bool) -> Any:
     """The value to write, checked against the indexed region like PyTorch checks it."""
-    if not isinstance(value, Tensor):
-        return checked_number(value, self.dtype)  # (1e39 into float32, NaN into an int: refused)
+    if not isinstance(value, Tensor):  # (checked by _check_value_type, before the index)
+        return value
     v = value._data
     if fill:  # PyTorch's masked_fill_(mask, value.item()): any dtype, no overlap check
         return v.reshape(()).copy()
